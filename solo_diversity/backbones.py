@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: MIT
+"""Backbone registry: name -> a feature extractor that returns (B, num_features) vectors.
+
+The names match solo-learn's (``resnet18``, ``resnet50``, ...) so configs carry over. ResNets come
+from torchvision with the classification head removed; on small inputs (CIFAR-size, digits) the stem
+becomes a 3x3 stride-1 convolution without max-pool, as in solo-learn. ``small_cnn`` is a tiny
+network for the CPU demo and the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision import models
+
+from solo_diversity.errors import UserError
+
+BackboneFactory = Callable[..., nn.Module]
+BACKBONES: dict[str, BackboneFactory] = {}
+
+
+def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
+    """Decorator adding a factory ``f(cifar: bool, **kwargs) -> nn.Module`` to the registry.
+
+    The module must expose ``num_features``, the size of the vectors it returns.
+    """
+
+    def add(factory: BackboneFactory) -> BackboneFactory:
+        BACKBONES[name] = factory
+        return factory
+
+    return add
+
+
+def build_backbone(name: str, *, cifar: bool = False, **kwargs: Any) -> nn.Module:
+    """Build a registered backbone.
+
+    Args:
+        name: registry key, e.g. ``resnet18``.
+        cifar: use the small-input stem (ResNets only; others ignore it).
+        **kwargs: forwarded to the factory (``backbone.kwargs`` in the config).
+
+    Returns:
+        A module mapping (B, 3, H, W) images to (B, module.num_features) features.
+    """
+    if name not in BACKBONES:
+        raise UserError(f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}")
+    return BACKBONES[name](cifar=cifar, **kwargs)
+
+
+def _torchvision_resnet(builder: Callable[..., models.ResNet], cifar: bool, **kwargs: Any) -> nn.Module:
+    kwargs.pop("zero_init_residual", None)
+    net = builder(weights=None, zero_init_residual=False, **kwargs)
+    net.num_features = net.fc.in_features  # type: ignore[assignment]
+    net.fc = nn.Identity()  # type: ignore[assignment]
+    if cifar:
+        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=2, bias=False)
+        net.maxpool = nn.Identity()  # type: ignore[assignment]
+    return net
+
+
+@register_backbone("resnet18")
+def resnet18(cifar: bool = False, **kwargs: Any) -> nn.Module:
+    """ResNet-18 (He et al., arXiv:1512.03385), 512-d features."""
+    return _torchvision_resnet(models.resnet18, cifar, **kwargs)
+
+
+@register_backbone("resnet50")
+def resnet50(cifar: bool = False, **kwargs: Any) -> nn.Module:
+    """ResNet-50, 2048-d features."""
+    return _torchvision_resnet(models.resnet50, cifar, **kwargs)
+
+
+@register_backbone("resnet101")
+def resnet101(cifar: bool = False, **kwargs: Any) -> nn.Module:
+    """ResNet-101, 2048-d features."""
+    return _torchvision_resnet(models.resnet101, cifar, **kwargs)
+
+
+class SmallCNN(nn.Module):
+    """Four conv-BN-ReLU blocks and global pooling: fast enough to pretrain on 2 CPU cores.
+
+    Args:
+        width: channels of the first block; later blocks double it twice.
+    """
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        channels = [3, width, width * 2, width * 4, width * 4]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+            stride = 1 if i == 0 else 2
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.num_features = channels[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, num_features)."""
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1)
+
+
+@register_backbone("small_cnn")
+def small_cnn(cifar: bool = False, **kwargs: Any) -> nn.Module:
+    """The demo's CPU backbone (``cifar`` is irrelevant: it has no down-sampling stem)."""
+    return SmallCNN(**kwargs)

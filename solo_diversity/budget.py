@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: MIT
+"""The compute budget: C images processed, split into exactly S optimizer steps of G images.
+
+This module owns the arithmetic of the paper's Section 4. Given a budget C, a subset of N unique
+images and a global batch G it derives S = floor(C / G) optimizer steps, the effective budget
+C_eff = S * G, the (possibly fractional) number of epochs E = C / N and the diversity D = N / C.
+solo-learn counts several hyperparameters in epochs; they are read as epochs of a *reference run*
+on N_ref images and converted to optimizer steps, so that every subset size switches at the same
+number of images seen. Everything here is a pure function of numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from solo_diversity.errors import UserError
+
+BUDGET_MODES = ("images", "epochs")
+BUDGET_KEYS = ("C", "mode", "epochs", "reference_size")
+
+
+def parse_count(value: Any, name: str) -> int:
+    """Read an image count written as ``50e6``, ``"50e6"``, ``50_000_000`` or ``5.0e7``.
+
+    Args:
+        value: the raw config value.
+        name: the config key, for the error message.
+
+    Returns:
+        The count as an int.
+    """
+    try:
+        number = float(str(value).replace("_", ""))
+    except ValueError:
+        raise UserError(f"{name}={value!r} is not a number; write it like 50e6") from None
+    if not math.isfinite(number) or number != int(number):
+        raise UserError(f"{name}={value!r} must be a whole number of images")
+    return int(number)
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """A resolved budget: the numbers that decide how long a run trains.
+
+    Attributes:
+        C: the requested budget in images processed.
+        N: unique images in the pretraining subset.
+        N_ref: images in the reference run whose epochs the epoch-counted keys refer to.
+        global_batch: G, images per optimizer step over all devices, nodes and accumulation.
+        steps: S, the exact number of optimizer steps.
+        mode: ``images`` (C fixed) or ``epochs`` (E fixed, C = N * E).
+    """
+
+    C: int
+    N: int
+    N_ref: int
+    global_batch: int
+    steps: int
+    mode: str = "images"
+
+    @property
+    def C_eff(self) -> int:  # noqa: N802 - the paper's symbol
+        """Images the run will really process: S * G <= C."""
+        return self.steps * self.global_batch
+
+    @property
+    def epochs(self) -> float:
+        """E = C / N, not necessarily whole: a run may stop mid-epoch."""
+        return self.C / self.N
+
+    @property
+    def diversity(self) -> float:
+        """D = N / C, the paper's pretraining diversity."""
+        return self.N / self.C
+
+    @property
+    def reference_epochs(self) -> float:
+        """E_ref = C / N_ref, the epochs the reference run would train for."""
+        return self.C / self.N_ref
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per pass over the subset when every step holds exactly G images."""
+        return self.N // self.global_batch
+
+    def reference_epochs_to_steps(self, epochs: float) -> int:
+        """Convert a value counted in reference epochs into optimizer steps.
+
+        The share of the budget is ``epochs / E_ref``; that share of S steps is the result, so a 10%
+        subset and the full set switch at the same number of images seen. The result is clamped to
+        [0, S].
+        """
+        share = float(epochs) / self.reference_epochs
+        return max(0, min(self.steps, round(share * self.steps)))
+
+    def images_at_step(self, step: int) -> int:
+        """Images processed after ``step`` optimizer steps."""
+        return step * self.global_batch
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict with both stored and derived fields, for checkpoints, JSON and logs."""
+        out = dataclasses.asdict(self)
+        out.update(
+            C_eff=self.C_eff,
+            E=self.epochs,
+            D=self.diversity,
+            E_ref=self.reference_epochs,
+            steps_per_epoch=self.steps_per_epoch,
+        )
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BudgetPlan:
+        """Rebuild a plan from :meth:`as_dict` output (derived fields are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def plan_budget(
+    C: int | float | str | None,  # noqa: N803 - the paper's symbol
+    N: int,  # noqa: N803
+    global_batch: int,
+    *,
+    N_ref: int | None = None,  # noqa: N803
+    mode: str = "images",
+    epochs: float | None = None,
+) -> BudgetPlan:
+    """Derive the exact optimizer-step plan of a budget-normalized run.
+
+    Args:
+        C: budget in images processed (``images`` mode); ignored in ``epochs`` mode.
+        N: unique images in the pretraining subset.
+        global_batch: G = per-device batch * devices * nodes * accumulate_grad_batches.
+        N_ref: reference dataset size for epoch-counted keys; defaults to N. In ``epochs`` mode it
+            is always N, since an epoch-normalized run counts its schedule in its own epochs.
+        mode: ``images`` fixes C (the paper); ``epochs`` fixes E and sets C = N * E (the
+            supplementary epoch-normalized baseline).
+        epochs: E, required in ``epochs`` mode.
+
+    Returns:
+        The resolved :class:`BudgetPlan`.
+    """
+    if mode not in BUDGET_MODES:
+        raise UserError(f"budget.mode={mode!r} is not one of {', '.join(BUDGET_MODES)}")
+    if N <= 0:
+        raise UserError(f"the pretraining subset is empty (N={N})")
+    if global_batch <= 0:
+        raise UserError(f"the global batch must be positive, got {global_batch}")
+    if mode == "epochs":
+        if epochs is None or float(epochs) <= 0:
+            raise UserError(f"budget.mode=epochs needs budget.epochs > 0, got {epochs!r}")
+        budget = round(float(epochs) * N)
+        N_ref = N  # noqa: N806
+    else:
+        if C is None:
+            raise UserError("budget.C is not set; give the budget in images, e.g. budget.C=50e6")
+        budget = parse_count(C, "budget.C")
+    if N_ref is None:
+        N_ref = N  # noqa: N806
+    if N_ref <= 0:
+        raise UserError(f"budget.reference_size must be positive, got {N_ref}")
+    if budget < global_batch:
+        raise UserError(
+            f"budget C={budget} images is smaller than one global batch of {global_batch} images"
+        )
+    if N < global_batch:
+        raise UserError(
+            f"the subset has N={N} images, fewer than one global batch of {global_batch}; "
+            "use a larger fraction or a smaller optimizer.batch_size"
+        )
+    return BudgetPlan(
+        C=budget,
+        N=N,
+        N_ref=N_ref,
+        global_batch=global_batch,
+        steps=budget // global_batch,
+        mode=mode,
+    )
+
+
+def check_budget_keys(budget_cfg: dict[str, Any]) -> None:
+    """Reject unknown keys in the ``budget`` config group (a typo must not go unnoticed)."""
+    unknown = sorted(set(budget_cfg) - set(BUDGET_KEYS))
+    if unknown:
+        raise UserError(
+            f"unknown key budget.{unknown[0]}; the budget group takes {', '.join(BUDGET_KEYS)}"
+        )

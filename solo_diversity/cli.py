@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+"""The ``solo-div`` command: one sub-command per concern, each registered by its own package.
+
+    solo-div plan --C 50e6 --dataset cifar100 --fractions 0.1 0.5 1
+    solo-div index build|info ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from solo_diversity.budget import plan_budget
+from solo_diversity.catalog import train_size
+from solo_diversity.entry import exit_on_user_error
+from solo_diversity.index import cli as index_cli
+from solo_diversity.report.console import console, plan_table
+
+
+def _plan(args: argparse.Namespace) -> int:
+    n_full = args.dataset_size or train_size(args.dataset)
+    global_batch = args.batch_size * args.devices * args.nodes * args.accumulate
+    rows = []
+    for fraction in args.fractions:
+        n = max(1, int(fraction * n_full + 0.5))
+        plan = plan_budget(args.C, n, global_batch, N_ref=n_full, mode=args.mode, epochs=args.epochs)
+        rows.append((f"{fraction:g}", plan,
+                     {"warmup_steps": plan.reference_epochs_to_steps(args.warmup_epochs)}))
+    title = f"Budget plan: {args.dataset or 'dataset'} (N_ref={n_full:,}), G={global_batch}"
+    console.print(plan_table(rows, title=title))
+    return 0
+
+
+def _register_plan(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("plan", help="print N, E, D, steps and converted schedules for fractions")
+    p.add_argument("--C", required=False, default=None, help="budget in images, e.g. 50e6")
+    p.add_argument("--dataset", default=None, help="a known dataset (sets the full size)")
+    p.add_argument("--dataset-size", type=int, default=None, help="images in the full dataset")
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.5, 1.0])
+    p.add_argument("--batch-size", type=int, default=256, help="per-device batch")
+    p.add_argument("--devices", type=int, default=1)
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--accumulate", type=int, default=1)
+    p.add_argument("--warmup-epochs", type=float, default=10.0, help="reference epochs of LR warmup")
+    p.add_argument("--mode", choices=["images", "epochs"], default="images")
+    p.add_argument("--epochs", type=float, default=None, help="E for --mode epochs")
+    p.set_defaults(func=_plan)
+
+
+REGISTRARS = [_register_plan, index_cli.register]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``solo-div`` parser."""
+    parser = argparse.ArgumentParser(prog="solo-div", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for register in REGISTRARS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``solo-div``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "plan" and args.dataset is None and args.dataset_size is None:
+        print("error: give --dataset or --dataset-size", file=sys.stderr)
+        return 2
+    with exit_on_user_error():
+        return int(args.func(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

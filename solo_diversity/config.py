@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: MIT
+"""Resolve a solo-learn pretraining config once: defaults, checks, derived keys, the budget plan.
+
+This is the one place where a raw hydra config becomes the run's config. It fills solo-learn's
+defaults (so its YAML files work unchanged), checks the budget group, derives the crop counts,
+and attaches the budget plan. Nothing mutates the config after :func:`attach_plan`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from solo_diversity.budget import BudgetPlan, check_budget_keys, parse_count, plan_budget
+from solo_diversity.data import crop_counts, parse_augmentations
+from solo_diversity.errors import UserError
+from solo_diversity.methods import get_method
+from solo_diversity.methods.base import fill_defaults
+from solo_diversity.methods.settings import count_devices, global_batch
+
+log = logging.getLogger(__name__)
+
+PRETRAIN_DEFAULTS: dict[str, Any] = {
+    "seed": 5,
+    "data.val_path": None,
+    "data.format": "h5",
+    "data.no_labels": False,
+    "data.fraction": -1,
+    "data.stratified": False,
+    "data.num_workers": 2,
+    "data.index_seed": 0,
+    "data.index_cache": "datasets/.indexes",
+    "data.max_bad_fraction": 0.01,
+    "wandb.enabled": False,
+    "wandb.project": "solo-learn",
+    "checkpoint.enabled": True,
+    "checkpoint.dir": "trained_models",
+    "checkpoint.frequency": 1,
+    "checkpoint.keep_prev": False,
+    "auto_resume.enabled": False,
+    "auto_resume.max_hours": 36,
+    "budget.mode": "images",
+    "accelerator": "auto",
+    "devices": 1,
+    "num_nodes": 1,
+    "precision": "32-true",
+}
+
+
+def _select(cfg: DictConfig, key: str) -> Any:
+    return OmegaConf.select(cfg, key, default=None)
+
+
+def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
+    """Fill defaults, check values and derive keys of a pretraining config (returns a copy).
+
+    Args:
+        raw: the config hydra composed (ours or an unchanged solo-learn YAML).
+
+    Returns:
+        A new, non-struct config with every default present.
+    """
+    cfg = OmegaConf.create(OmegaConf.to_container(raw, resolve=True))
+    OmegaConf.set_struct(cfg, False)
+    for key in ("name", "method", "backbone", "optimizer", "augmentations", "data"):
+        if _select(cfg, key) is None:
+            raise UserError(f"the config has no {key!r}; see yaml_configs/simclr_div.yaml")
+    fill_defaults(cfg, {"budget": {}})
+    fill_defaults(cfg, PRETRAIN_DEFAULTS)
+    check_budget_keys(OmegaConf.to_container(cfg.budget))  # type: ignore[arg-type]
+    cfg = get_method(str(cfg.method)).add_and_assert_specific_cfg(cfg)
+    specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
+    cfg.data.num_large_crops, cfg.data.num_small_crops = crop_counts(specs)
+    fraction = float(cfg.data.fraction)
+    if fraction != -1 and not 0 < fraction <= 1:
+        raise UserError(f"data.fraction={cfg.data.fraction} must be in (0, 1], or -1 for all images")
+    return cfg
+
+
+def trainer_devices(cfg: DictConfig) -> Any:
+    """Lightning's ``devices`` for the chosen accelerator (a CPU takes a count, not a list)."""
+    devices = cfg.devices
+    if str(cfg.accelerator) == "cpu" and not isinstance(devices, int):
+        return count_devices(devices)
+    return devices
+
+
+def attach_plan(cfg: DictConfig, *, dataset_size: int, subset_size: int, num_classes: int) -> tuple[DictConfig, BudgetPlan]:
+    """Compute the budget plan and attach it (and the class count) to a copy of the config.
+
+    Without ``budget.C`` the budget defaults to solo-learn's own compute for this config,
+    ``max_epochs * N_ref``, so an unchanged solo-learn YAML trains as long as it would upstream.
+
+    Args:
+        cfg: a config from :func:`resolve_pretrain_cfg`.
+        dataset_size: images in the whole index (the default reference size N_ref).
+        subset_size: N, images in the pretraining subset.
+        num_classes: classes of the dataset (0 when unlabelled).
+
+    Returns:
+        The new config (with ``budget_plan`` and ``data.num_classes``) and the plan.
+    """
+    budget = cfg.budget
+    n_ref = parse_count(budget.reference_size, "budget.reference_size") if budget.get("reference_size") else dataset_size
+    C = budget.get("C")  # noqa: N806
+    if C is None and budget.mode == "images":
+        if cfg.get("max_epochs") in (None, -1):
+            raise UserError("budget.C is not set; give the budget in images, e.g. budget.C=50e6")
+        C = int(cfg.max_epochs) * n_ref  # noqa: N806
+        log.warning("budget.C not set: using max_epochs * N_ref = %d images", C)
+    plan = plan_budget(C, subset_size, global_batch(cfg), N_ref=n_ref, mode=str(budget.mode),
+                       epochs=budget.get("epochs"))
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    OmegaConf.set_struct(out, False)
+    out.data.num_classes = max(1, num_classes)
+    out.budget_plan = plan.as_dict()
+    return out, plan

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: MIT
+"""Data for pretraining and evaluation: augmentation specs, decoding, datasets, sampler, datamodule.
+
+Flow: an index ``Subset`` -> :class:`PretrainDataset` (decode -> :class:`MultiViewTransform`) ->
+:class:`EpochSampler` -> :class:`PretrainDataModule` -> solo-learn's batch
+``[indexes (B,), [crops (B, 3, H, W)], targets (B,)]``.
+"""
+
+from solo_diversity.data.augment import (
+    AugmentationSpec,
+    ColorJitterSpec,
+    MultiViewTransform,
+    RRCSpec,
+    blur_kernel_size,
+    build_view_transform,
+    crop_counts,
+    dataset_stats,
+    parse_augmentations,
+)
+from solo_diversity.data.datamodule import BadImageGuard, PretrainDataModule, collate_views
+from solo_diversity.data.datasets import (
+    ClassificationDataset,
+    PretrainDataset,
+    ReadCounter,
+    eval_transform,
+)
+from solo_diversity.data.decode import MAX_PIXELS, UnreadableImage, decode_image
+from solo_diversity.data.sampler import EpochSampler, epoch_permutation, per_rank_samples
+
+__all__ = [
+    "MAX_PIXELS",
+    "AugmentationSpec",
+    "BadImageGuard",
+    "ClassificationDataset",
+    "ColorJitterSpec",
+    "EpochSampler",
+    "MultiViewTransform",
+    "PretrainDataModule",
+    "PretrainDataset",
+    "RRCSpec",
+    "ReadCounter",
+    "UnreadableImage",
+    "blur_kernel_size",
+    "build_view_transform",
+    "collate_views",
+    "crop_counts",
+    "dataset_stats",
+    "decode_image",
+    "epoch_permutation",
+    "eval_transform",
+    "parse_augmentations",
+    "per_rank_samples",
+]

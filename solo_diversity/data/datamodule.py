@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: MIT
+"""The Lightning data module for budgeted pretraining, and the guard against too many bad images.
+
+This module owns turning typed settings (a subset, its transform, batch size, workers, seed,
+accumulation) into Lightning's train/val DataLoaders: training batches come in solo-learn's layout
+``[indexes (B,), [crop_0 (B, 3, H, W), ...], targets (B,)]`` from an :class:`EpochSampler`, so every
+optimizer step sees exactly G images; validation batches are ``(X, Y)``. :class:`BadImageGuard`
+stops a run whose share of unreadable images passes ``max_bad_fraction``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from solo_diversity.data.datasets import ClassificationDataset, PretrainDataset, ReadCounter
+from solo_diversity.data.sampler import EpochSampler
+from solo_diversity.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+Batch = list[Any]  # [indexes LongTensor (B,), [crops (B, 3, H, W)], targets LongTensor (B,)]
+
+
+def collate_views(items: Sequence[tuple[int, list[torch.Tensor], int]]) -> Batch:
+    """Stack pretraining items into solo-learn's batch.
+
+    Args:
+        items: B items ``(index_position, [crop_0 .. crop_{V-1}], target)``; crop k has the same
+            shape (3, H_k, W_k) in every item.
+
+    Returns:
+        ``[indexes int64 (B,), [crop_k float (B, 3, H_k, W_k) for k < V], targets int64 (B,)]``.
+
+    """
+    indexes = torch.tensor([item[0] for item in items], dtype=torch.long)
+    num_views = len(items[0][1])
+    views = [torch.stack([item[1][k] for item in items]) for k in range(num_views)]
+    targets = torch.tensor([item[2] for item in items], dtype=torch.long)
+    return [indexes, views, targets]
+
+
+class PretrainDataModule(pl.LightningDataModule):
+    """Train (and optional val) DataLoaders over index subsets for one pretraining run.
+
+    Args:
+        subset: the pretraining ``solo_diversity.index.Subset`` (N unique images).
+        transform: image -> list of views (a :class:`~solo_diversity.data.MultiViewTransform`).
+        batch_size: per-device batch size B.
+        num_workers: DataLoader worker processes (0 = load in the main process).
+        seed: shuffle seed of the :class:`EpochSampler` (non-negative).
+        accumulate: gradient accumulation steps.
+        max_bad_fraction: largest accepted share of unreadable reads, in [0, 1].
+        val_subset: optional validation subset; ``val_transform`` is then required.
+        val_transform: image -> tensor (e.g. :func:`~solo_diversity.data.eval_transform`).
+        pin_memory: pin batches for faster host-to-GPU copies.
+
+    Rank and world size come from the attached trainer in :meth:`setup` (0 and 1 without one).
+    Build the Trainer with ``use_distributed_sampler=False``: the sampler already shards by rank.
+
+    """
+
+    def __init__(
+        self,
+        subset: Any,
+        transform: Callable[[Image.Image], list[torch.Tensor]],
+        batch_size: int,
+        num_workers: int,
+        seed: int,
+        accumulate: int = 1,
+        max_bad_fraction: float = 0.01,
+        val_subset: Any | None = None,
+        val_transform: Callable[[Image.Image], torch.Tensor] | None = None,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise UserError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise UserError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}")
+        if val_subset is not None and val_transform is None:
+            raise UserError("a validation subset needs a val_transform")
+        self.subset = subset
+        self.transform = transform
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.accumulate = accumulate
+        self.max_bad_fraction = float(max_bad_fraction)
+        self.val_subset = val_subset
+        self.val_transform = val_transform
+        self.pin_memory = pin_memory
+        self.rank, self.world_size = 0, 1
+        self._make_dataset()
+        self.sampler = self._make_sampler()
+
+    def _make_dataset(self) -> None:
+        # The counter is created in the process that builds the loaders; its workers share it.
+        self._counter_pid = os.getpid()
+        self.counter = ReadCounter(slots=self.num_workers + 1)
+        self.train_dataset = PretrainDataset(self.subset, self.transform, self.counter)
+
+    def _make_sampler(self) -> EpochSampler:
+        return EpochSampler(
+            len(self.train_dataset),
+            batch_size=self.batch_size,
+            world_size=self.world_size,
+            rank=self.rank,
+            seed=self.seed,
+            accumulate=self.accumulate,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Take rank and world size from the trainer (if any) and rebuild the sampler for them."""
+        trainer = self.trainer
+        if trainer is not None:
+            self.rank, self.world_size = int(trainer.global_rank), int(trainer.world_size)
+        if os.getpid() != self._counter_pid:
+            # A rank process that received a copy (ddp_spawn) counts on its own, not in the
+            # shared memory of its siblings.
+            self._make_dataset()
+        self.sampler = self._make_sampler()
+
+    @property
+    def bad_images(self) -> int:
+        """Unreadable reads so far in this process and its workers."""
+        return self.counter.bad
+
+    @property
+    def loaded_images(self) -> int:
+        """Successful decodes so far in this process and its workers."""
+        return self.counter.loaded
+
+    def check_bad_images(self, bad: int | None = None, loaded: int | None = None) -> None:
+        """Raise UserError when bad / (bad + loaded) exceeds ``max_bad_fraction``.
+
+        Args:
+            bad: unreadable reads to judge; default this process's :attr:`bad_images`.
+            loaded: successful decodes to judge; default :attr:`loaded_images`. Pass totals over
+                all ranks (as :class:`BadImageGuard` does) so that every rank decides alike.
+
+        """
+        bad = self.bad_images if bad is None else bad
+        loaded = self.loaded_images if loaded is None else loaded
+        total = bad + loaded
+        fraction = bad / total if total else 0.0
+        if fraction > self.max_bad_fraction:
+            raise UserError(
+                f"{bad} of {total} image reads failed ({fraction:.2%}), more than "
+                f"max_bad_fraction={self.max_bad_fraction:g}; the log names each unreadable image"
+            )
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        workers = self.num_workers
+        return {
+            "num_workers": workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": workers > 0,
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        """``len(sampler) // B`` batches ``[indexes (B,), [crops (B, 3, H, W)], targets (B,)]``."""
+        return DataLoader(
+            self.train_dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            drop_last=True,
+            collate_fn=collate_views,
+            **self._loader_kwargs(),
+        )
+
+    def val_dataloader(self) -> Any:
+        """Batches ``(X (B, 3, H, W), Y (B,))`` over the whole val subset on every rank.
+
+        Without a val subset it returns ``[]`` (no loaders), which Lightning takes as "skip
+        validation"; ``None`` would make Lightning raise when the module has a validation_step.
+        """
+        if self.val_subset is None:
+            return []
+        assert self.val_transform is not None
+        dataset = ClassificationDataset(self.val_subset, self.val_transform, self.counter)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            drop_last=False,
+            **self._loader_kwargs(),
+        )
+
+
+class BadImageGuard(pl.Callback):
+    """Checks the share of unreadable images after every train epoch and at the end of training.
+
+    The counts are summed over ranks first (``trainer.strategy.reduce``), so all ranks raise the
+    same :class:`UserError` together instead of one rank leaving the others waiting.
+
+    Args:
+        datamodule: the :class:`PretrainDataModule` whose counts to check.
+
+    """
+
+    def __init__(self, datamodule: PretrainDataModule) -> None:
+        self.datamodule = datamodule
+
+    def _check(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        dm = self.datamodule
+        local = torch.tensor([dm.bad_images, dm.loaded_images], device=pl_module.device)
+        total = trainer.strategy.reduce(local, reduce_op="sum")
+        assert isinstance(total, torch.Tensor)
+        bad, loaded = (int(v) for v in total.tolist())
+        dm.check_bad_images(bad, loaded)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._check(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._check(trainer, pl_module)

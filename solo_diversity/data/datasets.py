@@ -1,0 +1,221 @@
+# SPDX-License-Identifier: MIT
+"""Map-style datasets over an index subset, and the process-shared count of unreadable images.
+
+This module owns reading an entry (``Subset`` position -> bytes -> RGB image -> views) for
+pretraining (:class:`PretrainDataset`, solo-learn's ``(index, [crops], target)`` items) and for
+evaluation (:class:`ClassificationDataset`, ``(image, target)``), plus :func:`eval_transform`.
+An unreadable entry is logged once, counted in a :class:`ReadCounter` that DataLoader workers share
+with the parent, and replaced by the next readable entry in subset order, so a batch is never short.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from solo_diversity.data.decode import UnreadableImage, decode_image
+from solo_diversity.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ReadCounter:
+    """Counts of images decoded (``loaded``) and unreadable (``bad``), shared across processes.
+
+    Create it in the parent process. The counts live in one lock-free shared-memory array with a
+    slot per process: slot 0 for the process that created it (or any non-worker), slot k + 1 for
+    DataLoader worker k. Each process only writes its own slot and readers sum them, so the parent
+    sees the workers' counts under any start method (fork, spawn, forkserver).
+
+    Args:
+        slots: number of slots, at least ``num_workers + 1`` of every DataLoader that uses it.
+
+    """
+
+    def __init__(self, slots: int = 65) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
+        self.slots = slots
+        self._counts = multiprocessing.RawArray("q", 2 * slots)  # [loaded_0, bad_0, loaded_1, ...]
+
+    def _slot(self) -> int:
+        info = torch.utils.data.get_worker_info()
+        slot = 0 if info is None else info.id + 1
+        if slot >= self.slots:
+            raise RuntimeError(
+                f"ReadCounter has {self.slots} slots but DataLoader worker {slot - 1} needs one; "
+                "create it with slots >= num_workers + 1"
+            )
+        return slot
+
+    @property
+    def loaded(self) -> int:
+        """Images decoded successfully so far (substitutes included)."""
+        return int(sum(self._counts[0::2]))
+
+    @property
+    def bad(self) -> int:
+        """Decode failures so far (an entry counts each time it is read)."""
+        return int(sum(self._counts[1::2]))
+
+    @property
+    def bad_fraction(self) -> float:
+        """Share of reads that failed, bad / (bad + loaded); 0.0 before any read."""
+        bad, loaded = self.bad, self.loaded
+        return bad / (bad + loaded) if bad + loaded else 0.0
+
+    def add_loaded(self) -> None:
+        self._counts[2 * self._slot()] += 1
+
+    def add_bad(self) -> None:
+        self._counts[2 * self._slot() + 1] += 1
+
+
+class _SubsetReader(Generic[T]):
+    """Reads subset entries, substituting the next readable one (wrapping) for unreadable ones."""
+
+    def __init__(
+        self,
+        subset: Any,
+        transform: Callable[[Image.Image], T],
+        counter: ReadCounter | None = None,
+    ) -> None:
+        self.subset = subset
+        self.index = subset.index
+        positions = subset.positions  # a range stays a range (no N-sized array for a prefix)
+        self.positions = positions if isinstance(positions, range) else np.asarray(positions)
+        self.targets = np.asarray(subset.labels(), dtype=np.int64)
+        if len(self.targets) != len(self.positions):
+            raise ValueError("subset.labels() and subset.positions differ in length")
+        self.transform = transform
+        self.counter = counter if counter is not None else ReadCounter()
+        self._warned: set[int] = set()  # per process: warn once per entry
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def read(self, i: int) -> tuple[int, T, int]:
+        """Returns (index position, transformed image, target) of entry i or of its substitute."""
+        n = len(self.positions)
+        if not 0 <= i < n:
+            raise IndexError(f"entry {i} out of range for a subset of {n}")
+        for step in range(n):
+            j = (i + step) % n
+            position = int(self.positions[j])
+            try:
+                img = decode_image(self.index.read_bytes(position))
+            except UnreadableImage as err:
+                self.counter.add_bad()
+                if position not in self._warned:
+                    self._warned.add(position)
+                    name = self.index.entry_name(position)
+                    logger.warning("unreadable image %s (%s); using the next entry", name, err)
+                continue
+            self.counter.add_loaded()
+            return position, self.transform(img), int(self.targets[j])
+        raise UserError(f"none of the {n} images in the subset of {self.index.path} is readable")
+
+
+class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
+    """Pretraining items in solo-learn's layout: ``(index_position, [crop_0, ...], target)``.
+
+    Args:
+        subset: a ``solo_diversity.index.Subset``; item i is its i-th entry.
+        transform: image -> list of views (a :class:`~solo_diversity.data.MultiViewTransform`).
+        counter: shared read counter (a fresh one when None).
+
+    Item i is ``(subset.positions[i], transform(image), label)``, label -1 when unlabeled. An
+    unreadable entry is replaced by the next readable one in subset order (wrapping), with that
+    entry's position and label.
+
+    """
+
+    def __init__(
+        self,
+        subset: Any,
+        transform: Callable[[Image.Image], list[torch.Tensor]],
+        counter: ReadCounter | None = None,
+    ) -> None:
+        self._reader: _SubsetReader[list[torch.Tensor]] = _SubsetReader(subset, transform, counter)
+
+    @property
+    def counter(self) -> ReadCounter:
+        return self._reader.counter
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def __getitem__(self, i: int) -> tuple[int, list[torch.Tensor], int]:
+        return self._reader.read(i)
+
+
+class ClassificationDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Evaluation items ``(image (3, H, W), target)``; unreadable entries are handled as above."""
+
+    def __init__(
+        self,
+        subset: Any,
+        transform: Callable[[Image.Image], torch.Tensor],
+        counter: ReadCounter | None = None,
+    ) -> None:
+        self._reader: _SubsetReader[torch.Tensor] = _SubsetReader(subset, transform, counter)
+
+    @property
+    def counter(self) -> ReadCounter:
+        return self._reader.counter
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        _, img, target = self._reader.read(i)
+        return img, target
+
+
+def eval_transform(
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    crop_fraction: float | None = None,
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Deterministic evaluation view: resize the short side, center-crop ``size``, normalise.
+
+    The short side goes to ``round(size / crop_fraction)`` (bilinear). By default ``crop_fraction``
+    is 0.875 for ``size >= 128`` (ImageNet's Resize(256) + CenterCrop(224), as solo-learn) and 1.0
+    below (CIFAR-sized data: a 32-px image at size 32 passes through unchanged).
+
+    Args:
+        size: output side in pixels.
+        mean: 3 per-channel means for normalisation.
+        std: 3 per-channel standard deviations.
+        crop_fraction: share of the resized short side kept by the center crop, in (0, 1].
+
+    Returns:
+        A callable from an RGB PIL image to a float32 tensor (3, size, size).
+
+    """
+    if crop_fraction is None:
+        crop_fraction = 0.875 if size >= 128 else 1.0
+    if not 0.0 < crop_fraction <= 1.0:
+        raise UserError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
+    return v2.Compose(
+        [
+            v2.Resize(round(size / crop_fraction), interpolation=v2.InterpolationMode.BILINEAR),
+            v2.CenterCrop(size),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(mean), list(std)),
+            v2.ToPureTensor(),
+        ]
+    )

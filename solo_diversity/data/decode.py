@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: MIT
+"""Decoding encoded image bytes into RGB PIL images, and the error for images that cannot be.
+
+This module owns the one place where bytes from an index become pixels: every colour mode is
+normalised to 8-bit RGB (alpha is composited on white), and anything that is not a complete,
+reasonably sized image raises :class:`UnreadableImage` so that datasets can count and skip it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+#: Largest accepted image, in pixels (width x height): Pillow's own decompression-bomb threshold
+#: (~89.5 MP, e.g. 9,459 x 9,459). Far above any photo in ImageNet or YFCC100M, far below what
+#: would exhaust a DataLoader worker's memory.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_WHITE = (255, 255, 255)
+
+
+class UnreadableImage(Exception):
+    """Bytes that give no usable image: empty, truncated, corrupt, not an image, or too big."""
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; transparent pixels become white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P" and "transparency" in img.info:
+        img, mode = img.convert("RGBA"), "RGBA"
+    if mode in _ALPHA_MODES:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _WHITE + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # 16/32-bit grey: Pillow's convert clips at 255, so rescale the range instead.
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        grey = np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode encoded image bytes (JPEG, PNG, WebP, ...) into an RGB PIL image.
+
+    Grayscale, palette, CMYK and 16-bit images are converted to RGB; images with alpha are
+    composited on a white background. Multi-frame files give their first frame. EXIF orientation
+    is not applied (as in solo-learn's loader).
+
+    Args:
+        data: the encoded file contents.
+        max_pixels: largest accepted width x height (default :data:`MAX_PIXELS`, ~89.5 MP); larger
+            images are treated as decompression bombs and never decoded.
+
+    Returns:
+        A fully loaded ``PIL.Image.Image`` in mode ``"RGB"``.
+
+    Raises:
+        UnreadableImage: zero bytes, truncated or corrupt data, not an image, or more than
+            ``max_pixels``.
+
+    """
+    if not data:
+        raise UnreadableImage("zero bytes")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns past its own limit; the explicit check below decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise UnreadableImage(
+                    f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
+                )
+            img.load()
+            return _to_rgb(img)
+    except UnreadableImage:
+        raise
+    except Image.UnidentifiedImageError as err:
+        raise UnreadableImage("not an image in a format Pillow reads") from err
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+        # UnidentifiedImageError and "image file is truncated" are OSErrors.
+        raise UnreadableImage(f"{type(err).__name__}: {err}") from err

@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: MIT
+"""The ``solo-div index build|info`` sub-commands.
+
+:func:`register` adds them to the ``solo-div`` argparse sub-parsers; each sets ``func`` on the
+parsed namespace to a handler ``func(args) -> int`` (the exit code) that the top-level CLI calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from solo_diversity.errors import UserError
+from solo_diversity.index.build import SOURCES, build_index
+from solo_diversity.index.reader import open_index
+
+
+def _build(args: argparse.Namespace) -> int:
+    options = {
+        "list_path": args.list,
+        "name": args.name,
+        "path_column": args.path_column,
+        "label_column": args.label_column,
+    }
+    out = build_index(
+        args.source,
+        args.out,
+        seed=args.seed,
+        dataset=args.dataset,
+        split=args.split,
+        root=args.root,
+        embed=args.embed,
+        **{k: v for k, v in options.items() if v is not None},
+    )
+    print(f"wrote {out}")
+    return _info(argparse.Namespace(index=str(out)))
+
+
+def _info(args: argparse.Namespace) -> int:
+    index = open_index(args.index)
+    classes = f"{index.num_classes}" if index.has_labels else "0 (unlabeled)"
+    rows = [
+        ("path", str(index.path)),
+        ("dataset", index.dataset),
+        ("split", index.split),
+        ("kind", index.kind),
+        ("N", str(len(index))),
+        ("classes", classes),
+        ("seed", str(index.seed)),
+        ("source", index.source),
+        ("root", str(index.root) if index.root is not None else "-"),
+        ("fingerprint", index.fingerprint),
+        ("created", index.created),
+    ]
+    for key, value in rows:
+        print(f"{key:<12} {value}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``index build`` and ``index info`` to the ``solo-div`` sub-parsers.
+
+    Args:
+        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
+
+    """
+    index = subparsers.add_parser("index", help="build or inspect a shuffled HDF5 index")
+    commands = index.add_subparsers(dest="index_command", required=True)
+
+    build = commands.add_parser("build", help="build a shuffled index from a source")
+    build.add_argument("source", choices=sorted(SOURCES), help="where the entries come from")
+    build.add_argument("out", help="the .h5 index to write (replaced atomically)")
+    build.add_argument("--root", help="folder to scan / paths' base / download or IDX folder")
+    build.add_argument("--list", help="list file (.csv with a path column, or one path a line)")
+    build.add_argument("--name", help="torchvision dataset: cifar10, cifar100, fashion_mnist")
+    build.add_argument("--path-column", help="CSV column of paths (default: path)")
+    build.add_argument("--label-column", help="CSV column of labels (default: label)")
+    build.add_argument("--dataset", help="dataset name to record (default: from the source)")
+    build.add_argument("--split", default="train", help="split name (default: train)")
+    build.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
+    build.add_argument(
+        "--embed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store encoded image bytes instead of paths",
+    )
+    build.set_defaults(func=_build)
+
+    info = commands.add_parser("info", help="print what an index holds")
+    info.add_argument("index", help="the .h5 index")
+    info.set_defaults(func=_info)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``index ...`` standalone (``python -m solo_diversity.index.cli index info x.h5``)."""
+    parser = argparse.ArgumentParser(prog="solo-div")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as err:
+        print(f"error: {err}")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

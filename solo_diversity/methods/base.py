@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: MIT
+"""The solo-learn-compatible base of every method: backbone, online classifier, optimizer, schedule.
+
+A method subclasses :class:`BaseMethod`, adds its heads, extends ``learnable_params`` and computes
+its SSL loss in ``training_step`` on top of what the base returns. The names (``backbone``,
+``classifier``), the batch format ``[indexes, [crops], targets]``, the forward dict
+(``logits``, ``feats``) and the static ``add_and_assert_specific_cfg`` chain are solo-learn's, so
+configs and checkpoints carry over. Unlike solo-learn, the schedule length comes from the budget
+plan (exact optimizer steps), not from ``max_epochs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F  # noqa: N812
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from solo_diversity.backbones import build_backbone
+from solo_diversity.methods.optim import build_optimizer, build_scheduler
+from solo_diversity.methods.settings import method_settings
+
+
+def _default(cfg: DictConfig, key: str, value: Any) -> None:
+    """Set ``key`` (dotted) to ``value`` when the config does not have it (solo-learn's defaults)."""
+    if OmegaConf.select(cfg, key, default=None) is None:
+        OmegaConf.update(cfg, key, value, force_add=True)
+
+
+def fill_defaults(cfg: DictConfig, defaults: dict[str, Any]) -> DictConfig:
+    """Fill missing dotted keys of ``cfg`` in place from ``defaults`` and return it."""
+    for key, value in defaults.items():
+        _default(cfg, key, value)
+    return cfg
+
+
+def accuracy_at_k(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Tensor]:
+    """Top-k accuracies in percent over the labelled samples (targets != -1).
+
+    Args:
+        logits: (B, num_classes).
+        targets: (B,), -1 for unlabelled samples.
+        ks: the k values.
+
+    Returns:
+        One scalar tensor per k (0 when nothing is labelled).
+    """
+    mask = targets != -1
+    if not bool(mask.any()):
+        return [logits.new_zeros(()) for _ in ks]
+    logits, targets = logits[mask], targets[mask]
+    top = logits.topk(max(ks), dim=1).indices
+    hits = top.eq(targets[:, None])
+    return [hits[:, :k].any(dim=1).float().mean() * 100 for k in ks]
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy ignoring -1 targets; 0 (not NaN) when a batch has no labels."""
+    if not bool((targets != -1).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float(), targets, ignore_index=-1)
+
+
+class BaseMethod(pl.LightningModule):
+    """Backbone + online linear classifier on detached features + budgeted optimizer and schedule.
+
+    Args:
+        cfg: a solo-learn config whose defaults were filled and to which the budget plan was
+            attached (see :mod:`solo_diversity.config`).
+    """
+
+    def __init__(self, cfg: DictConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.settings = method_settings(cfg)
+        s = self.settings
+        self.backbone = build_backbone(s.backbone, cifar=s.small_input_stem, **s.backbone_kwargs)
+        self.features_dim: int = int(self.backbone.num_features)  # type: ignore[arg-type]
+        self.classifier = nn.Linear(self.features_dim, s.num_classes)
+        self.num_large_crops = s.num_large_crops
+        self.num_small_crops = s.num_small_crops
+        self.num_crops = s.num_crops
+        self.multicrop = s.num_small_crops > 0
+        self.plan = s.plan
+
+    @staticmethod
+    def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
+        """Fill solo-learn's defaults for the keys every method reads."""
+        return fill_defaults(cfg, {
+            "backbone.kwargs": {},
+            "optimizer.exclude_bias_n_norm_wd": False,
+            "optimizer.kwargs": {},
+            "accumulate_grad_batches": 1,
+            "scheduler.name": "warmup_cosine",
+            "scheduler.lr_decay_steps": [],
+            "scheduler.min_lr": 0.0,
+            "scheduler.warmup_start_lr": 3e-5,
+            "scheduler.warmup_epochs": 10,
+            "scheduler.interval": "step",
+            "knn_eval.enabled": False,
+            "performance.disable_channel_last": False,
+            "method_kwargs": {},
+        })
+
+    @property
+    def learnable_params(self) -> list[dict[str, Any]]:
+        """Parameter groups: the backbone, and the classifier at its own rate without decay."""
+        return [
+            {"name": "backbone", "params": self.backbone.parameters()},
+            {"name": "classifier", "params": self.classifier.parameters(),
+             "lr": self.settings.optimizer.classifier_lr, "weight_decay": 0.0},
+        ]
+
+    def configure_optimizers(self) -> Any:
+        """The optimizer and a per-step schedule over the plan's S steps."""
+        optimizer = build_optimizer(self.learnable_params, self.settings.optimizer)
+        scheduler = build_scheduler(optimizer, self.settings.scheduler)
+        if scheduler is None:
+            return optimizer
+        return [optimizer], [{"scheduler": scheduler, "interval": "step", "frequency": 1}]
+
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: Any) -> None:  # type: ignore[override]
+        """Setting grads to None is cheaper than zeroing them."""
+        optimizer.zero_grad(set_to_none=True)
+
+    def _to_memory_format(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(memory_format=torch.channels_last) if self.settings.channels_last else x
+
+    def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803 - solo-learn's name
+        """(B, 3, H, W) -> {"feats": (B, F), "logits": (B, num_classes)}."""
+        feats = self.backbone(self._to_memory_format(X))
+        return {"logits": self.classifier(feats.detach()), "feats": feats}
+
+    def multicrop_forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
+        """Small crops only go through the backbone: {"feats": (B, F)}."""
+        return {"feats": self.backbone(self._to_memory_format(X))}
+
+    def _base_shared_step(self, X: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:  # noqa: N803
+        out = self(X)
+        acc1, acc5 = accuracy_at_k(out["logits"], targets, (1, min(5, out["logits"].size(1))))
+        out.update(loss=classification_loss(out["logits"], targets), acc1=acc1, acc5=acc5)
+        return out
+
+    def base_training_step(self, X: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:  # noqa: N803
+        """Forward one large crop and score the online classifier on it."""
+        return self._base_shared_step(X, targets)
+
+    def training_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:  # type: ignore[override]
+        """Forward every crop; returns lists per key (large crops first) and the classifier loss.
+
+        Subclasses call this, add their SSL loss to ``out["loss"]`` and return the sum.
+        """
+        _, X, targets = batch
+        X = [X] if isinstance(X, torch.Tensor) else X  # noqa: N806
+        if len(X) != self.num_crops:
+            raise ValueError(f"expected {self.num_crops} crops per image, the batch has {len(X)}")
+        outs_large = [self.base_training_step(x, targets) for x in X[: self.num_large_crops]]
+        outs: dict[str, Any] = {k: [o[k] for o in outs_large] for k in outs_large[0]}
+        for small in (self.multicrop_forward(x) for x in X[self.num_large_crops:]):
+            for k, v in small.items():
+                outs.setdefault(k, []).append(v)
+        for k in ("loss", "acc1", "acc5"):
+            outs[k] = sum(outs[k]) / self.num_large_crops
+        self.log_dict({"train_class_loss": outs["loss"], "train_acc1": outs["acc1"],
+                       "train_acc5": outs["acc5"]}, on_epoch=True, sync_dist=True)
+        return outs
+
+    def validation_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:  # type: ignore[override]
+        """Score the online classifier on a validation batch ``(X, Y)``."""
+        X, targets = batch  # noqa: N806
+        out = self._base_shared_step(X, targets)
+        self.log_dict({"val_loss": out["loss"], "val_acc1": out["acc1"], "val_acc5": out["acc5"]},
+                      on_epoch=True, sync_dist=True, batch_size=X.size(0))
+        return out
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the resolved run next to the weights: plan, effective LRs, converted schedules."""
+        resolved = asdict(self.settings)
+        resolved["plan"] = self.plan.as_dict()
+        checkpoint["solo_diversity"] = {"resolved": resolved,
+                                        "cfg": OmegaConf.to_container(self.cfg, resolve=True)}

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: MIT
+"""One budget-normalized pretraining run: config -> index subset -> plan -> method -> Trainer.
+
+``main_pretrain.py`` is a thin hydra shell over :func:`run_pretrain`; tests call it directly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from solo_diversity.budget import BudgetPlan
+from solo_diversity.checkpoint import SoloCheckpointer, find_resumable, new_version
+from solo_diversity.config import attach_plan, resolve_pretrain_cfg, trainer_devices
+from solo_diversity.data import (
+    BadImageGuard,
+    MultiViewTransform,
+    PretrainDataModule,
+    dataset_stats,
+    eval_transform,
+    parse_augmentations,
+)
+from solo_diversity.errors import UserError
+from solo_diversity.index import ensure_index, open_index, select_subset
+from solo_diversity.ledger import BudgetLedger
+from solo_diversity.methods import get_method
+from solo_diversity.methods.settings import method_settings
+from solo_diversity.report.console import console, ledger_table, plan_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainResult:
+    """What a finished run leaves behind."""
+
+    checkpoint: Path | None
+    ledger: dict[str, Any]
+    plan: BudgetPlan
+    cfg: DictConfig
+
+
+def _open_split(cfg: DictConfig, path: str, split: str) -> Any:
+    index_path = ensure_index(str(cfg.data.dataset), path, split=split, seed=int(cfg.data.index_seed),
+                              data_format=str(cfg.data.format), cache_dir=Path(cfg.data.index_cache))
+    return open_index(index_path, expected_dataset=str(cfg.data.dataset))
+
+
+def _precision(cfg: DictConfig, accelerator: str) -> Any:
+    precision = str(cfg.precision)
+    if accelerator == "cpu" and precision in ("16", "16-mixed"):
+        log.warning("precision=%s is GPU-only; using bf16-mixed on the CPU", precision)
+        return "bf16-mixed"
+    return precision
+
+
+def _accelerator(cfg: DictConfig) -> str:
+    accelerator = str(cfg.accelerator)
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(f"accelerator={accelerator} but no GPU is visible; run with accelerator=cpu devices=1")
+    if accelerator == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return accelerator
+
+
+def trainer_kwargs(cfg: DictConfig, plan: BudgetPlan, callbacks: list[pl.Callback]) -> dict[str, Any]:
+    """Trainer arguments: config keys that Trainer takes, then the budget's exact stopping rule."""
+    accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
+    passed = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()  # type: ignore[union-attr]
+              if k in accepted and k not in ("callbacks", "logger")}
+    accelerator = _accelerator(cfg)
+    steps_between_val = max(1, plan.steps // 4) * int(cfg.get("accumulate_grad_batches") or 1)
+    passed.update(
+        accelerator=accelerator,
+        devices=trainer_devices(OmegaConf.merge(cfg, {"accelerator": accelerator})),
+        precision=_precision(cfg, accelerator),
+        max_steps=plan.steps,
+        max_epochs=-1,
+        use_distributed_sampler=False,
+        enable_checkpointing=False,
+        callbacks=callbacks,
+        logger=pl.loggers.CSVLogger(str(cfg.checkpoint.dir), name="logs") if cfg.checkpoint.enabled else False,
+        check_val_every_n_epoch=None,
+        val_check_interval=min(steps_between_val, plan.steps * int(cfg.get("accumulate_grad_batches") or 1)),
+    )
+    if passed.get("strategy") in (None, "none"):
+        passed["strategy"] = "auto"
+    return passed
+
+
+def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
+    """Run one budgeted pretraining and return its checkpoint, ledger and plan."""
+    cfg = resolve_pretrain_cfg(raw_cfg)
+    pl.seed_everything(int(cfg.seed), workers=True)
+    index = _open_split(cfg, str(cfg.data.train_path), "train")
+    subset = select_subset(index, float(cfg.data.fraction), stratified=bool(cfg.data.stratified))
+    num_classes = 0 if cfg.data.no_labels else index.num_classes
+    cfg, plan = attach_plan(cfg, dataset_size=len(index), subset_size=len(subset), num_classes=num_classes)
+    settings = method_settings(cfg)
+    schedules = {"warmup_steps": settings.scheduler.warmup_steps}
+    console.print(plan_table([(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)]))
+
+    model = get_method(str(cfg.method))(cfg)
+    if settings.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
+    mean, std = dataset_stats(str(cfg.data.dataset))
+    val_subset, val_transform = None, None
+    if cfg.data.val_path and not cfg.data.no_labels:
+        val_index = _open_split(cfg, str(cfg.data.val_path), "test")
+        val_subset = select_subset(val_index, -1)
+        val_transform = eval_transform(specs[0].crop_size, mean, std)
+    datamodule = PretrainDataModule(
+        subset=subset, transform=MultiViewTransform(specs, mean, std),
+        batch_size=int(cfg.optimizer.batch_size), num_workers=int(cfg.data.num_workers),
+        seed=int(cfg.seed), accumulate=int(cfg.accumulate_grad_batches),
+        max_bad_fraction=float(cfg.data.max_bad_fraction), val_subset=val_subset,
+        val_transform=val_transform,
+    )
+
+    logdir = Path(cfg.checkpoint.dir) / str(cfg.method)
+    resume = cfg.get("resume_from_checkpoint")
+    if resume is None and cfg.auto_resume.enabled:
+        found = find_resumable(logdir, cfg, float(cfg.auto_resume.max_hours))
+        resume = str(found) if found else None
+        if resume:
+            console.print(f"Resuming from {resume}")
+    version = Path(resume).parent.name if resume else new_version()
+    callbacks: list[pl.Callback] = []
+    checkpointer = None
+    if cfg.checkpoint.enabled:
+        frequency = plan.reference_epochs_to_steps(float(cfg.checkpoint.frequency))
+        checkpointer = SoloCheckpointer(cfg, logdir, version, frequency, bool(cfg.checkpoint.keep_prev))
+        callbacks.append(checkpointer)
+    ledger = BudgetLedger(plan, logdir / version / "ledger.json" if cfg.checkpoint.enabled else None)
+    callbacks += [ledger, BadImageGuard(datamodule)]
+
+    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    console.print(ledger_table(ledger.summary))
+    path = checkpointer.last_path if checkpointer else None
+    if path:
+        console.print(f"Checkpoint: {path}")
+    return PretrainResult(checkpoint=path, ledger=ledger.summary, plan=plan, cfg=cfg)
