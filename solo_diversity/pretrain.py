@@ -31,7 +31,6 @@ from solo_diversity.errors import UserError
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.ledger import BudgetLedger
 from solo_diversity.methods import get_method
-from solo_diversity.methods.settings import method_settings
 from solo_diversity.report.console import console, ledger_table, plan_table
 
 log = logging.getLogger(__name__)
@@ -95,6 +94,20 @@ def trainer_kwargs(cfg: DictConfig, plan: BudgetPlan, callbacks: list[pl.Callbac
     return passed
 
 
+def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainDataModule:
+    """The training data of a run: the subset through the configured augmentations."""
+    specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
+    mean, std = dataset_stats(str(cfg.data.dataset))
+    val_transform = eval_transform(specs[0].crop_size, mean, std) if val_subset is not None else None
+    return PretrainDataModule(
+        subset=subset, transform=MultiViewTransform(specs, mean, std),
+        batch_size=int(cfg.optimizer.batch_size), num_workers=int(cfg.data.num_workers),
+        seed=int(cfg.seed), accumulate=int(cfg.accumulate_grad_batches),
+        max_bad_fraction=float(cfg.data.max_bad_fraction), val_subset=val_subset,
+        val_transform=val_transform,
+    )
+
+
 def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
     """Run one budgeted pretraining and return its checkpoint, ledger and plan."""
     cfg = resolve_pretrain_cfg(raw_cfg)
@@ -103,28 +116,18 @@ def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
     subset = select_subset(index, float(cfg.data.fraction), stratified=bool(cfg.data.stratified))
     num_classes = 0 if cfg.data.no_labels else index.num_classes
     cfg, plan = attach_plan(cfg, dataset_size=len(index), subset_size=len(subset), num_classes=num_classes)
-    settings = method_settings(cfg)
-    schedules = {"warmup_steps": settings.scheduler.warmup_steps}
+    method_cls = get_method(str(cfg.method))
+    schedules = method_cls.converted_schedules(cfg, plan)
     console.print(plan_table([(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)]))
 
-    model = get_method(str(cfg.method))(cfg)
-    if settings.channels_last:
+    model = method_cls(cfg)
+    if model.settings.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
-    specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
-    mean, std = dataset_stats(str(cfg.data.dataset))
-    val_subset, val_transform = None, None
+    val_subset = None
     if cfg.data.val_path and not cfg.data.no_labels:
-        val_index = _open_split(cfg, str(cfg.data.val_path), "test")
-        val_subset = select_subset(val_index, -1)
-        val_transform = eval_transform(specs[0].crop_size, mean, std)
-    datamodule = PretrainDataModule(
-        subset=subset, transform=MultiViewTransform(specs, mean, std),
-        batch_size=int(cfg.optimizer.batch_size), num_workers=int(cfg.data.num_workers),
-        seed=int(cfg.seed), accumulate=int(cfg.accumulate_grad_batches),
-        max_bad_fraction=float(cfg.data.max_bad_fraction), val_subset=val_subset,
-        val_transform=val_transform,
-    )
+        val_subset = select_subset(_open_split(cfg, str(cfg.data.val_path), "test"), -1)
+    datamodule = build_datamodule(cfg, subset, val_subset)
 
     logdir = Path(cfg.checkpoint.dir) / str(cfg.method)
     resume = cfg.get("resume_from_checkpoint")

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_diversity.backbones import build_backbone
+from solo_diversity.budget import BudgetPlan
 from solo_diversity.methods.optim import build_optimizer, build_scheduler
 from solo_diversity.methods.settings import method_settings
 
@@ -105,6 +106,14 @@ class BaseMethod(pl.LightningModule):
             "performance.disable_channel_last": False,
             "method_kwargs": {},
         })
+
+    @staticmethod
+    def converted_schedules(cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:
+        """Every epoch-counted key of this method as optimizer steps of ``plan`` (for the plan table).
+
+        Subclasses with their own epoch-counted keys extend the dict.
+        """
+        return {"warmup_steps": plan.reference_epochs_to_steps(float(cfg.scheduler.warmup_epochs))}
 
     @property
     def learnable_params(self) -> list[dict[str, Any]]:
