@@ -72,6 +72,23 @@ def _create_datasets(f: h5py.File, meta: IndexMeta, n: int) -> tuple[h5py.Datase
     return payload, labels, positions
 
 
+def _write_bytes(dataset: h5py.Dataset, start: int, payloads: list[bytes]) -> None:
+    """Write encoded images to a vlen uint8 dataset from ``start``.
+
+    h5py turns an object array whose items all have one length (a block of one image, say) into a
+    2-d array and refuses it, so such blocks are written item by item.
+    """
+    arrays = [np.frombuffer(p, dtype=np.uint8) for p in payloads]
+    if len({a.size for a in arrays}) == 1:
+        for i, array in enumerate(arrays):
+            dataset[start + i] = array
+        return
+    column = np.empty(len(arrays), dtype=object)
+    for i, array in enumerate(arrays):
+        column[i] = array
+    dataset[start : start + len(arrays)] = column
+
+
 def _write_shuffled(spool: Spool, meta: IndexMeta, target: Path, rows: np.ndarray | None) -> str:
     """Pass 2: write entries in ``order`` block by block; return the fingerprint."""
     n = spool.num_entries
@@ -83,9 +100,7 @@ def _write_shuffled(spool: Spool, meta: IndexMeta, target: Path, rows: np.ndarra
             if meta.kind == "paths":
                 payload_ds[block.lo : block.hi] = np.array(block.payloads, dtype=object)
             else:
-                column = np.empty(len(block.payloads), dtype=object)
-                column[:] = [np.frombuffer(c, dtype=np.uint8) for c in block.payloads]
-                payload_ds[block.lo : block.hi] = column
+                _write_bytes(payload_ds, block.lo, block.payloads)
             labels_ds[block.lo : block.hi] = block.labels
             positions_ds[block.lo : block.hi] = block.rows if rows is None else rows[block.rows]
         digest = fingerprint.hexdigest()

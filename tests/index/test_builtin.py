@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import time
 
@@ -14,7 +15,6 @@ from solo_diversity.errors import UserError
 from solo_diversity.index import build_index, open_index
 from solo_diversity.index.builtin import (
     FASHION_MNIST_CLASSES,
-    FASHION_MNIST_SYSTEM_DIR,
     TORCHVISION_DATASETS,
     fashion_mnist_source,
     online,
@@ -73,32 +73,42 @@ def test_val_is_an_alias_of_test(tmp_path):
     assert len(index) == 359 and index.split == "val"
 
 
-needs_fashion = pytest.mark.skipif(
-    not (FASHION_MNIST_SYSTEM_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason="apt-get install dataset-fashion-mnist",
-)
+def write_idx(path, array):
+    """Write ``array`` (uint8) as a gzip IDX file: magic 0x08 type, ndim, big-endian dims, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
 
 
-@needs_fashion
-def test_fashion_mnist_test_split_from_debian_files(tmp_path):
-    index = open_index(build_index("fashion_mnist", tmp_path / "fm.h5", split="test", seed=3))
-    assert len(index) == 10_000 and index.class_names == list(FASHION_MNIST_CLASSES)
-    assert np.bincount(index.labels()).tolist() == [1000] * 10
-    raw = read_idx(FASHION_MNIST_SYSTEM_DIR / "t10k-images-idx3-ubyte.gz")
+@pytest.fixture
+def fashion_root(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
+    labels = np.arange(30, dtype=np.uint8) % 10
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    return tmp_path, images, labels
+
+
+def test_fashion_mnist_index_from_idx_files(tmp_path, fashion_root):
+    root, images, labels = fashion_root
+    out = build_index("fashion_mnist", tmp_path / "fm.h5", split="test", seed=3, root=root)
+    index = open_index(out)
+    assert len(index) == 30 and index.class_names == list(FASHION_MNIST_CLASSES)
+    assert np.bincount(index.labels()).tolist() == [3] * 10
     row = int(index.source_positions(np.array([5]))[0])
     decoded = np.asarray(Image.open(io.BytesIO(index.read_bytes(5))))
-    assert decoded.shape == (28, 28) and np.array_equal(decoded, raw[row])
+    assert decoded.shape == (28, 28) and np.array_equal(decoded, images[row])
+    assert int(index.labels(np.array([5]))[0]) == int(labels[row])
 
 
-@needs_fashion
-def test_fashion_mnist_from_a_given_root(tmp_path):
-    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        (tmp_path / name).write_bytes((FASHION_MNIST_SYSTEM_DIR / name).read_bytes())
-    source = fashion_mnist_source(root=tmp_path, split="test")
-    assert source.description == f"fashion_mnist:{tmp_path}" and source.kind == "bytes"
+def test_fashion_mnist_source_reads_a_given_root(fashion_root):
+    root, images, labels = fashion_root
+    source = fashion_mnist_source(root=root, split="test")
+    assert source.description == f"fashion_mnist:{root}" and source.kind == "bytes"
     first_png, first_label = next(iter(source.entries))
-    labels = read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz")
     assert first_label == int(labels[0]) and first_png.startswith(b"\x89PNG")
+    assert np.array_equal(read_idx(root / "t10k-images-idx3-ubyte.gz"), images)
 
 
 def test_read_idx_rejects_other_files(tmp_path):
