@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Linear probe of a pretrained backbone with a label fraction; appends a line to the results file.
 
-    python main_linear.py --config-name linear_div pretrained_feature_extractor=<ckpt> data.label_fraction=0.05
+    python main_linear.py --config-name linear_div \
+        pretrained_feature_extractor=<ckpt> data.label_fraction=0.05
 """
 
 import hydra
@@ -17,9 +18,11 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     with exit_on_user_error():
         record = run_linear(cfg).record
-        console.print(f"Linear probe top-1: {record['accuracy']:.2f}% "
-                      f"({record['dataset']}, label fraction {record['label_fraction']}, "
-                      f"pretraining fraction {record['fraction']})")
+        console.print(
+            f"Linear probe top-1: {record['accuracy']:.2f}% "
+            f"({record['dataset']}, label fraction {record['label_fraction']}, "
+            f"pretraining fraction {record['fraction']})"
+        )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Budget-normalized SSL pretraining, as solo-learn's ``main_pretrain.py`` is used.
 
-    python main_pretrain.py --config-name simclr_div
-    python main_pretrain.py --config-name simclr_div data.fraction=0.1 budget.C=2e5
-    python main_pretrain.py --config-path <solo-learn>/scripts/pretrain/cifar --config-name simclr.yaml
+python main_pretrain.py --config-name simclr_div
+python main_pretrain.py --config-name simclr_div data.fraction=0.1 budget.C=2e5
+python main_pretrain.py --config-path <solo-learn>/scripts/pretrain/cifar --config-name simclr.yaml
 """
 
 import hydra

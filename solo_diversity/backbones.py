@@ -51,7 +51,9 @@ def build_backbone(name: str, *, cifar: bool = False, **kwargs: Any) -> nn.Modul
     return BACKBONES[name](cifar=cifar, **kwargs)
 
 
-def _torchvision_resnet(builder: Callable[..., models.ResNet], cifar: bool, **kwargs: Any) -> nn.Module:
+def _torchvision_resnet(
+    builder: Callable[..., models.ResNet], cifar: bool, **kwargs: Any
+) -> nn.Module:
     kwargs.pop("zero_init_residual", None)
     net = builder(weights=None, zero_init_residual=False, **kwargs)
     net.num_features = net.fc.in_features  # type: ignore[assignment]
@@ -91,7 +93,7 @@ class SmallCNN(nn.Module):
         super().__init__()
         channels = [3, width, width * 2, width * 4, width * 4]
         layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:], strict=True)):
             stride = 1 if i == 0 else 2
             layers += [
                 nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),

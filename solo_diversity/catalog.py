@@ -24,6 +24,8 @@ TRAIN_SIZES: dict[str, int] = {
 def train_size(dataset: str) -> int:
     """Training images of a known dataset."""
     if dataset not in TRAIN_SIZES:
-        raise UserError(f"unknown dataset {dataset!r} for planning; choose one of "
-                        f"{', '.join(TRAIN_SIZES)} or give --dataset-size")
+        raise UserError(
+            f"unknown dataset {dataset!r} for planning; choose one of "
+            f"{', '.join(TRAIN_SIZES)} or give --dataset-size"
+        )
     return TRAIN_SIZES[dataset]

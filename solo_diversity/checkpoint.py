@@ -23,8 +23,19 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 # Keys that decide whether an earlier run is the same experiment (and so may be resumed).
-RUN_IDENTITY_KEYS = ("name", "method", "backbone", "method_kwargs", "data", "augmentations",
-                     "optimizer", "scheduler", "budget", "seed", "accumulate_grad_batches")
+RUN_IDENTITY_KEYS = (
+    "name",
+    "method",
+    "backbone",
+    "method_kwargs",
+    "data",
+    "augmentations",
+    "optimizer",
+    "scheduler",
+    "budget",
+    "seed",
+    "accumulate_grad_batches",
+)
 
 
 def new_version() -> str:
@@ -49,8 +60,14 @@ class SoloCheckpointer(pl.Callback):
         keep_prev: keep earlier checkpoints instead of replacing them.
     """
 
-    def __init__(self, cfg: DictConfig, logdir: Path, version: str, frequency_steps: int,
-                 keep_prev: bool = False):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        logdir: Path,
+        version: str,
+        frequency_steps: int,
+        keep_prev: bool = False,
+    ):
         self.cfg = cfg
         self.logdir = Path(logdir)
         self.version = version
@@ -72,29 +89,49 @@ class SoloCheckpointer(pl.Callback):
         """Write the checkpoint for the current epoch (all ranks must call it)."""
         path = checkpoint_path(self.logdir, str(self.cfg.name), self.version, trainer.current_epoch)
         trainer.save_checkpoint(path)
-        if trainer.is_global_zero and self.last_path and self.last_path != path and not self.keep_prev:
+        if (
+            trainer.is_global_zero
+            and self.last_path
+            and self.last_path != path
+            and not self.keep_prev
+        ):
             self.last_path.unlink(missing_ok=True)
         self.last_path = path
         return path
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         step = trainer.global_step
-        if (self.frequency_steps and step and step % self.frequency_steps == 0
-                and step != getattr(self, "_saved_at", None)):
+        if (
+            self.frequency_steps
+            and step
+            and step % self.frequency_steps == 0
+            and step != getattr(self, "_saved_at", None)
+        ):
             self._saved_at = step
             self.save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.save(trainer)
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         """An interrupted run keeps its progress: save where it stopped, to resume from."""
         if isinstance(exception, (KeyboardInterrupt, SystemExit)) and trainer.global_step:
             path = self.save(trainer)
-            log.warning("interrupted: progress saved to %s; rerun with auto_resume.enabled=true or "
-                        "resume_from_checkpoint=%s", path, path)
+            log.warning(
+                "interrupted: progress saved to %s; rerun with auto_resume.enabled=true or "
+                "resume_from_checkpoint=%s",
+                path,
+                path,
+            )
 
 
 def _identity(args: dict[str, Any]) -> dict[str, Any]:

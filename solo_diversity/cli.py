@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The ``solo-div`` command: one sub-command per concern, each registered by its own package.
 
-    solo-div plan --C 50e6 --dataset cifar100 --fractions 0.1 0.5 1
-    solo-div index build|info ...
+solo-div plan --C 50e6 --dataset cifar100 --fractions 0.1 0.5 1
+solo-div index build|info ...
 """
 
 from __future__ import annotations
@@ -24,16 +24,25 @@ def _plan(args: argparse.Namespace) -> int:
     rows = []
     for fraction in args.fractions:
         n = max(1, int(fraction * n_full + 0.5))
-        plan = plan_budget(args.C, n, global_batch, N_ref=n_full, mode=args.mode, epochs=args.epochs)
-        rows.append((f"{fraction:g}", plan,
-                     {"warmup_steps": plan.reference_epochs_to_steps(args.warmup_epochs)}))
+        plan = plan_budget(
+            args.C, n, global_batch, N_ref=n_full, mode=args.mode, epochs=args.epochs
+        )
+        rows.append(
+            (
+                f"{fraction:g}",
+                plan,
+                {"warmup_steps": plan.reference_epochs_to_steps(args.warmup_epochs)},
+            )
+        )
     title = f"Budget plan: {args.dataset or 'dataset'} (N_ref={n_full:,}), G={global_batch}"
     console.print(plan_table(rows, title=title))
     return 0
 
 
 def _register_plan(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("plan", help="print N, E, D, steps and converted schedules for fractions")
+    p = subparsers.add_parser(
+        "plan", help="print N, E, D, steps and converted schedules for fractions"
+    )
     p.add_argument("--C", required=False, default=None, help="budget in images, e.g. 50e6")
     p.add_argument("--dataset", default=None, help="a known dataset (sets the full size)")
     p.add_argument("--dataset-size", type=int, default=None, help="images in the full dataset")
@@ -42,7 +51,9 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--nodes", type=int, default=1)
     p.add_argument("--accumulate", type=int, default=1)
-    p.add_argument("--warmup-epochs", type=float, default=10.0, help="reference epochs of LR warmup")
+    p.add_argument(
+        "--warmup-epochs", type=float, default=10.0, help="reference epochs of LR warmup"
+    )
     p.add_argument("--mode", choices=["images", "epochs"], default="images")
     p.add_argument("--epochs", type=float, default=None, help="E for --mode epochs")
     p.set_defaults(func=_plan)

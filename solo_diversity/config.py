@@ -49,6 +49,14 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 
+def copy_cfg(cfg: DictConfig) -> DictConfig:
+    """A resolved, non-struct deep copy of a config."""
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    assert isinstance(out, DictConfig)
+    OmegaConf.set_struct(out, False)
+    return out
+
+
 def _select(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key, default=None)
 
@@ -62,8 +70,7 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
     Returns:
         A new, non-struct config with every default present.
     """
-    cfg = OmegaConf.create(OmegaConf.to_container(raw, resolve=True))
-    OmegaConf.set_struct(cfg, False)
+    cfg = copy_cfg(raw)
     for key in ("name", "method", "backbone", "optimizer", "augmentations", "data"):
         if _select(cfg, key) is None:
             raise UserError(f"the config has no {key!r}; see yaml_configs/simclr_div.yaml")
@@ -75,19 +82,23 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
     cfg.data.num_large_crops, cfg.data.num_small_crops = crop_counts(specs)
     fraction = float(cfg.data.fraction)
     if fraction != -1 and not 0 < fraction <= 1:
-        raise UserError(f"data.fraction={cfg.data.fraction} must be in (0, 1], or -1 for all images")
+        raise UserError(
+            f"data.fraction={cfg.data.fraction} must be in (0, 1], or -1 for all images"
+        )
     return cfg
 
 
-def trainer_devices(cfg: DictConfig) -> Any:
+def trainer_devices(cfg: DictConfig, accelerator: str) -> Any:
     """Lightning's ``devices`` for the chosen accelerator (a CPU takes a count, not a list)."""
     devices = cfg.devices
-    if str(cfg.accelerator) == "cpu" and not isinstance(devices, int):
+    if accelerator == "cpu" and not isinstance(devices, int):
         return count_devices(devices)
     return devices
 
 
-def attach_plan(cfg: DictConfig, *, dataset_size: int, subset_size: int, num_classes: int) -> tuple[DictConfig, BudgetPlan]:
+def attach_plan(
+    cfg: DictConfig, *, dataset_size: int, subset_size: int, num_classes: int
+) -> tuple[DictConfig, BudgetPlan]:
     """Compute the budget plan and attach it (and the class count) to a copy of the config.
 
     Without ``budget.C`` the budget defaults to solo-learn's own compute for this config,
@@ -103,17 +114,26 @@ def attach_plan(cfg: DictConfig, *, dataset_size: int, subset_size: int, num_cla
         The new config (with ``budget_plan`` and ``data.num_classes``) and the plan.
     """
     budget = cfg.budget
-    n_ref = parse_count(budget.reference_size, "budget.reference_size") if budget.get("reference_size") else dataset_size
+    n_ref = (
+        parse_count(budget.reference_size, "budget.reference_size")
+        if budget.get("reference_size")
+        else dataset_size
+    )
     C = budget.get("C")  # noqa: N806
     if C is None and budget.mode == "images":
         if cfg.get("max_epochs") in (None, -1):
             raise UserError("budget.C is not set; give the budget in images, e.g. budget.C=50e6")
         C = int(cfg.max_epochs) * n_ref  # noqa: N806
         log.warning("budget.C not set: using max_epochs * N_ref = %d images", C)
-    plan = plan_budget(C, subset_size, global_batch(cfg), N_ref=n_ref, mode=str(budget.mode),
-                       epochs=budget.get("epochs"))
-    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    OmegaConf.set_struct(out, False)
+    plan = plan_budget(
+        C,
+        subset_size,
+        global_batch(cfg),
+        N_ref=n_ref,
+        mode=str(budget.mode),
+        epochs=budget.get("epochs"),
+    )
+    out = copy_cfg(cfg)
     out.data.num_classes = max(1, num_classes)
     out.budget_plan = plan.as_dict()
     return out, plan

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """User-facing errors: one exception type whose message is a single line for the person at the CLI.
 
-Everything a user can get wrong (a fraction, a budget, a path, a config key) raises :class:`UserError`.
+Everything a user can get wrong (a fraction, a budget, a path, a config key) raises
+:class:`UserError`.
 Entry points catch it and print ``error: <message>`` without a traceback; anything else is a bug and
 keeps its traceback.
 """

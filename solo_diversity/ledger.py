@@ -37,7 +37,9 @@ class BudgetLedger(pl.Callback):
     def __init__(self, plan: BudgetPlan, json_path: str | Path | None = None):
         self.plan = plan
         self.json_path = Path(json_path) if json_path else None
-        self.resumed_images = 0  # global images seen before this process started (from a checkpoint)
+        self.resumed_images = (
+            0  # global images seen before this process started (from a checkpoint)
+        )
         self.resumed_steps = 0
         self.local_images = 0  # images this rank processed since start or resume
         self.pending = 0  # images of micro-batches since the last optimizer step (this rank)
@@ -53,19 +55,27 @@ class BudgetLedger(pl.Callback):
         total = trainer.strategy.reduce(torch.tensor(float(value)), reduce_op="sum")
         return int(round(float(total)))
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                             batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         n = int(batch[0].shape[0])
         self.local_images += n
         self.pending += n
 
-    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                                 optimizer: Any) -> None:
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
         self.images_per_step[self.pending] = self.images_per_step.get(self.pending, 0) + 1
         self.pending = 0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         seen = self.resumed_images + self.local_images * trainer.world_size
         pl_module.log("images_seen", float(seen), on_step=True, on_epoch=False, rank_zero_only=True)
 
@@ -77,8 +87,12 @@ class BudgetLedger(pl.Callback):
         trainer = getattr(self, "_trainer", None)
         local = self.local_images
         total = self.resumed_images + (self._global(trainer, local) if trainer else local)
-        return {"images_seen": total, "steps": self.resumed_steps + sum(self.images_per_step.values()),
-                "plan": self.plan.as_dict(), "resumes": self.resumes}
+        return {
+            "images_seen": total,
+            "steps": self.resumed_steps + sum(self.images_per_step.values()),
+            "plan": self.plan.as_dict(),
+            "resumes": self.resumes,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.resumed_images = int(state_dict["images_seen"])
@@ -89,8 +103,9 @@ class BudgetLedger(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         checkpoint["budget_ledger"] = self.state_dict()
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

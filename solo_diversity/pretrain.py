@@ -47,8 +47,14 @@ class PretrainResult:
 
 
 def _open_split(cfg: DictConfig, path: str, split: str) -> Any:
-    index_path = ensure_index(str(cfg.data.dataset), path, split=split, seed=int(cfg.data.index_seed),
-                              data_format=str(cfg.data.format), cache_dir=Path(cfg.data.index_cache))
+    index_path = ensure_index(
+        str(cfg.data.dataset),
+        path,
+        split=split,
+        seed=int(cfg.data.index_seed),
+        data_format=str(cfg.data.format),
+        cache_dir=Path(cfg.data.index_cache),
+    )
     return open_index(index_path, expected_dataset=str(cfg.data.dataset))
 
 
@@ -63,31 +69,42 @@ def _precision(cfg: DictConfig, accelerator: str) -> Any:
 def _accelerator(cfg: DictConfig) -> str:
     accelerator = str(cfg.accelerator)
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise UserError(f"accelerator={accelerator} but no GPU is visible; run with accelerator=cpu devices=1")
+        raise UserError(
+            f"accelerator={accelerator} but no GPU is visible; run with accelerator=cpu devices=1"
+        )
     if accelerator == "auto":
         return "gpu" if torch.cuda.is_available() else "cpu"
     return accelerator
 
 
-def trainer_kwargs(cfg: DictConfig, plan: BudgetPlan, callbacks: list[pl.Callback]) -> dict[str, Any]:
+def trainer_kwargs(
+    cfg: DictConfig, plan: BudgetPlan, callbacks: list[pl.Callback]
+) -> dict[str, Any]:
     """Trainer arguments: config keys that Trainer takes, then the budget's exact stopping rule."""
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
-    passed = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()  # type: ignore[union-attr]
-              if k in accepted and k not in ("callbacks", "logger")}
+    passed = {
+        k: v
+        for k, v in OmegaConf.to_container(cfg, resolve=True).items()  # type: ignore[union-attr]
+        if k in accepted and k not in ("callbacks", "logger")
+    }
     accelerator = _accelerator(cfg)
     steps_between_val = max(1, plan.steps // 4) * int(cfg.get("accumulate_grad_batches") or 1)
     passed.update(
         accelerator=accelerator,
-        devices=trainer_devices(OmegaConf.merge(cfg, {"accelerator": accelerator})),
+        devices=trainer_devices(cfg, accelerator),
         precision=_precision(cfg, accelerator),
         max_steps=plan.steps,
         max_epochs=-1,
         use_distributed_sampler=False,
         enable_checkpointing=False,
         callbacks=callbacks,
-        logger=pl.loggers.CSVLogger(str(cfg.checkpoint.dir), name="logs") if cfg.checkpoint.enabled else False,
+        logger=pl.loggers.CSVLogger(str(cfg.checkpoint.dir), name="logs")
+        if cfg.checkpoint.enabled
+        else False,
         check_val_every_n_epoch=None,
-        val_check_interval=min(steps_between_val, plan.steps * int(cfg.get("accumulate_grad_batches") or 1)),
+        val_check_interval=min(
+            steps_between_val, plan.steps * int(cfg.get("accumulate_grad_batches") or 1)
+        ),
     )
     if passed.get("strategy") in (None, "none"):
         passed["strategy"] = "auto"
@@ -98,12 +115,18 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
     """The training data of a run: the subset through the configured augmentations."""
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
     mean, std = dataset_stats(str(cfg.data.dataset))
-    val_transform = eval_transform(specs[0].crop_size, mean, std) if val_subset is not None else None
+    val_transform = (
+        eval_transform(specs[0].crop_size, mean, std) if val_subset is not None else None
+    )
     return PretrainDataModule(
-        subset=subset, transform=MultiViewTransform(specs, mean, std),
-        batch_size=int(cfg.optimizer.batch_size), num_workers=int(cfg.data.num_workers),
-        seed=int(cfg.seed), accumulate=int(cfg.accumulate_grad_batches),
-        max_bad_fraction=float(cfg.data.max_bad_fraction), val_subset=val_subset,
+        subset=subset,
+        transform=MultiViewTransform(specs, mean, std),
+        batch_size=int(cfg.optimizer.batch_size),
+        num_workers=int(cfg.data.num_workers),
+        seed=int(cfg.seed),
+        accumulate=int(cfg.accumulate_grad_batches),
+        max_bad_fraction=float(cfg.data.max_bad_fraction),
+        val_subset=val_subset,
         val_transform=val_transform,
     )
 
@@ -115,10 +138,14 @@ def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
     index = _open_split(cfg, str(cfg.data.train_path), "train")
     subset = select_subset(index, float(cfg.data.fraction), stratified=bool(cfg.data.stratified))
     num_classes = 0 if cfg.data.no_labels else index.num_classes
-    cfg, plan = attach_plan(cfg, dataset_size=len(index), subset_size=len(subset), num_classes=num_classes)
+    cfg, plan = attach_plan(
+        cfg, dataset_size=len(index), subset_size=len(subset), num_classes=num_classes
+    )
     method_cls = get_method(str(cfg.method))
     schedules = method_cls.converted_schedules(cfg, plan)
-    console.print(plan_table([(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)]))
+    console.print(
+        plan_table([(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)])
+    )
 
     model = method_cls(cfg)
     if model.settings.channels_last:
@@ -141,9 +168,13 @@ def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
     checkpointer = None
     if cfg.checkpoint.enabled:
         frequency = plan.reference_epochs_to_steps(float(cfg.checkpoint.frequency))
-        checkpointer = SoloCheckpointer(cfg, logdir, version, frequency, bool(cfg.checkpoint.keep_prev))
+        checkpointer = SoloCheckpointer(
+            cfg, logdir, version, frequency, bool(cfg.checkpoint.keep_prev)
+        )
         callbacks.append(checkpointer)
-    ledger = BudgetLedger(plan, logdir / version / "ledger.json" if cfg.checkpoint.enabled else None)
+    ledger = BudgetLedger(
+        plan, logdir / version / "ledger.json" if cfg.checkpoint.enabled else None
+    )
     callbacks += [ledger, BadImageGuard(datamodule)]
 
     trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks))

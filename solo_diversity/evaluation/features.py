@@ -30,7 +30,9 @@ def read_run_args(checkpoint: Path) -> dict[str, Any]:
     args_file = checkpoint.parent / "args.json"
     if args_file.exists():
         return json.loads(args_file.read_text())
-    stored = torch.load(checkpoint, map_location="cpu", weights_only=False).get("solo_diversity", {})
+    stored = torch.load(checkpoint, map_location="cpu", weights_only=False).get(
+        "solo_diversity", {}
+    )
     return dict(stored.get("cfg", {}))
 
 
@@ -39,8 +41,13 @@ def backbone_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {k.replace("backbone.", ""): v for k, v in state_dict.items() if "backbone" in k}
 
 
-def load_backbone(checkpoint: str | Path, name: str, *, small_input_stem: bool,
-                  kwargs: dict[str, Any] | None = None) -> nn.Module:
+def load_backbone(
+    checkpoint: str | Path,
+    name: str,
+    *,
+    small_input_stem: bool,
+    kwargs: dict[str, Any] | None = None,
+) -> nn.Module:
     """Build ``name`` and load the backbone weights of ``checkpoint`` into it (strict=False).
 
     Raises:
@@ -65,8 +72,9 @@ def load_backbone(checkpoint: str | Path, name: str, *, small_input_stem: bool,
 
 
 @torch.no_grad()
-def extract_features(model: nn.Module, dataset: ClassificationDataset, *, batch_size: int = 256,
-                     num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def extract_features(
+    model: nn.Module, dataset: ClassificationDataset, *, batch_size: int = 256, num_workers: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Features of a frozen model in fp32 (probes are sensitive to low-precision features).
 
     Returns:

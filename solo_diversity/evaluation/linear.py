@@ -19,7 +19,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F  # noqa: N812
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -27,6 +27,7 @@ from solo_diversity.data import ClassificationDataset, dataset_stats, eval_trans
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import extract_features, load_backbone, read_run_args
 from solo_diversity.index import ensure_index, open_index, select_subset
+from solo_diversity.methods.settings import plain
 from solo_diversity.schedules import warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ LABEL_FRACTIONS = (0.05, 0.1, 0.5, 1.0)
 class LinearHead(pl.LightningModule):
     """A linear classifier on fixed features, trained with SGD + per-step cosine decay."""
 
-    def __init__(self, in_dim: int, num_classes: int, lr: float, weight_decay: float, total_steps: int):
+    def __init__(
+        self, in_dim: int, num_classes: int, lr: float, weight_decay: float, total_steps: int
+    ):
         super().__init__()
         self.norm = nn.BatchNorm1d(in_dim, affine=False)  # standardises features; no parameters
         self.linear = nn.Linear(in_dim, num_classes)
@@ -54,10 +57,12 @@ class LinearHead(pl.LightningModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.SGD(self.linear.parameters(), lr=self.lr, momentum=0.9,
-                              weight_decay=self.weight_decay)
+        opt = torch.optim.SGD(
+            self.linear.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay
+        )
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, self.total_steps, 0, 1.0))
+            opt, lambda step: warmup_cosine(step, self.total_steps, 0, 1.0)
+        )
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
 
@@ -68,8 +73,12 @@ class ProbeResult:
     record: dict[str, Any]
 
 
-def _subset(dataset: str, path: str, split: str, fraction: float, seed: int, stratified: bool) -> Any:
-    index = open_index(ensure_index(dataset, path, split=split, seed=seed), expected_dataset=dataset)
+def _subset(
+    dataset: str, path: str, split: str, fraction: float, seed: int, stratified: bool
+) -> Any:
+    index = open_index(
+        ensure_index(dataset, path, split=split, seed=seed), expected_dataset=dataset
+    )
     return select_subset(index, fraction, stratified=stratified)
 
 
@@ -84,24 +93,39 @@ def run_linear(cfg: DictConfig) -> ProbeResult:
     run = read_run_args(ckpt)
     label_fraction = float(cfg.data.label_fraction)
     if not 0 < label_fraction <= 1:
-        raise UserError(f"data.label_fraction={label_fraction} must be in (0, 1], e.g. one of {LABEL_FRACTIONS}")
-    data = {**run.get("data", {}), **{k: v for k, v in OmegaConf.to_container(cfg.data).items() if v is not None}}  # type: ignore[union-attr]
-    backbone = {**run.get("backbone", {}), **{k: v for k, v in (cfg.get("backbone") or {}).items() if v is not None}}
+        raise UserError(
+            f"data.label_fraction={label_fraction} must be in (0, 1], e.g. one of {LABEL_FRACTIONS}"
+        )
+    data = {**run.get("data", {}), **{k: v for k, v in plain(cfg.data).items() if v is not None}}
+    backbone = {
+        **run.get("backbone", {}),
+        **{k: v for k, v in plain(cfg.get("backbone")).items() if v is not None},
+    }
     if "name" not in backbone or "dataset" not in data:
         raise UserError(f"no args.json beside {ckpt}: set backbone.name and data.dataset")
     crop = int(data.get("crop_size") or run.get("augmentations", [{}])[0].get("crop_size", 224))
     stem = backbone.get("small_input_stem")
-    model = load_backbone(ckpt, str(backbone["name"]), small_input_stem=crop <= 64 if stem is None else bool(stem),
-                          kwargs=dict(backbone.get("kwargs") or {}))
+    model = load_backbone(
+        ckpt,
+        str(backbone["name"]),
+        small_input_stem=crop <= 64 if stem is None else bool(stem),
+        kwargs=dict(backbone.get("kwargs") or {}),
+    )
     pl.seed_everything(int(cfg.seed), workers=True)
     seed = int(data.get("index_seed", 0))
-    train = _subset(data["dataset"], data["train_path"], "train", label_fraction, seed, stratified=True)
+    train = _subset(
+        data["dataset"], data["train_path"], "train", label_fraction, seed, stratified=True
+    )
     test = _subset(data["dataset"], data["val_path"], "test", -1, seed, stratified=False)
     transform = eval_transform(crop, *dataset_stats(str(data["dataset"])))
     workers = int(data.get("num_workers", 0))
     start = time.time()
-    x_train, y_train = extract_features(model, ClassificationDataset(train, transform), num_workers=workers)
-    x_test, y_test = extract_features(model, ClassificationDataset(test, transform), num_workers=workers)
+    x_train, y_train = extract_features(
+        model, ClassificationDataset(train, transform), num_workers=workers
+    )
+    x_test, y_test = extract_features(
+        model, ClassificationDataset(test, transform), num_workers=workers
+    )
     num_classes = train.index.num_classes
     if num_classes < 2:
         raise UserError(f"the probe needs labels, and index {train.index.path} has none")
@@ -109,21 +133,41 @@ def run_linear(cfg: DictConfig) -> ProbeResult:
     batch = min(int(opt.batch_size), len(x_train))
     steps = int(opt.max_epochs) * max(1, len(x_train) // batch)
     head = LinearHead(x_train.size(1), num_classes, float(opt.lr), float(opt.weight_decay), steps)
-    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=batch, shuffle=True, drop_last=True)
-    trainer = pl.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    loader = DataLoader(
+        TensorDataset(x_train, y_train), batch_size=batch, shuffle=True, drop_last=True
+    )
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(head, loader)
     head.eval()
     with torch.no_grad():
         accuracy = float((head(x_test).argmax(1) == y_test).float().mean() * 100)
     plan = run.get("budget_plan", {})
     record = {
-        "method": run.get("method"), "dataset": data["dataset"], "backbone": backbone["name"],
-        "C": plan.get("C"), "C_eff": plan.get("C_eff"), "N": plan.get("N"), "D": plan.get("D"),
-        "E": plan.get("E"), "fraction": run.get("data", {}).get("fraction"),
-        "label_fraction": label_fraction, "n_labelled": len(train), "n_test": len(test),
-        "seed": run.get("seed"), "probe_seed": int(cfg.seed), "accuracy": round(accuracy, 3),
-        "checkpoint": str(ckpt), "probe_seconds": round(time.time() - start, 2),
+        "method": run.get("method"),
+        "dataset": data["dataset"],
+        "backbone": backbone["name"],
+        "C": plan.get("C"),
+        "C_eff": plan.get("C_eff"),
+        "N": plan.get("N"),
+        "D": plan.get("D"),
+        "E": plan.get("E"),
+        "fraction": run.get("data", {}).get("fraction"),
+        "label_fraction": label_fraction,
+        "n_labelled": len(train),
+        "n_test": len(test),
+        "seed": run.get("seed"),
+        "probe_seed": int(cfg.seed),
+        "accuracy": round(accuracy, 3),
+        "checkpoint": str(ckpt),
+        "probe_seconds": round(time.time() - start, 2),
     }
     results = Path(str(cfg.results))
     results.parent.mkdir(parents=True, exist_ok=True)

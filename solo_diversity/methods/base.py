@@ -27,7 +27,7 @@ from solo_diversity.methods.settings import method_settings
 
 
 def _default(cfg: DictConfig, key: str, value: Any) -> None:
-    """Set ``key`` (dotted) to ``value`` when the config does not have it (solo-learn's defaults)."""
+    """Set dotted ``key`` to ``value`` when the config lacks it (solo-learn's defaults)."""
     if OmegaConf.select(cfg, key, default=None) is None:
         OmegaConf.update(cfg, key, value, force_add=True)
 
@@ -39,7 +39,9 @@ def fill_defaults(cfg: DictConfig, defaults: dict[str, Any]) -> DictConfig:
     return cfg
 
 
-def accuracy_at_k(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Tensor]:
+def accuracy_at_k(
+    logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...]
+) -> list[torch.Tensor]:
     """Top-k accuracies in percent over the labelled samples (targets != -1).
 
     Args:
@@ -91,25 +93,28 @@ class BaseMethod(pl.LightningModule):
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Fill solo-learn's defaults for the keys every method reads."""
-        return fill_defaults(cfg, {
-            "backbone.kwargs": {},
-            "optimizer.exclude_bias_n_norm_wd": False,
-            "optimizer.kwargs": {},
-            "accumulate_grad_batches": 1,
-            "scheduler.name": "warmup_cosine",
-            "scheduler.lr_decay_steps": [],
-            "scheduler.min_lr": 0.0,
-            "scheduler.warmup_start_lr": 3e-5,
-            "scheduler.warmup_epochs": 10,
-            "scheduler.interval": "step",
-            "knn_eval.enabled": False,
-            "performance.disable_channel_last": False,
-            "method_kwargs": {},
-        })
+        return fill_defaults(
+            cfg,
+            {
+                "backbone.kwargs": {},
+                "optimizer.exclude_bias_n_norm_wd": False,
+                "optimizer.kwargs": {},
+                "accumulate_grad_batches": 1,
+                "scheduler.name": "warmup_cosine",
+                "scheduler.lr_decay_steps": [],
+                "scheduler.min_lr": 0.0,
+                "scheduler.warmup_start_lr": 3e-5,
+                "scheduler.warmup_epochs": 10,
+                "scheduler.interval": "step",
+                "knn_eval.enabled": False,
+                "performance.disable_channel_last": False,
+                "method_kwargs": {},
+            },
+        )
 
     @staticmethod
     def converted_schedules(cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:
-        """Every epoch-counted key of this method as optimizer steps of ``plan`` (for the plan table).
+        """Every epoch-counted key of this method in optimizer steps of ``plan`` (plan table).
 
         Subclasses with their own epoch-counted keys extend the dict.
         """
@@ -120,8 +125,12 @@ class BaseMethod(pl.LightningModule):
         """Parameter groups: the backbone, and the classifier at its own rate without decay."""
         return [
             {"name": "backbone", "params": self.backbone.parameters()},
-            {"name": "classifier", "params": self.classifier.parameters(),
-             "lr": self.settings.optimizer.classifier_lr, "weight_decay": 0.0},
+            {
+                "name": "classifier",
+                "params": self.classifier.parameters(),
+                "lr": self.settings.optimizer.classifier_lr,
+                "weight_decay": 0.0,
+            },
         ]
 
     def configure_optimizers(self) -> Any:
@@ -169,26 +178,39 @@ class BaseMethod(pl.LightningModule):
             raise ValueError(f"expected {self.num_crops} crops per image, the batch has {len(X)}")
         outs_large = [self.base_training_step(x, targets) for x in X[: self.num_large_crops]]
         outs: dict[str, Any] = {k: [o[k] for o in outs_large] for k in outs_large[0]}
-        for small in (self.multicrop_forward(x) for x in X[self.num_large_crops:]):
+        for small in (self.multicrop_forward(x) for x in X[self.num_large_crops :]):
             for k, v in small.items():
                 outs.setdefault(k, []).append(v)
         for k in ("loss", "acc1", "acc5"):
             outs[k] = sum(outs[k]) / self.num_large_crops
-        self.log_dict({"train_class_loss": outs["loss"], "train_acc1": outs["acc1"],
-                       "train_acc5": outs["acc5"]}, on_epoch=True, sync_dist=True)
+        self.log_dict(
+            {
+                "train_class_loss": outs["loss"],
+                "train_acc1": outs["acc1"],
+                "train_acc5": outs["acc5"],
+            },
+            on_epoch=True,
+            sync_dist=True,
+        )
         return outs
 
     def validation_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:  # type: ignore[override]
         """Score the online classifier on a validation batch ``(X, Y)``."""
         X, targets = batch  # noqa: N806
         out = self._base_shared_step(X, targets)
-        self.log_dict({"val_loss": out["loss"], "val_acc1": out["acc1"], "val_acc5": out["acc5"]},
-                      on_epoch=True, sync_dist=True, batch_size=X.size(0))
+        self.log_dict(
+            {"val_loss": out["loss"], "val_acc1": out["acc1"], "val_acc5": out["acc5"]},
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=X.size(0),
+        )
         return out
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the resolved run next to the weights: plan, effective LRs, converted schedules."""
         resolved = asdict(self.settings)
         resolved["plan"] = self.plan.as_dict()
-        checkpoint["solo_diversity"] = {"resolved": resolved,
-                                        "cfg": OmegaConf.to_container(self.cfg, resolve=True)}
+        checkpoint["solo_diversity"] = {
+            "resolved": resolved,
+            "cfg": OmegaConf.to_container(self.cfg, resolve=True),
+        }

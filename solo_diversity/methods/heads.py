@@ -10,8 +10,15 @@ from __future__ import annotations
 from torch import nn
 
 
-def mlp(in_dim: int, hidden_dim: int, out_dim: int, *, num_layers: int = 2, batch_norm: bool = False,
-        last_batch_norm: bool = False) -> nn.Sequential:
+def mlp(
+    in_dim: int,
+    hidden_dim: int,
+    out_dim: int,
+    *,
+    num_layers: int = 2,
+    batch_norm: bool = False,
+    last_batch_norm: bool = False,
+) -> nn.Sequential:
     """A ``num_layers``-layer MLP: hidden layers are Linear [+ BatchNorm1d] + ReLU.
 
     Args:
@@ -27,7 +34,7 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, *, num_layers: int = 2, batc
     """
     layers: list[nn.Module] = []
     dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
-    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
         last = i == num_layers - 1
         layers.append(nn.Linear(d_in, d_out))
         if not last:

@@ -29,14 +29,31 @@ class LARS(torch.optim.Optimizer):
     to ``min(lars / lr, 1)``, followed by heavy-ball momentum.
     """
 
-    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.9,
-                 weight_decay: float = 0.0, eta: float = 1e-3, eps: float = 1e-8,
-                 clip_lr: bool = False, exclude_bias_n_norm: bool = False):
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        eta: float = 1e-3,
+        eps: float = 1e-8,
+        clip_lr: bool = False,
+        exclude_bias_n_norm: bool = False,
+    ):
         if lr < 0 or momentum < 0 or weight_decay < 0 or eta <= 0:
-            raise UserError(f"LARS needs lr, momentum, weight_decay >= 0 and eta > 0; got "
-                            f"lr={lr}, momentum={momentum}, weight_decay={weight_decay}, eta={eta}")
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, eps=eps,
-                        clip_lr=clip_lr, exclude_bias_n_norm=exclude_bias_n_norm)
+            raise UserError(
+                f"LARS needs lr, momentum, weight_decay >= 0 and eta > 0; got "
+                f"lr={lr}, momentum={momentum}, weight_decay={weight_decay}, eta={eta}"
+            )
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            eta=eta,
+            eps=eps,
+            clip_lr=clip_lr,
+            exclude_bias_n_norm=exclude_bias_n_norm,
+        )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -112,15 +129,25 @@ def split_weight_decay(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
         no_decay = [p for p in params if p.ndim <= 1]
         out.append({**group, "params": decay})
         if no_decay:
-            out.append({**group, "name": f"{group.get('name', 'group')}_no_wd",
-                        "params": no_decay, "weight_decay": 0.0})
+            out.append(
+                {
+                    **group,
+                    "name": f"{group.get('name', 'group')}_no_wd",
+                    "params": no_decay,
+                    "weight_decay": 0.0,
+                }
+            )
     return out
 
 
-def build_optimizer(groups: list[dict[str, Any]], settings: OptimizerSettings) -> torch.optim.Optimizer:
+def build_optimizer(
+    groups: list[dict[str, Any]], settings: OptimizerSettings
+) -> torch.optim.Optimizer:
     """Create the optimizer named in the settings over solo-learn-style parameter groups."""
     if settings.name not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer.name {settings.name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise UserError(
+            f"unknown optimizer.name {settings.name!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
     if settings.exclude_bias_n_norm_wd:
         groups = split_weight_decay(groups)
     groups = [dict(g) for g in groups]
@@ -128,14 +155,20 @@ def build_optimizer(groups: list[dict[str, Any]], settings: OptimizerSettings) -
     optimizer = OPTIMIZERS[settings.name](
         groups, lr=settings.lr, weight_decay=settings.weight_decay, **settings.kwargs
     )
-    for group, is_static in zip(optimizer.param_groups, static):
+    for group, is_static in zip(optimizer.param_groups, static, strict=True):
         group["static_lr"] = is_static
     return optimizer
 
 
 def _lr_factor(step: int, base: float, settings: SchedulerSettings) -> float:
-    lr = warmup_cosine(step, settings.total_steps, settings.warmup_steps, base,
-                       settings.warmup_start_lr, settings.min_lr)
+    lr = warmup_cosine(
+        step,
+        settings.total_steps,
+        settings.warmup_steps,
+        base,
+        settings.warmup_start_lr,
+        settings.min_lr,
+    )
     return lr / base if base else 0.0
 
 
@@ -143,7 +176,9 @@ def _step_factor(step: int, milestones: tuple[int, ...], gamma: float = 0.1) -> 
     return gamma ** sum(step >= m for m in milestones)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, settings: SchedulerSettings) -> LambdaLR | None:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, settings: SchedulerSettings
+) -> LambdaLR | None:
     """A per-step LambdaLR: each group follows the schedule from its own base rate.
 
     Groups marked ``static_lr`` keep their rate. ``warmup_cosine`` warms every group up from the

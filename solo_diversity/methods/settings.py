@@ -26,18 +26,26 @@ def count_devices(devices: Any) -> int:
     if isinstance(devices, int):
         return max(1, devices)
     if isinstance(devices, str):
-        return len([d for d in devices.split(",") if d.strip()]) if "," in devices else max(1, int(devices))
+        return (
+            len([d for d in devices.split(",") if d.strip()])
+            if "," in devices
+            else max(1, int(devices))
+        )
     return max(1, len(list(devices)))
 
 
 def global_batch(cfg: DictConfig) -> int:
     """G: images per optimizer step = batch_size * devices * num_nodes * accumulate_grad_batches."""
-    return (int(cfg.optimizer.batch_size) * count_devices(cfg.get("devices"))
-            * int(cfg.get("num_nodes") or 1) * int(cfg.get("accumulate_grad_batches") or 1))
+    return (
+        int(cfg.optimizer.batch_size)
+        * count_devices(cfg.get("devices"))
+        * int(cfg.get("num_nodes") or 1)
+        * int(cfg.get("accumulate_grad_batches") or 1)
+    )
 
 
 def lr_scale(cfg: DictConfig) -> float:
-    """solo-learn's linear scaling: batch_size * devices * nodes / 256, times gradient accumulation."""
+    """solo-learn's linear scaling: batch * devices * nodes / 256, times grad accumulation."""
     return global_batch(cfg) / 256
 
 
@@ -77,8 +85,10 @@ def budget_plan_of(cfg: DictConfig) -> BudgetPlan:
     """The plan that the entry point attached to the config as ``budget_plan``."""
     plan = cfg.get("budget_plan")
     if plan is None:
-        raise UserError("the config has no budget_plan; resolve it with "
-                        "solo_diversity.config.attach_plan before building a method")
+        raise UserError(
+            "the config has no budget_plan; resolve it with "
+            "solo_diversity.config.attach_plan before building a method"
+        )
     return BudgetPlan.from_dict(plain(plan))
 
 

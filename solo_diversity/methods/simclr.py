@@ -24,7 +24,9 @@ class SimCLR(BaseMethod):
         super().__init__(cfg)
         kw = self.settings.method_kwargs
         self.temperature = float(kw["temperature"])
-        self.projector = mlp(self.features_dim, int(kw["proj_hidden_dim"]), int(kw["proj_output_dim"]))
+        self.projector = mlp(
+            self.features_dim, int(kw["proj_hidden_dim"]), int(kw["proj_output_dim"])
+        )
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
@@ -38,7 +40,9 @@ class SimCLR(BaseMethod):
     @property
     def learnable_params(self) -> list[dict[str, Any]]:
         """Base groups plus the projector."""
-        return super().learnable_params + [{"name": "projector", "params": self.projector.parameters()}]
+        return super().learnable_params + [
+            {"name": "projector", "params": self.projector.parameters()}
+        ]
 
     def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
         """Adds the projection ``z`` to the base outputs."""

@@ -20,7 +20,9 @@ def _count(n: float) -> str:
     return f"{n:,.0f}"
 
 
-def plan_table(rows: Sequence[tuple[str, BudgetPlan, dict[str, int]]], title: str = "Budget plan") -> Table:
+def plan_table(
+    rows: Sequence[tuple[str, BudgetPlan, dict[str, int]]], title: str = "Budget plan"
+) -> Table:
     """One row per plan: label, N, C, C_eff, G, steps, E, D and each converted schedule in steps.
 
     Args:
@@ -32,9 +34,17 @@ def plan_table(rows: Sequence[tuple[str, BudgetPlan, dict[str, int]]], title: st
     for col in ("run", "N", "C", "C_eff", "G", "steps", "E", "D", *schedule_names):
         table.add_column(col, justify="left" if col == "run" else "right")
     for label, plan, sched in rows:
-        table.add_row(label, _count(plan.N), _count(plan.C), _count(plan.C_eff), str(plan.global_batch),
-                      _count(plan.steps), f"{plan.epochs:,.1f}", f"{plan.diversity:.3g}",
-                      *(_count(sched.get(name, 0)) for name in schedule_names))
+        table.add_row(
+            label,
+            _count(plan.N),
+            _count(plan.C),
+            _count(plan.C_eff),
+            str(plan.global_batch),
+            _count(plan.steps),
+            f"{plan.epochs:,.1f}",
+            f"{plan.diversity:.3g}",
+            *(_count(sched.get(name, 0)) for name in schedule_names),
+        )
     return table
 
 
