@@ -112,3 +112,53 @@ class SmallCNN(nn.Module):
 def small_cnn(cifar: bool = False, **kwargs: Any) -> nn.Module:
     """The demo's CPU backbone (``cifar`` is irrelevant: it has no down-sampling stem)."""
     return SmallCNN(**kwargs)
+
+
+# Vision Transformers (Dosovitskiy et al., arXiv:2010.11929) from timm, randomly initialised as in
+# the paper's pretraining. Their position embeddings depend on the input size, so they take
+# ``img_size``; :func:`backbone_kwargs_for` fills it from the run's crop size. timm is imported
+# lazily: the ResNets and the CPU net work without it.
+SIZED_BACKBONES: set[str] = set()  # factories whose weights depend on the input size (img_size)
+TRANSFORMER_BACKBONES: set[str] = set()  # transformers (e.g. MoCo v3 gives them a 3-layer projector)
+
+
+def _timm_vit(variant: str, img_size: int, patch_size: int, **kwargs: Any) -> nn.Module:
+    try:
+        import timm
+    except ImportError:
+        raise UserError(f"backbone {variant!r} needs timm; pip install timm") from None
+    net = timm.create_model(f"{variant}_patch{patch_size}_224", pretrained=False, num_classes=0,
+                            img_size=img_size, **kwargs)
+    return net
+
+
+def _register_vit(name: str, variant: str) -> None:
+    def factory(cifar: bool = False, img_size: int = 224, patch_size: int = 16,
+                **kwargs: Any) -> nn.Module:
+        return _timm_vit(variant, int(img_size), int(patch_size), **kwargs)
+
+    factory.__doc__ = f"timm's {variant} (patch 16, random init) -> (B, num_features) class token."
+    register_backbone(name)(factory)
+    SIZED_BACKBONES.add(name)
+    TRANSFORMER_BACKBONES.add(name)
+
+
+_register_vit("vit_small", "vit_small")  # ViT-S/16, 384-d features
+_register_vit("vit_base", "vit_base")  # ViT-B/16, 768-d features
+
+
+def backbone_kwargs_for(name: str, kwargs: dict[str, Any], crop_size: int) -> dict[str, Any]:
+    """``backbone.kwargs`` completed for the run: size-dependent backbones get ``img_size``.
+
+    Args:
+        name: registry key.
+        kwargs: the configured ``backbone.kwargs``.
+        crop_size: the size of the run's large crops.
+
+    Returns:
+        A new dict; ``img_size`` is added (unless given) for backbones in :data:`SIZED_BACKBONES`.
+    """
+    out = dict(kwargs)
+    if name in SIZED_BACKBONES:
+        out.setdefault("img_size", int(crop_size))
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from solo_diversity.errors import UserError
 
 TRAIN_SIZES: dict[str, int] = {
-    "digits": 1437,
+    "digits": 1438,
     "fashion_mnist": 60_000,
     "cifar10": 50_000,
     "cifar100": 50_000,

@@ -15,6 +15,7 @@ from solo_diversity.budget import plan_budget
 from solo_diversity.catalog import train_size
 from solo_diversity.entry import exit_on_user_error
 from solo_diversity.index import cli as index_cli
+from solo_diversity.metrics import cli as distance_cli
 from solo_diversity.report.console import console, plan_table
 
 
@@ -59,7 +60,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_plan)
 
 
-REGISTRARS = [_register_plan, index_cli.register]
+REGISTRARS = [_register_plan, index_cli.register, distance_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,8 +21,10 @@ from solo_diversity.checkpoint import SoloCheckpointer, find_resumable, new_vers
 from solo_diversity.config import attach_plan, resolve_pretrain_cfg, trainer_devices
 from solo_diversity.data import (
     BadImageGuard,
+    FastMultiView,
     MultiViewTransform,
     PretrainDataModule,
+    check_backend,
     dataset_stats,
     eval_transform,
     parse_augmentations,
@@ -30,7 +32,7 @@ from solo_diversity.data import (
 from solo_diversity.errors import UserError
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.ledger import BudgetLedger
-from solo_diversity.methods import get_method
+from solo_diversity.methods import BACKEND, get_method
 from solo_diversity.report.console import console, ledger_table, plan_table
 
 log = logging.getLogger(__name__)
@@ -112,27 +114,37 @@ def trainer_kwargs(
 
 
 def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainDataModule:
-    """The training data of a run: the subset through the configured augmentations."""
+    """The training data of a run: the subset through the configured augmentations.
+
+    ``data.augment_backend`` picks the per-image transform: ``fast`` (default; uint8 SIMD crops and
+    OpenCV colour ops, the same augmentation distribution) or ``torchvision`` (the reference v2
+    pipeline). ``data.format=dali`` is not wired here yet and raises a UserError.
+    """
+    if str(cfg.data.format) == "dali":
+        raise UserError("data.format=dali is not available yet; use data.format=h5 or image_folder")
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
     mean, std = dataset_stats(str(cfg.data.dataset))
-    val_transform = (
-        eval_transform(specs[0].crop_size, mean, std) if val_subset is not None else None
-    )
+    backend = check_backend(str(cfg.data.get("augment_backend", "fast")))
+    view_cls = FastMultiView if backend == "fast" else MultiViewTransform
+    transform = view_cls(specs, mean, std)
+    val_transform = None if val_subset is None else eval_transform(specs[0].crop_size, mean, std)
     return PretrainDataModule(
-        subset=subset,
-        transform=MultiViewTransform(specs, mean, std),
-        batch_size=int(cfg.optimizer.batch_size),
-        num_workers=int(cfg.data.num_workers),
-        seed=int(cfg.seed),
-        accumulate=int(cfg.accumulate_grad_batches),
-        max_bad_fraction=float(cfg.data.max_bad_fraction),
-        val_subset=val_subset,
+        subset=subset, transform=transform,
+        batch_size=int(cfg.optimizer.batch_size), num_workers=int(cfg.data.num_workers),
+        seed=int(cfg.seed), accumulate=int(cfg.accumulate_grad_batches),
+        max_bad_fraction=float(cfg.data.max_bad_fraction), val_subset=val_subset,
         val_transform=val_transform,
     )
 
 
-def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
-    """Run one budgeted pretraining and return its checkpoint, ledger and plan."""
+def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> PretrainResult:
+    """Run one budgeted pretraining and return its checkpoint, ledger and plan.
+
+    Args:
+        raw_cfg: the composed hydra config.
+        callbacks: extra Lightning callbacks (after the checkpointer, ledger and bad-image guard).
+    """
+    extra_callbacks = list(callbacks or [])
     cfg = resolve_pretrain_cfg(raw_cfg)
     pl.seed_everything(int(cfg.seed), workers=True)
     index = _open_split(cfg, str(cfg.data.train_path), "train")
@@ -144,7 +156,10 @@ def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
     method_cls = get_method(str(cfg.method))
     schedules = method_cls.converted_schedules(cfg, plan)
     console.print(
-        plan_table([(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)])
+        plan_table(
+            [(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)],
+            title=f"Budget plan: {cfg.method} ({BACKEND} backend)",
+        )
     )
 
     model = method_cls(cfg)
@@ -164,7 +179,7 @@ def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
         if resume:
             console.print(f"Resuming from {resume}")
     version = Path(resume).parent.name if resume else new_version()
-    callbacks: list[pl.Callback] = []
+    callbacks = []
     checkpointer = None
     if cfg.checkpoint.enabled:
         frequency = plan.reference_epochs_to_steps(float(cfg.checkpoint.frequency))
@@ -175,7 +190,7 @@ def run_pretrain(raw_cfg: DictConfig) -> PretrainResult:
     ledger = BudgetLedger(
         plan, logdir / version / "ledger.json" if cfg.checkpoint.enabled else None
     )
-    callbacks += [ledger, BadImageGuard(datamodule)]
+    callbacks += [ledger, BadImageGuard(datamodule), *extra_callbacks]
 
     trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks))
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)

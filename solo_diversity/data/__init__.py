@@ -25,9 +25,14 @@ from solo_diversity.data.datasets import (
     eval_transform,
 )
 from solo_diversity.data.decode import MAX_PIXELS, UnreadableImage, decode_image
+from solo_diversity.data.fast_cpu import AUGMENT_BACKENDS, FastMultiView, check_backend, rrc_box
 from solo_diversity.data.sampler import EpochSampler, epoch_permutation, per_rank_samples
 
 __all__ = [
+    "AUGMENT_BACKENDS",
+    "FastMultiView",
+    "check_backend",
+    "rrc_box",
     "MAX_PIXELS",
     "AugmentationSpec",
     "BadImageGuard",

@@ -65,8 +65,13 @@ def build_jpeg_corpus(
 
     """
     root = Path(root)
-    meta = {"num_images": num_images, "num_classes": num_classes, "seed": seed,
-            "size": list(CORPUS_SIZE), "quality": CORPUS_QUALITY}
+    meta = {
+        "num_images": num_images,
+        "num_classes": num_classes,
+        "seed": seed,
+        "size": list(CORPUS_SIZE),
+        "quality": CORPUS_QUALITY,
+    }
     stamp = root / "corpus.json"
     if stamp.is_file() and json.loads(stamp.read_text()) == meta:
         logger.info("reusing the JPEG corpus in %s", root)

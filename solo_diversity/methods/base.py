@@ -20,7 +20,7 @@ import torch.nn.functional as F  # noqa: N812
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_diversity.backbones import build_backbone
+from solo_diversity.backbones import backbone_kwargs_for, build_backbone
 from solo_diversity.budget import BudgetPlan
 from solo_diversity.methods.optim import build_optimizer, build_scheduler
 from solo_diversity.methods.settings import method_settings
@@ -92,8 +92,12 @@ class BaseMethod(pl.LightningModule):
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
-        """Fill solo-learn's defaults for the keys every method reads."""
-        return fill_defaults(
+        """Fill solo-learn's defaults for the keys every method reads.
+
+        Size-dependent backbones (ViTs) get ``backbone.kwargs.img_size`` = the large crop size, so
+        the stored config rebuilds the same network for the probe.
+        """
+        cfg = fill_defaults(
             cfg,
             {
                 "backbone.kwargs": {},
@@ -111,6 +115,13 @@ class BaseMethod(pl.LightningModule):
                 "method_kwargs": {},
             },
         )
+        crop = OmegaConf.select(cfg, "augmentations.0.crop_size", default=None)
+        if crop is not None and OmegaConf.select(cfg, "backbone.name", default=None) is not None:
+            kwargs = OmegaConf.to_container(cfg.backbone.kwargs, resolve=True)
+            cfg.backbone.kwargs = backbone_kwargs_for(  # type: ignore[arg-type]
+                str(cfg.backbone.name), kwargs, int(crop)  # type: ignore[arg-type]
+            )
+        return cfg
 
     @staticmethod
     def converted_schedules(cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:

@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+"""DINO's loss (Caron et al., arXiv:2104.14294) and its teacher temperature, counted in steps.
+
+The loss is lightly's ``DINOLoss``: the cross-entropy ``-sum_k q_k log s_k`` between the centred,
+sharpened teacher ``q = softmax((t - c) / T_t)`` of each large crop and the student
+``s = softmax(x / T_s)`` of every other crop, averaged over the pairs; then the centre moves as
+``c <- 0.9 c + 0.1 mean(t)`` (all-reduced). That is solo-learn's formula for two crops. With small
+crops solo-learn splits the student rows into ``num_large_crops`` chunks, which mixes crops;
+lightly's list interface keeps one entry per crop, the original DINO behaviour.
+
+solo-learn warms the teacher temperature up linearly per *epoch*; here the warmup is linear per
+optimizer step over the budget-converted warmup (:func:`teacher_temperature`), so every subset
+reaches the final temperature after the same number of images.
+"""
+
+from __future__ import annotations
+
+from lightly.loss import DINOLoss
+
+
+def teacher_temperature(step: int, warmup_steps: int, warmup_temp: float, temp: float) -> float:
+    """Linear warmup from ``warmup_temp`` at step 0 to ``temp`` at ``warmup_steps``, then constant.
+
+    Args:
+        step: optimizer steps taken so far.
+        warmup_steps: the converted ``warmup_teacher_temperature_epochs`` (0 for no warmup).
+        warmup_temp: ``warmup_teacher_temperature``.
+        temp: ``teacher_temperature``.
+
+    Returns:
+        The teacher temperature T_t for the current step.
+    """
+    if step >= warmup_steps:
+        return temp
+    return warmup_temp + (temp - warmup_temp) * step / warmup_steps
+
+
+def make_dino_loss(num_prototypes: int, student_temperature: float, teacher_temperature: float,
+                   center_momentum: float = 0.9) -> DINOLoss:
+    """lightly's DINOLoss with a ``(1, 1, num_prototypes)`` centre buffer.
+
+    Call it as ``loss(teacher_out=[t_0, t_1], student_out=[s_0, ..., s_n], teacher_temp=T_t)``
+    with each entry (B, num_prototypes), large crops first in the student list.
+    """
+    return DINOLoss(
+        output_dim=num_prototypes,
+        warmup_teacher_temp=teacher_temperature,
+        teacher_temp=teacher_temperature,
+        warmup_teacher_temp_epochs=0,
+        student_temp=student_temperature,
+        center_momentum=center_momentum,
+    )

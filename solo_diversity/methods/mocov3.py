@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: MIT
+"""MoCo v3 (Chen, Xie and He, arXiv:2104.02057): predict the EMA teacher's key of the other crop.
+
+``loss = mocov3(q_1, k_2) + mocov3(q_2, k_1)`` with ``q = predictor(projector(f(x)))`` from the
+student and ``k = momentum_projector(momentum_backbone(x))`` from the teacher
+(:func:`~solo_diversity.methods.losses.mocov3_loss`). Config (solo-learn's ``method_kwargs``):
+``proj_hidden_dim``, ``proj_output_dim``, ``pred_hidden_dim``, ``temperature``. As upstream, the
+projector has 2 layers on convolutional backbones and 3 on transformers, each ending in an affine-
+free BatchNorm; the predictor has 2 layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from solo_diversity.backbones import TRANSFORMER_BACKBONES
+from solo_diversity.methods.heads import mlp
+from solo_diversity.methods.losses import mocov3_loss
+from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params
+
+
+class MoCoV3(BaseMomentumMethod):
+    """Student: backbone -> projector (z) -> predictor (q). Teacher: EMA backbone -> projector (k)."""
+
+    def __init__(self, cfg: DictConfig):
+        super().__init__(cfg)
+        kw = self.settings.method_kwargs
+        self.temperature = float(kw["temperature"])
+        hidden, out = int(kw["proj_hidden_dim"]), int(kw["proj_output_dim"])
+        layers = 3 if self.settings.backbone in TRANSFORMER_BACKBONES else 2
+
+        def projector() -> torch.nn.Sequential:
+            return mlp(self.features_dim, hidden, out, num_layers=layers, batch_norm=True,
+                       last_batch_norm=True)
+
+        self.projector = projector()
+        self.momentum_projector = projector()
+        initialize_momentum_params(self.projector, self.momentum_projector)
+        self.predictor = mlp(out, int(kw["pred_hidden_dim"]), out, batch_norm=True)
+
+    @staticmethod
+    def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
+        """Require the projector/predictor sizes and the temperature."""
+        cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
+        BaseMomentumMethod.require(
+            cfg, "mocov3", ("proj_hidden_dim", "proj_output_dim", "pred_hidden_dim", "temperature")
+        )
+        return cfg
+
+    @property
+    def learnable_params(self) -> list[dict[str, Any]]:
+        """Base groups plus projector and predictor."""
+        return super().learnable_params + [
+            {"name": "projector", "params": self.projector.parameters()},
+            {"name": "predictor", "params": self.predictor.parameters()},
+        ]
+
+    @property
+    def momentum_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
+        """Backbone and projector follow the EMA."""
+        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
+
+    def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
+        """Adds ``z`` (B, proj_output_dim) and ``q`` (B, proj_output_dim)."""
+        out = super().forward(X)
+        z = self.projector(out["feats"])
+        out.update(z=z, q=self.predictor(z))
+        return out
+
+    @torch.no_grad()
+    def momentum_forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
+        """Adds the teacher key ``k`` (B, proj_output_dim)."""
+        out = super().momentum_forward(X)
+        out["k"] = self.momentum_projector(out["feats"])
+        return out
+
+    def training_step(self, batch: list[Any], batch_idx: int) -> torch.Tensor:  # type: ignore[override]
+        """Symmetric MoCo v3 loss over the two large crops plus the classifier loss."""
+        out = super().training_step(batch, batch_idx)
+        q, k = out["q"], out["momentum_k"]
+        loss = mocov3_loss(q[0], k[1], self.temperature) + mocov3_loss(q[1], k[0], self.temperature)
+        self.log("train_contrastive_loss", loss, on_epoch=True, sync_dist=True)
+        return loss + out["loss"]

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: MIT
+"""The bridge to upstream solo-learn: its method classes with our budget mixed in.
+
+When the real solo-learn (``import solo``) is importable, :func:`upstream_methods` returns, for
+each of our registry keys, a subclass ``(BudgetPlugin, solo's class)``. The plugin keeps
+solo-learn's modules, forward and losses, and replaces only what the budget owns:
+
+- the optimizer and the per-step LR schedule come from the resolved settings (LR scaled once,
+  warmup converted to steps, S = plan.steps);
+- ``current_epoch`` reports the budget position in *reference epochs*
+  (``floor(images seen / N_ref)``), so every epoch-counted rule upstream (DINO's teacher
+  temperature and last-layer freeze, SwAV's queue start and prototype freeze) switches after the
+  same number of images for every subset, as the converted keys of the built-in classes do;
+- ``max_epochs`` is set to ``ceil(E_ref)`` so solo-learn's per-epoch tables are long enough;
+- ``converted_schedules`` reports the converted keys for the plan table.
+
+The step budget itself (``max_steps``) and the ledger are Trainer callbacks/arguments, so they
+apply to either backend unchanged. Without solo-learn the built-in classes are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+from typing import Any
+
+from omegaconf import DictConfig
+
+from solo_diversity.budget import BudgetPlan
+from solo_diversity.methods.optim import build_optimizer, build_scheduler
+from solo_diversity.methods.settings import budget_plan_of, method_settings
+
+# registry key -> (solo-learn module, class name)
+UPSTREAM_CLASSES: dict[str, tuple[str, str]] = {
+    "simclr": ("solo.methods.simclr", "SimCLR"),
+    "mocov3": ("solo.methods.mocov3", "MoCoV3"),
+    "vicreg": ("solo.methods.vicreg", "VICReg"),
+    "dino": ("solo.methods.dino", "DINO"),
+    "byol": ("solo.methods.byol", "BYOL"),
+    "barlow_twins": ("solo.methods.barlow_twins", "BarlowTwins"),
+    "swav": ("solo.methods.swav", "SwAV"),
+}
+
+# Epoch-counted method_kwargs of each upstream method, reported in steps in the plan table.
+EPOCH_KEYS: dict[str, tuple[str, ...]] = {
+    "dino": ("warmup_teacher_temperature_epochs", "freeze_last_layer"),
+    "swav": ("epoch_queue_starts", "freeze_prototypes_epochs"),
+}
+
+
+def solo_learn_available() -> bool:
+    """True when solo-learn's method package can be imported."""
+    try:
+        return importlib.util.find_spec("solo.methods") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def backend_name() -> str:
+    """``solo-learn`` when the upstream classes are used, else ``built-in``."""
+    return "solo-learn" if solo_learn_available() else "built-in"
+
+
+class BudgetPlugin:
+    """Mixin (placed first in the MRO) that puts a solo-learn method on the budget plan."""
+
+    registry_key = ""
+
+    def __init__(self, cfg: DictConfig):
+        plan = budget_plan_of(cfg)
+        cfg.max_epochs = max(1, math.ceil(plan.reference_epochs))
+        super().__init__(cfg)  # type: ignore[call-arg]
+        self.settings = method_settings(cfg)
+        self.plan = plan
+
+    @classmethod
+    def converted_schedules(cls, cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:
+        """The LR warmup and this method's epoch-counted keys, in optimizer steps."""
+        out = {"warmup_steps": plan.reference_epochs_to_steps(float(cfg.scheduler.warmup_epochs))}
+        for key in EPOCH_KEYS.get(cls.registry_key, ()):
+            value = cfg.method_kwargs.get(key)
+            if value is not None:
+                out[f"{cls.registry_key}_{key}_steps"] = plan.reference_epochs_to_steps(float(value))
+        return out
+
+    @property
+    def current_epoch(self) -> int:
+        """Budget position in reference epochs: ``floor(global_step * G / N_ref)``."""
+        trainer = getattr(self, "_trainer", None)
+        step = int(trainer.global_step) if trainer is not None else 0
+        return (step * self.plan.global_batch) // self.plan.N_ref
+
+    def configure_optimizers(self) -> Any:
+        """Our optimizer over solo-learn's parameter groups, with the per-step budget schedule."""
+        optimizer = build_optimizer(self.learnable_params, self.settings.optimizer)  # type: ignore[attr-defined]
+        scheduler = build_scheduler(optimizer, self.settings.scheduler)
+        if scheduler is None:
+            return optimizer
+        return [optimizer], [{"scheduler": scheduler, "interval": "step", "frequency": 1}]
+
+
+def upstream_methods() -> dict[str, type]:
+    """``{key: (BudgetPlugin, solo-learn class)}`` for every key; empty without solo-learn."""
+    if not solo_learn_available():
+        return {}
+    out: dict[str, type] = {}
+    for key, (module, name) in UPSTREAM_CLASSES.items():
+        base = getattr(importlib.import_module(module), name)
+        out[key] = type(name, (BudgetPlugin, base), {"registry_key": key,
+                                                     "__module__": __name__})
+    return out

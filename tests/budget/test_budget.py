@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+"""Budget arithmetic on the paper's settings and its error messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from solo_diversity.budget import BudgetPlan, check_budget_keys, parse_count, plan_budget
+from solo_diversity.errors import UserError
+
+
+@pytest.mark.parametrize(("n", "epochs", "diversity"), [(5_000, 10_000, 1e-4), (25_000, 2_000, 5e-4), (50_000, 1_000, 1e-3)])
+def test_cifar100_at_50m_images_matches_the_paper(n, epochs, diversity):
+    plan = plan_budget("50e6", n, 256, N_ref=50_000)
+    assert plan.epochs == epochs and plan.diversity == pytest.approx(diversity)
+    assert plan.steps == 195_312 and plan.C_eff == 195_312 * 256 == 49_999_872
+    assert plan.steps_per_epoch == n // 256
+
+
+def test_imagenet_and_yfcc_at_98m_images():
+    imagenet = plan_budget(98e6, 1_281_167, 4096, N_ref=1_281_167)
+    yfcc = plan_budget(98e6, 98_170_000, 4096, N_ref=1_281_167)
+    assert round(imagenet.epochs, 1) == 76.5 and yfcc.epochs == pytest.approx(98e6 / 98.17e6)
+    assert imagenet.steps == yfcc.steps == 23_925
+
+
+def test_warmup_is_the_same_number_of_steps_for_every_fraction():
+    warmups = {plan_budget(50e6, n, 256, N_ref=50_000).reference_epochs_to_steps(10) for n in (5_000, 25_000, 50_000)}
+    assert warmups == {1953}  # 10 of 1000 reference epochs = 1% of 195,312 steps
+
+
+def test_reference_epochs_are_clamped_to_the_run():
+    plan = plan_budget(1000, 100, 10)
+    assert plan.reference_epochs_to_steps(1_000) == plan.steps == 100
+    assert plan.reference_epochs_to_steps(0) == 0
+
+
+def test_epoch_mode_fixes_epochs_and_uses_the_subset_as_reference():
+    plan = plan_budget(None, 5_000, 256, N_ref=50_000, mode="epochs", epochs=400)
+    assert plan.C == 2_000_000 and plan.N_ref == 5_000 and plan.epochs == 400
+    assert plan.reference_epochs_to_steps(10) == round(plan.steps / 40)
+
+
+def test_plan_round_trips_through_a_dict():
+    plan = plan_budget(12_345, 1_000, 64, N_ref=2_000)
+    assert BudgetPlan.from_dict(plan.as_dict()) == plan
+    assert plan.as_dict()["C_eff"] == 192 * 64
+
+
+@pytest.mark.parametrize(("value", "count"), [("50e6", 50_000_000), (5.0e7, 50_000_000), ("1_000", 1000), (256, 256)])
+def test_counts_accept_scientific_notation(value, count):
+    assert parse_count(value, "budget.C") == count
+
+
+def test_budget_smaller_than_one_global_batch():
+    with pytest.raises(UserError, match=r"^budget C=100 images is smaller than one global batch of 256 images$"):
+        plan_budget(100, 5_000, 256)
+
+
+def test_subset_smaller_than_one_global_batch():
+    with pytest.raises(UserError, match=r"the subset has N=100 images, fewer than one global batch of 256"):
+        plan_budget(50e6, 100, 256)
+
+
+def test_fractional_budget_is_rejected():
+    with pytest.raises(UserError, match=r"budget.C=1.5 must be a whole number of images"):
+        parse_count(1.5, "budget.C")
+
+
+def test_unknown_mode_is_rejected():
+    with pytest.raises(UserError, match=r"budget.mode='steps' is not one of images, epochs"):
+        plan_budget(1e6, 1000, 10, mode="steps")
+
+
+def test_epoch_mode_needs_epochs():
+    with pytest.raises(UserError, match=r"budget.mode=epochs needs budget.epochs > 0"):
+        plan_budget(None, 1000, 10, mode="epochs")
+
+
+def test_unknown_budget_key_is_rejected():
+    with pytest.raises(UserError, match=r"unknown key budget.c; the budget group takes C, mode, epochs, reference_size"):
+        check_budget_keys({"C": 1, "c": 2})

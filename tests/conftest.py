@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: MIT
+"""Suite-wide fixtures: the embedded digits indexes and hydra composition of the shipped configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from solo_diversity.index import build_index
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "yaml_configs"
+
+
+@pytest.fixture(scope="session")
+def digits_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The digits train/test indexes, built once per session."""
+    root = tmp_path_factory.mktemp("digits")
+    return {split: build_index("digits", root / f"{split}.h5", split=split) for split in ("train", "test")}
+
+
+@pytest.fixture
+def compose_cfg(digits_indexes: dict[str, Path], tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose a shipped config as ``main_pretrain.py`` would, pointed at the session's digits."""
+
+    def make(name: str = "simclr_div", overrides: Sequence[str] = ()) -> DictConfig:
+        base = [
+            f"data.train_path={digits_indexes['train']}",
+            f"data.val_path={digits_indexes['test']}",
+            f"checkpoint.dir={tmp_path / 'trained_models'}",
+            "data.num_workers=0",
+        ]
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.2"):
+            return compose(config_name=name, overrides=[*base, *overrides])
+
+    return make
