@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from solo_diversity import doctor
 from solo_diversity.budget import plan_budget
 from solo_diversity.catalog import train_size
 from solo_diversity.entry import exit_on_user_error
@@ -60,7 +61,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_plan)
 
 
-REGISTRARS = [_register_plan, index_cli.register, distance_cli.register]
+REGISTRARS = [_register_plan, index_cli.register, distance_cli.register, doctor.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

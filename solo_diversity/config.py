@@ -33,6 +33,7 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "data.index_seed": 0,
     "data.index_cache": "datasets/.indexes",
     "data.max_bad_fraction": 0.01,
+    "data.augment_backend": "fast",
     "wandb.enabled": False,
     "wandb.project": "solo-learn",
     "checkpoint.enabled": True,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ from solo_diversity.methods import BACKEND, get_method
 from solo_diversity.report.console import console, ledger_table, plan_table
 
 log = logging.getLogger(__name__)
+
+VERSION_ENV = "SOLO_DIV_RUN_VERSION"
 
 
 @dataclass
@@ -96,7 +100,7 @@ def trainer_kwargs(
         devices=trainer_devices(cfg, accelerator),
         precision=_precision(cfg, accelerator),
         max_steps=plan.steps,
-        max_epochs=-1,
+        max_epochs=math.ceil(plan.steps / plan.steps_per_epoch) + 1,  # a bound; max_steps stops
         use_distributed_sampler=False,
         enable_checkpointing=False,
         callbacks=callbacks,
@@ -129,12 +133,24 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
     transform = view_cls(specs, mean, std)
     val_transform = None if val_subset is None else eval_transform(specs[0].crop_size, mean, std)
     return PretrainDataModule(
-        subset=subset, transform=transform,
-        batch_size=int(cfg.optimizer.batch_size), num_workers=int(cfg.data.num_workers),
-        seed=int(cfg.seed), accumulate=int(cfg.accumulate_grad_batches),
-        max_bad_fraction=float(cfg.data.max_bad_fraction), val_subset=val_subset,
+        subset=subset,
+        transform=transform,
+        batch_size=int(cfg.optimizer.batch_size),
+        num_workers=int(cfg.data.num_workers),
+        seed=int(cfg.seed),
+        accumulate=int(cfg.accumulate_grad_batches),
+        max_bad_fraction=float(cfg.data.max_bad_fraction),
+        val_subset=val_subset,
         val_transform=val_transform,
     )
+
+
+def _run_version() -> str:
+    """A new run id; DDP children (which re-run this script) take rank 0's from the environment."""
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0 and os.environ.get(VERSION_ENV):
+        return os.environ[VERSION_ENV]
+    os.environ[VERSION_ENV] = version = new_version()
+    return version
 
 
 def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> PretrainResult:
@@ -178,7 +194,7 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         resume = str(found) if found else None
         if resume:
             console.print(f"Resuming from {resume}")
-    version = Path(resume).parent.name if resume else new_version()
+    version = Path(resume).parent.name if resume else _run_version()
     callbacks = []
     checkpointer = None
     if cfg.checkpoint.enabled:
@@ -194,8 +210,9 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
 
     trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks))
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
-    console.print(ledger_table(ledger.summary))
     path = checkpointer.last_path if checkpointer else None
-    if path:
-        console.print(f"Checkpoint: {path}")
+    if trainer.is_global_zero:
+        console.print(ledger_table(ledger.summary))
+        if path:
+            console.print(f"Checkpoint: {path}")
     return PretrainResult(checkpoint=path, ledger=ledger.summary, plan=plan, cfg=cfg)

@@ -3,7 +3,8 @@
 
 - ``data_format="h5"``: ``path`` is the index. An existing file is checked against ``dataset``; a
   missing index of a built-in dataset (digits, cifar10, cifar100, fashion_mnist) is built there.
-- ``data_format="image_folder"`` or ``"dali"``: ``path`` is a folder of class sub-folders; its index
+- ``data_format="image_folder"`` or ``"dali"``: ``path`` is a folder of class sub-folders (for
+  CIFAR, as in solo-learn, torchvision's download root); its index
   is cached under ``cache_dir`` (default ``./datasets/index_cache``, never the home directory) under
   a name keyed by the folder's absolute path, the split and the seed.
 """
@@ -21,6 +22,7 @@ from solo_diversity.index.reader import open_index
 log = logging.getLogger(__name__)
 
 BUILTIN_DATASETS = ("digits", "cifar10", "cifar100", "fashion_mnist")
+TORCHVISION_DATASETS = ("cifar10", "cifar100")
 FOLDER_FORMATS = ("image_folder", "dali")
 DATA_FORMATS = ("h5", *FOLDER_FORMATS)
 DEFAULT_CACHE_DIR = Path("datasets") / "index_cache"
@@ -74,7 +76,11 @@ def ensure_index(
     if data_format not in DATA_FORMATS:
         raise UserError(f"unknown data format {data_format!r}; valid: {', '.join(DATA_FORMATS)}")
     target = Path(path).expanduser()
+    if data_format == "dali" and target.suffix == ".h5":
+        data_format = "h5"  # DALI reads an index just as the torchvision path does
     if data_format in FOLDER_FORMATS:
+        if dataset in TORCHVISION_DATASETS:
+            target.mkdir(parents=True, exist_ok=True)  # solo-learn: torchvision's download root
         if not target.is_dir():
             raise UserError(
                 f"data format {data_format!r} needs an image folder, but {target} is not one"
@@ -90,6 +96,11 @@ def ensure_index(
             open_index(cached, expected_dataset=dataset)
             log.info("using cached index %s of %s (delete it to rebuild)", cached, target)
             return cached
+        if dataset in TORCHVISION_DATASETS:
+            log.info("indexing torchvision %s from %s into %s", dataset, target, cached)
+            return build_index(
+                "torchvision", cached, seed=seed, split=split, name=dataset, root=target
+            )
         log.info("indexing image folder %s into %s", target, cached)
         return build_index("folder", cached, seed=seed, dataset=dataset, split=split, root=target)
     if target.is_dir():

@@ -45,7 +45,8 @@ class Extractor:
 
     Attributes:
         name: registry name, e.g. ``"inception"``.
-        module: eval-mode network; pooled: (B, 3, H, W) -> (B, D); layered: -> {layer: (B, C, h, w)}.
+        module: eval-mode network; pooled: (B, 3, H, W) -> (B, D); layered:
+            (B, 3, H, W) -> {layer: (B, C, h, w)}.
         input_size: ``(H, W)`` the clean resize produces.
         scale: factor on [0, 255] pixels before normalising.
         mean: per-channel mean, after scaling.
@@ -70,7 +71,7 @@ class Extractor:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Hex sha256 of the module's state (names, shapes, values): the cache key of its weights."""
+        """Hex sha256 of the module's state (names, shapes, values): its weights' cache key."""
         digest = hashlib.sha256()
         for key, value in self.module.state_dict().items():
             digest.update(key.encode())
@@ -119,7 +120,9 @@ def build_extractor(name: str, *, layered: bool, weights: str | Path | None = No
     else:
         extra = ", torchvision:<arch>, timm:<name>" if not layered else ""
         kind = "--extractor" if layered else "--feature-extractor"
-        raise UserError(f"unknown {kind} {name!r}; choose from {', '.join(sorted(registry))}{extra}")
+        raise UserError(
+            f"unknown {kind} {name!r}; choose from {', '.join(sorted(registry))}{extra}"
+        )
     extractor.module.eval().requires_grad_(False)
     return extractor
 
@@ -152,8 +155,8 @@ def inception_default_dir() -> Path:
 def inception(weights: Path | None) -> Extractor:
     """clean-fid's TorchScript Inception-v3 (pool3, 2048-d), fed [0, 255] images at 299x299.
 
-    ``weights`` may be the file ``inception-2015-12-05.pt`` or its folder; by default clean-fid's own
-    location is used and, when the file is absent, clean-fid's downloader is tried once.
+    ``weights`` may be the file ``inception-2015-12-05.pt`` or its folder; by default clean-fid's
+    own location is used and, when the file is absent, clean-fid's downloader is tried once.
     """
     from cleanfid.downloads_helper import check_download_inception
     from cleanfid.inception_torchscript import InceptionV3W
@@ -171,8 +174,9 @@ def inception(weights: Path | None) -> Extractor:
                 check_download_inception(fpath=str(folder))
             except OSError as err:  # URLError is an OSError
                 (folder / INCEPTION_FILE).unlink(missing_ok=True)
-                raise missing_file("Inception weights", folder / INCEPTION_FILE,
-                                   INCEPTION_URL) from err
+                raise missing_file(
+                    "Inception weights", folder / INCEPTION_FILE, INCEPTION_URL
+                ) from err
     module = InceptionV3W(str(folder), download=False, resize_inside=False)
     return Extractor("inception", module, (299, 299), scale=1.0)
 
@@ -220,12 +224,13 @@ def _timm(name: str, arch: str, weights: Path | None) -> Extractor:
     if weights is None:
         raise UserError(f"{name} needs --weights PATH to a local .pth or .safetensors file")
     _require(weights, f"{name} weights", "the model's timm / Hugging Face page")
-    net = timm.create_model(arch, pretrained=True, num_classes=0,
-                            pretrained_cfg_overlay={"file": str(weights)})
-    cfg = net.pretrained_cfg
+    net: Any = timm.create_model(
+        arch, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(weights)}
+    )
+    cfg: dict[str, Any] = dict(net.pretrained_cfg)
     _, height, width = cfg.get("input_size", (3, 224, 224))
-    return Extractor(name, _Pooled(net), (height, width), mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
-                     std=tuple(cfg.get("std", IMAGENET_STD)))
+    mean, std = tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
+    return Extractor(name, _Pooled(net), (height, width), mean=mean, std=std)
 
 
 # ---------------------------------------------------------------- VisualDNA: ViT-B extractors
@@ -244,8 +249,13 @@ class TokenLayers(nn.Module):
         run: ``run(x)`` executes the forward pass (hooks collect the outputs).
     """
 
-    def __init__(self, vit: nn.Module, blocks: nn.ModuleList, norm: nn.Module,
-                 run: Callable[[torch.Tensor], Any]) -> None:
+    def __init__(
+        self,
+        vit: nn.Module,
+        blocks: nn.ModuleList,
+        norm: nn.Module,
+        run: Callable[[torch.Tensor], Any],
+    ) -> None:
         super().__init__()
         self.vit = vit
         self._names = [f"block_{i}" for i in range(len(blocks))] + ["last_norm"]
@@ -282,15 +292,16 @@ def _fetch_from_vdna_hub(path: Path, what: str) -> Path:
         from huggingface_hub import hf_hub_download
 
         log.info("downloading %s to %s", url, path)
-        hf_hub_download(repo_id=VDNA_HUB_REPO, filename=relative,
-                        local_dir=str(weights_root() / "vdna"))
+        hf_hub_download(
+            repo_id=VDNA_HUB_REPO, filename=relative, local_dir=str(weights_root() / "vdna")
+        )
     except Exception as err:  # any hub/network failure -> the offline message
         raise missing_file(what, path, url) from err
     return _require(path, what, url)
 
 
 def mugs_vit_base(weights: Path | None = None, *, random_init: bool = False) -> Extractor:
-    """vdna's MUGS ViT-B/16 (Zhou et al., arXiv:2203.14415): 12 blocks + final norm, 768 neurons each.
+    """MUGS ViT-B/16 as in vdna (Zhou et al., arXiv:2203.14415): 12 blocks + norm, 768 neurons each.
 
     Args:
         weights: a folder holding ``weights.pth`` and ``activation_ranges.json`` (default: under
@@ -301,18 +312,32 @@ def mugs_vit_base(weights: Path | None = None, *, random_init: bool = False) -> 
 
     default_weights, default_ranges = mugs_files()
     if weights is not None:
-        default_weights, default_ranges = weights / "weights.pth", weights / "activation_ranges.json"
+        default_weights, default_ranges = (
+            weights / "weights.pth",
+            weights / "activation_ranges.json",
+        )
+    if not random_init:
+        if weights is None:
+            path = _fetch_from_vdna_hub(default_weights, "MUGS ViT-B/16 weights")
+            _fetch_from_vdna_hub(default_ranges, "MUGS activation ranges")
+        else:
+            hub = f"https://huggingface.co/{VDNA_HUB_REPO}/resolve/main/Mugs/mugs_vit_base/"
+            path = _require(default_weights, "MUGS ViT-B/16 weights", hub + "weights.pth")
+            _require(default_ranges, "MUGS activation ranges", hub + "activation_ranges.json")
     vit = vit_base(num_relation_blocks=1)
     if not random_init:
-        path = (_fetch_from_vdna_hub(default_weights, "MUGS ViT-B/16 weights") if weights is None
-                else _require(default_weights, "MUGS ViT-B/16 weights", VDNA_HUB_REPO))
-        if weights is None:
-            _fetch_from_vdna_hub(default_ranges, "MUGS activation ranges")
         vit.load_state_dict(_load_state(path), strict=True)
     module = TokenLayers(vit, vit.blocks, vit.norm, vit)
     layers = {f"block_{i}": 768 for i in range(12)} | {"last_norm": 768}
-    return Extractor("mugs_vit_base", module, (224, 224), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                     layers=layers, ranges_path=None if random_init else default_ranges)
+    return Extractor(
+        "mugs_vit_base",
+        module,
+        (224, 224),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        layers=layers,
+        ranges_path=None if random_init else default_ranges,
+    )
 
 
 def dinov2_folder() -> Path:
@@ -333,19 +358,30 @@ def dinov2_vit_base(weights: Path | None = None, *, random_init: bool = False) -
     """
     import timm
 
-    folder = dinov2_folder() if weights is None else (weights if weights.is_dir() else weights.parent)
+    folder = (
+        dinov2_folder() if weights is None else (weights if weights.is_dir() else weights.parent)
+    )
     file = weights if weights is not None and not weights.is_dir() else folder / "weights.pth"
-    source = ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth "
-              "or hf.co/timm/vit_base_patch14_dinov2.lvd142m")
+    source = (
+        "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth "
+        "or hf.co/timm/vit_base_patch14_dinov2.lvd142m"
+    )
     kwargs: dict[str, Any] = {"img_size": 224, "num_classes": 0}
     if not random_init:
         _require(file, "DINOv2 ViT-B/14 weights", source)
         kwargs |= {"pretrained": True, "pretrained_cfg_overlay": {"file": str(file)}}
-    vit = timm.create_model("vit_base_patch14_dinov2", **kwargs)
+    vit: Any = timm.create_model("vit_base_patch14_dinov2", **kwargs)
     module = TokenLayers(vit, vit.blocks, vit.norm, vit.forward_features)
     layers = {f"block_{i}": 768 for i in range(12)} | {"last_norm": 768}
-    return Extractor("dinov2_vit_base", module, (224, 224), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                     layers=layers, ranges_path=None if random_init else folder / "activation_ranges.json")
+    return Extractor(
+        "dinov2_vit_base",
+        module,
+        (224, 224),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        layers=layers,
+        ranges_path=None if random_init else folder / "activation_ranges.json",
+    )
 
 
 register_extractor("mugs_vit_base", layered=True)(mugs_vit_base)

@@ -89,8 +89,11 @@ class IndexImages(Dataset):
         try:
             img = decode_image(self.index.read_bytes(position))
         except (UnreadableImage, OSError):
-            log.warning("skipping unreadable image %s in %s",
-                        self.index.entry_name(position), self.index.path)
+            log.warning(
+                "skipping unreadable image %s in %s",
+                self.index.entry_name(position),
+                self.index.path,
+            )
             return None
         pixels = torch.from_numpy(clean_resize(img, self.size)).permute(2, 0, 1)
         return (pixels * self.scale - self.mean) / self.std
@@ -113,12 +116,21 @@ class LoaderSettings:
     device: str = "cpu"
 
 
-def image_loader(sample: DatasetSample, extractor: Extractor, settings: LoaderSettings) -> DataLoader:
+def image_loader(
+    sample: DatasetSample, extractor: Extractor, settings: LoaderSettings
+) -> DataLoader:
     """A DataLoader over ``sample`` producing (B, 3, H, W) inputs for ``extractor``."""
-    dataset = IndexImages(sample, extractor.input_size, extractor.scale, extractor.mean,
-                          extractor.std)
-    return DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, drop_last=False,
-                      num_workers=settings.num_workers, collate_fn=collate_readable)
+    dataset = IndexImages(
+        sample, extractor.input_size, extractor.scale, extractor.mean, extractor.std
+    )
+    return DataLoader(
+        dataset,
+        batch_size=settings.batch_size,
+        shuffle=False,
+        drop_last=False,
+        num_workers=settings.num_workers,
+        collate_fn=collate_readable,
+    )
 
 
 def iter_batches(loader: DataLoader, device: str) -> Iterator[torch.Tensor]:
@@ -150,16 +162,18 @@ class FeatureSet:
         return self.num_requested - len(self.features)
 
 
-def feature_cache_path(sample: DatasetSample, extractor: Extractor,
-                       cache_root: Path | None = None) -> Path:
+def feature_cache_path(
+    sample: DatasetSample, extractor: Extractor, cache_root: Path | None = None
+) -> Path:
     """``<cache dir>/feats-<extractor>-<fingerprint[:12]>-<sample key>.npy``."""
     name = f"feats-{extractor.slug}-{extractor.fingerprint[:12]}-{sample.key}.npy"
     return sample.cache_dir(cache_root) / name
 
 
 @torch.no_grad()
-def compute_features(sample: DatasetSample, extractor: Extractor,
-                     settings: LoaderSettings = LoaderSettings()) -> np.ndarray:
+def compute_features(
+    sample: DatasetSample, extractor: Extractor, settings: LoaderSettings | None = None
+) -> np.ndarray:
     """Embed every readable image of ``sample`` with a pooled extractor.
 
     Args:
@@ -170,6 +184,7 @@ def compute_features(sample: DatasetSample, extractor: Extractor,
     Returns:
         (M', D) float32 features.
     """
+    settings = settings or LoaderSettings()
     module = extractor.module.to(settings.device).eval()
     chunks = [
         module(batch).reshape(batch.shape[0], -1).float().cpu().numpy()
@@ -180,9 +195,13 @@ def compute_features(sample: DatasetSample, extractor: Extractor,
     return np.concatenate(chunks).astype(np.float32)
 
 
-def cached_features(sample: DatasetSample, extractor: Extractor, *,
-                    settings: LoaderSettings = LoaderSettings(),
-                    cache_root: Path | None = None) -> FeatureSet:
+def cached_features(
+    sample: DatasetSample,
+    extractor: Extractor,
+    *,
+    settings: LoaderSettings | None = None,
+    cache_root: Path | None = None,
+) -> FeatureSet:
     """Features of ``sample``, read from the cache when present, else computed and stored.
 
     The key is (index fingerprint + exact positions, extractor name, weights fingerprint), so a

@@ -71,15 +71,22 @@ def frechet_from_features(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
 
     for name, feats in (("A", feats_a), ("B", feats_b)):
         if feats.ndim != 2 or len(feats) < 2:
-            raise UserError(f"FID needs at least 2 readable images in dataset {name}, got "
-                            f"{len(feats)}")
+            raise UserError(
+                f"FID needs at least 2 readable images in dataset {name}, got {len(feats)}"
+            )
     if feats_a.shape[1] != feats_b.shape[1]:
         raise UserError(f"feature sizes differ: {feats_a.shape[1]} vs {feats_b.shape[1]}")
     return float(fid_from_feats(feats_a.astype(np.float64), feats_b.astype(np.float64)))
 
 
-def fid(a: DatasetSample, b: DatasetSample, extractor: Extractor, *,
-        settings: LoaderSettings = LoaderSettings(), cache_root: Path | None = None) -> FidResult:
+def fid(
+    a: DatasetSample,
+    b: DatasetSample,
+    extractor: Extractor,
+    *,
+    settings: LoaderSettings | None = None,
+    cache_root: Path | None = None,
+) -> FidResult:
     """FID between two dataset samples, embedding each at most once per extractor.
 
     Args:
@@ -96,8 +103,20 @@ def fid(a: DatasetSample, b: DatasetSample, extractor: Extractor, *,
     feats_b = cached_features(b, extractor, settings=settings, cache_root=cache_root)
     for name, feats in ((a.name, feats_a), (b.name, feats_b)):
         if feats.num_unreadable:
-            log.warning("%s: %d of %d images unreadable and skipped", name,
-                        feats.num_unreadable, feats.num_requested)
+            log.warning(
+                "%s: %d of %d images unreadable and skipped",
+                name,
+                feats.num_unreadable,
+                feats.num_requested,
+            )
     value = frechet_from_features(feats_a.features, feats_b.features)
-    return FidResult(value, a.name, b.name, len(feats_a.features), len(feats_b.features),
-                     extractor.name, feats_a.from_cache, feats_b.from_cache)
+    return FidResult(
+        value,
+        a.name,
+        b.name,
+        len(feats_a.features),
+        len(feats_b.features),
+        extractor.name,
+        feats_a.from_cache,
+        feats_b.from_cache,
+    )

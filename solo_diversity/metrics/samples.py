@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Which images of a dataset a distance is computed on: an index, an optional subset, a capped sample.
+"""Which images of a dataset a distance uses: an index, an optional subset, a capped sample.
 
 A dataset is named on the command line as ``PATH`` or ``PATH:FRACTION`` (an index, optionally its
 first ``FRACTION`` via :func:`~solo_diversity.index.select_subset`). The paper compares at most

@@ -61,10 +61,15 @@ def build_metrics(specs: list[str]) -> list[Metric]:
     return metrics
 
 
-def distance_table(pretrain: list[DatasetSample], downstream: list[DatasetSample],
-                   metrics: list[Metric], *, bins: int = 1000,
-                   settings: LoaderSettings = LoaderSettings(),
-                   cache_root: Path | None = None) -> dict[str, Any]:
+def distance_table(
+    pretrain: list[DatasetSample],
+    downstream: list[DatasetSample],
+    metrics: list[Metric],
+    *,
+    bins: int = 1000,
+    settings: LoaderSettings | None = None,
+    cache_root: Path | None = None,
+) -> dict[str, Any]:
     """Compute every metric for every (pretraining, downstream) pair.
 
     Args:
@@ -89,15 +94,34 @@ def distance_table(pretrain: list[DatasetSample], downstream: list[DatasetSample
                     r = fid(p, d, metric.extractor, settings=settings, cache_root=cache_root)
                     value, n_p, n_d = r.fid, r.n_a, r.n_b
                 else:
-                    v = vdna_distance(p, d, metric.extractor, bins=bins, reference=pretrain[0],
-                                      settings=settings, cache_root=cache_root)
+                    v = vdna_distance(
+                        p,
+                        d,
+                        metric.extractor,
+                        bins=bins,
+                        reference=pretrain[0],
+                        settings=settings,
+                        cache_root=cache_root,
+                    )
                     value, n_p, n_d = v.emd, v.n_a, v.n_b
                 log.info("%s %s -> %s: %.4f", metric.label, p.name, d.name, value)
-                results.append({"metric": metric.kind, "extractor": metric.extractor.name,
-                                "pretrain": p.name, "downstream": d.name, "value": value,
-                                "n_pretrain": n_p, "n_downstream": n_d})
-    return {"pretrain": [p.name for p in pretrain], "downstream": [d.name for d in downstream],
-            "bins": bins, "results": results}
+                results.append(
+                    {
+                        "metric": metric.kind,
+                        "extractor": metric.extractor.name,
+                        "pretrain": p.name,
+                        "downstream": d.name,
+                        "value": value,
+                        "n_pretrain": n_p,
+                        "n_downstream": n_d,
+                    }
+                )
+    return {
+        "pretrain": [p.name for p in pretrain],
+        "downstream": [d.name for d in downstream],
+        "bins": bins,
+        "results": results,
+    }
 
 
 def markdown_table(table: dict[str, Any], *, digits: int = 2) -> str:
@@ -108,14 +132,20 @@ def markdown_table(table: dict[str, Any], *, digits: int = 2) -> str:
         rows = [r for r in table["results"] if r["metric"] == kind]
         if not rows:
             continue
-        lines = [f"**{_TITLES[kind]}**", "",
-                 "| D_SSL | Backbone | " + " | ".join(columns) + " |",
-                 "|---|---|" + "---:|" * len(columns)]
+        lines = [
+            f"**{_TITLES[kind]}**",
+            "",
+            "| D_SSL | Backbone | " + " | ".join(columns) + " |",
+            "|---|---|" + "---:|" * len(columns),
+        ]
         extractors = list(dict.fromkeys(r["extractor"] for r in rows))
         for pretrain in table["pretrain"]:
             for extractor in extractors:
-                cells = {r["downstream"]: r["value"] for r in rows
-                         if r["pretrain"] == pretrain and r["extractor"] == extractor}
+                cells = {
+                    r["downstream"]: r["value"]
+                    for r in rows
+                    if r["pretrain"] == pretrain and r["extractor"] == extractor
+                }
                 values = [f"{cells[c]:.{digits}f}" if c in cells else "-" for c in columns]
                 lines.append(f"| {pretrain} | {extractor} | " + " | ".join(values) + " |")
         blocks.append("\n".join(lines))

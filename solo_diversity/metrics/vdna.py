@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 Ranges = dict[str, dict[str, dict[str, float]]]  # vdna's {"mins_per_neuron": {layer: {k: v}}, ...}
 
 
-def _feature_model(sample: DatasetSample, extractor: Extractor, ranges: Ranges | None,
-                   settings: LoaderSettings) -> Any:
+def _feature_model(
+    sample: DatasetSample, extractor: Extractor, ranges: Ranges | None, settings: LoaderSettings
+) -> Any:
     """A fresh vdna ``FeatureExtractionModel`` running ``extractor`` over ``sample``.
 
     A new object per VDNA type: vdna's ``fill_vdna`` mutates the model's extraction settings.
@@ -62,11 +63,20 @@ def _feature_model(sample: DatasetSample, extractor: Extractor, ranges: Ranges |
             return image_loader(sample, extractor, settings)
 
     assert extractor.layers is not None, "VisualDNA needs a layered extractor"
-    network = NetworkSettings(list(extractor.mean), list(extractor.std), dict(extractor.layers),
-                              extractor.input_size, extractor.name)
-    extraction = ExtractionSettings(device=settings.device, batch_size=settings.batch_size,
-                                    num_workers=settings.num_workers, verbose=False,
-                                    n_sample_images=0)
+    network = NetworkSettings(
+        list(extractor.mean),
+        list(extractor.std),
+        dict(extractor.layers),
+        extractor.input_size,
+        extractor.name,
+    )
+    extraction = ExtractionSettings(
+        device=settings.device,
+        batch_size=settings.batch_size,
+        num_workers=settings.num_workers,
+        verbose=False,
+        n_sample_images=0,
+    )
     empty: Ranges = {"mins_per_neuron": {}, "maxs_per_neuron": {}}
     model = IndexFeatureModel(network, extraction, ranges or empty)
     model.net = extractor.module.to(settings.device).eval()
@@ -81,8 +91,9 @@ def _data_settings(sample: DatasetSample) -> Any:
     return DataSettings(source=source, num_images=len(sample), shuffle_files=False)
 
 
-def compute_ranges(sample: DatasetSample, extractor: Extractor,
-                   settings: LoaderSettings = LoaderSettings()) -> Ranges:
+def compute_ranges(
+    sample: DatasetSample, extractor: Extractor, settings: LoaderSettings | None = None
+) -> Ranges:
     """Per-neuron min and max activation over ``sample`` (vdna's ``activation-ranges`` VDNA).
 
     Returns:
@@ -90,6 +101,7 @@ def compute_ranges(sample: DatasetSample, extractor: Extractor,
     """
     from vdna.vdnas import VDNAActivationRanges
 
+    settings = settings or LoaderSettings()
     result = VDNAActivationRanges()
     result.fill_vdna(_feature_model(sample, extractor, None, settings), _data_settings(sample))
     ranges: Ranges = {"mins_per_neuron": {}, "maxs_per_neuron": {}}
@@ -105,9 +117,13 @@ def ranges_digest(ranges: Ranges) -> str:
     return hashlib.sha256(json.dumps(ranges, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def ensure_ranges(extractor: Extractor, reference: DatasetSample, *,
-                  settings: LoaderSettings = LoaderSettings(),
-                  cache_root: Path | None = None) -> Ranges:
+def ensure_ranges(
+    extractor: Extractor,
+    reference: DatasetSample,
+    *,
+    settings: LoaderSettings | None = None,
+    cache_root: Path | None = None,
+) -> Ranges:
     """The extractor's activation ranges: read them, or compute them once from ``reference``.
 
     Args:
@@ -122,30 +138,49 @@ def ensure_ranges(extractor: Extractor, reference: DatasetSample, *,
     """
     path = extractor.ranges_path or (
         reference.cache_dir(cache_root)
-        / f"ranges-{extractor.slug}-{extractor.fingerprint[:12]}-{reference.key}.json")
+        / f"ranges-{extractor.slug}-{extractor.fingerprint[:12]}-{reference.key}.json"
+    )
     if path.is_file():
         with open(path) as handle:
             ranges: Ranges = json.load(handle)
         return ranges
-    log.warning("no activation ranges for %s at %s: computing them from %s (%d images)",
-                extractor.name, path, reference.name, len(reference))
+    log.warning(
+        "no activation ranges for %s at %s: computing them from %s (%d images)",
+        extractor.name,
+        path,
+        reference.name,
+        len(reference),
+    )
     ranges = compute_ranges(reference, extractor, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(ranges))
     return ranges
 
 
-def vdna_cache_path(sample: DatasetSample, extractor: Extractor, ranges: Ranges, bins: int,
-                    cache_root: Path | None = None) -> Path:
-    """``<cache dir>/vdna-<extractor>-<fp>-r<ranges>-b<bins>-<sample key>`` (vdna adds .json/.npz)."""
-    name = (f"vdna-{extractor.slug}-{extractor.fingerprint[:12]}-r{ranges_digest(ranges)}"
-            f"-b{bins}-{sample.key}")
+def vdna_cache_path(
+    sample: DatasetSample,
+    extractor: Extractor,
+    ranges: Ranges,
+    bins: int,
+    cache_root: Path | None = None,
+) -> Path:
+    """``<cache dir>/vdna-<extractor>-<fp>-r<ranges>-b<bins>-<key>`` (vdna adds .json/.npz)."""
+    name = (
+        f"vdna-{extractor.slug}-{extractor.fingerprint[:12]}-r{ranges_digest(ranges)}"
+        f"-b{bins}-{sample.key}"
+    )
     return sample.cache_dir(cache_root) / name
 
 
-def cached_vdna(sample: DatasetSample, extractor: Extractor, ranges: Ranges, *, bins: int = 1000,
-                settings: LoaderSettings = LoaderSettings(),
-                cache_root: Path | None = None) -> tuple[Any, bool]:
+def cached_vdna(
+    sample: DatasetSample,
+    extractor: Extractor,
+    ranges: Ranges,
+    *,
+    bins: int = 1000,
+    settings: LoaderSettings | None = None,
+    cache_root: Path | None = None,
+) -> tuple[Any, bool]:
     """The ``histogram-<bins>`` VDNA of ``sample``: loaded when saved before, else filled and saved.
 
     Returns:
@@ -156,12 +191,18 @@ def cached_vdna(sample: DatasetSample, extractor: Extractor, ranges: Ranges, *, 
 
     if bins < 2:
         raise UserError(f"--bins must be at least 2, got {bins}")
+    settings = settings or LoaderSettings()
     path = vdna_cache_path(sample, extractor, ranges, bins, cache_root)
     if path.with_name(path.name + ".npz").is_file():
         log.info("VDNA cache hit: %s", path)
         return load_vdna_from_files(path, device=settings.device), True
-    log.info("filling a %d-bin VDNA of %s (%d images) with %s", bins, sample.name, len(sample),
-             extractor.name)
+    log.info(
+        "filling a %d-bin VDNA of %s (%d images) with %s",
+        bins,
+        sample.name,
+        len(sample),
+        extractor.name,
+    )
     result = VDNAHist(hist_nb_bins=bins)
     result.fill_vdna(_feature_model(sample, extractor, ranges, settings), _data_settings(sample))
     result.save(path)
@@ -169,7 +210,7 @@ def cached_vdna(sample: DatasetSample, extractor: Extractor, ranges: Ranges, *, 
 
 
 def emd(vdna_a: Any, vdna_b: Any) -> float:
-    """vdna's EMD between two histogram VDNAs, averaged over all neurons of all layers."""
+    """The vdna package's EMD between two histogram VDNAs, averaged over all neurons."""
     from vdna import EMD
 
     return float(EMD(vdna_a, vdna_b))
@@ -193,10 +234,16 @@ class VdnaResult:
         return asdict(self)
 
 
-def vdna_distance(a: DatasetSample, b: DatasetSample, extractor: Extractor, *, bins: int = 1000,
-                  reference: DatasetSample | None = None,
-                  settings: LoaderSettings = LoaderSettings(),
-                  cache_root: Path | None = None) -> VdnaResult:
+def vdna_distance(
+    a: DatasetSample,
+    b: DatasetSample,
+    extractor: Extractor,
+    *,
+    bins: int = 1000,
+    reference: DatasetSample | None = None,
+    settings: LoaderSettings | None = None,
+    cache_root: Path | None = None,
+) -> VdnaResult:
     """VisualDNA EMD between two dataset samples.
 
     Args:
@@ -212,9 +259,20 @@ def vdna_distance(a: DatasetSample, b: DatasetSample, extractor: Extractor, *, b
         The :class:`VdnaResult`.
     """
     ranges = ensure_ranges(extractor, reference or a, settings=settings, cache_root=cache_root)
-    vdna_a, hit_a = cached_vdna(a, extractor, ranges, bins=bins, settings=settings,
-                                cache_root=cache_root)
-    vdna_b, hit_b = cached_vdna(b, extractor, ranges, bins=bins, settings=settings,
-                                cache_root=cache_root)
-    return VdnaResult(emd(vdna_a, vdna_b), a.name, b.name, int(vdna_a.num_images),
-                      int(vdna_b.num_images), extractor.name, bins, hit_a, hit_b)
+    vdna_a, hit_a = cached_vdna(
+        a, extractor, ranges, bins=bins, settings=settings, cache_root=cache_root
+    )
+    vdna_b, hit_b = cached_vdna(
+        b, extractor, ranges, bins=bins, settings=settings, cache_root=cache_root
+    )
+    return VdnaResult(
+        emd(vdna_a, vdna_b),
+        a.name,
+        b.name,
+        int(vdna_a.num_images),
+        int(vdna_b.num_images),
+        extractor.name,
+        bins,
+        hit_a,
+        hit_b,
+    )

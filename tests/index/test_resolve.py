@@ -88,3 +88,16 @@ def test_image_folder_that_does_not_exist(tmp_path):
         ensure_index(
             "pets", tmp_path / "nope", split="train", data_format="image_folder", cache_dir=tmp_path
         )
+
+
+def test_solo_learn_cifar_folder_is_torchvisions_download_root(tmp_path):
+    root = tmp_path / "datasets"  # solo-learn's cifar YAML: train_path ./datasets, image_folder
+    with pytest.raises(UserError, match=rf"place cifar-10-python.tar.gz in {root}"):
+        ensure_index("cifar10", root, split="train", data_format="image_folder",
+                     cache_dir=tmp_path / "cache")
+    assert root.is_dir()
+
+
+def test_dali_format_reads_an_index_file_like_h5(tmp_path):
+    built = ensure_index("digits", tmp_path / "d.h5", split="test")
+    assert ensure_index("digits", built, split="test", data_format="dali") == built

@@ -22,10 +22,12 @@ def base_pixels(n: int, seed: int) -> np.ndarray:
     """(n, 24, 24, 3) uint8 smooth random images: low-res noise upsampled bilinearly."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(40, 216, size=(n, 6, 6, 3), dtype=np.uint8)
-    return np.stack([
-        np.asarray(Image.fromarray(c).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
-        for c in coarse
-    ])
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(c).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+            for c in coarse
+        ]
+    )
 
 
 def shifted(pixels: np.ndarray, shift: float) -> list[Image.Image]:
@@ -51,8 +53,9 @@ def make_dataset(tmp_path: Path) -> Callable[..., Path]:
         folder.mkdir(parents=True)
         for i, img in enumerate(shifted(base_pixels(n, seed), shift)):
             img.save(folder / f"{i:03d}.png")
-        return build_index("flat", tmp_path / f"{name}.h5", root=folder, embed=True,
-                           dataset=name, seed=1)
+        return build_index(
+            "flat", tmp_path / f"{name}.h5", root=folder, embed=True, dataset=name, seed=1
+        )
 
     return make
 
@@ -79,9 +82,15 @@ class TinyCNN(nn.Module):
 
 def tiny_extractor(*, layered: bool, seed: int = 0, ranges_path: Path | None = None) -> Extractor:
     layers = {"conv1": 8, "conv2": 16} if layered else None
-    return Extractor("tiny_cnn", TinyCNN(layered=layered, seed=seed).eval(), (SIZE, SIZE),
-                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), layers=layers,
-                     ranges_path=ranges_path)
+    return Extractor(
+        "tiny_cnn",
+        TinyCNN(layered=layered, seed=seed).eval(),
+        (SIZE, SIZE),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        layers=layers,
+        ranges_path=ranges_path,
+    )
 
 
 @pytest.fixture
@@ -90,13 +99,18 @@ def registered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Pat
     from solo_diversity.metrics import extractors
 
     ranges = tmp_path / "tiny_ranges.json"
-    monkeypatch.setitem(extractors.POOLED, "tiny_fid", lambda weights: tiny_extractor(layered=False))
-    monkeypatch.setitem(extractors.LAYERED, "tiny_vdna",
-                        lambda weights: tiny_extractor(layered=True, ranges_path=ranges))
+    monkeypatch.setitem(
+        extractors.POOLED, "tiny_fid", lambda weights: tiny_extractor(layered=False)
+    )
+    monkeypatch.setitem(
+        extractors.LAYERED,
+        "tiny_vdna",
+        lambda weights: tiny_extractor(layered=True, ranges_path=ranges),
+    )
     return {"ranges": ranges}
 
 
 @pytest.fixture
 def tiny() -> Callable[..., Extractor]:
-    """The factory of tiny random-weight extractors: ``tiny(layered=..., seed=..., ranges_path=...)``."""
+    """Factory of tiny random-weight extractors: ``tiny(layered=, seed=, ranges_path=)``."""
     return tiny_extractor

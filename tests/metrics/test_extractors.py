@@ -66,21 +66,30 @@ def test_missing_inception_file_says_what_to_place_where(tmp_path):
     assert message == (
         f"Inception weights not found at {tmp_path / 'weights' / INCEPTION_FILE}: place the file "
         "there (download: https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/"
-        f"metrics/{INCEPTION_FILE})")
+        f"metrics/{INCEPTION_FILE})"
+    )
     assert "\n" not in message
 
 
 def test_missing_dinov2_weights_say_what_to_place_where(tmp_path, monkeypatch):
     monkeypatch.setenv("SOLO_DIV_WEIGHTS", str(tmp_path))
-    with pytest.raises(UserError, match=(
+    with pytest.raises(
+        UserError,
+        match=(
             f"DINOv2 ViT-B/14 weights not found at {tmp_path / 'dinov2_vit_base' / 'weights.pth'}"
-            ": place the file there \\(download: https://dl.fbaipublicfiles.com/dinov2/")):
+            ": place the file there \\(download: https://dl.fbaipublicfiles.com/dinov2/"
+        ),
+    ):
         build_extractor("dinov2_vit_base", layered=True)
 
 
 def test_missing_mugs_weights_say_what_to_place_where(tmp_path):
-    with pytest.raises(UserError, match=(
-            f"MUGS ViT-B/16 weights not found at {tmp_path / 'weights.pth'}: place the file there")):
+    with pytest.raises(
+        UserError,
+        match=(
+            f"MUGS ViT-B/16 weights not found at {tmp_path / 'weights.pth'}: place the file there"
+        ),
+    ):
         build_extractor("mugs_vit_base", layered=True, weights=tmp_path)
 
 
@@ -105,14 +114,19 @@ def test_torchvision_extractor_with_a_local_state_dict(tmp_path):
 
 
 def test_unknown_extractor_lists_the_valid_names():
-    with pytest.raises(UserError, match="unknown --extractor 'clip'; choose from "
-                                        "dinov2_vit_base, mugs_vit_base"):
+    with pytest.raises(
+        UserError, match="unknown --extractor 'clip'; choose from dinov2_vit_base, mugs_vit_base"
+    ):
         build_extractor("clip", layered=True)
-    with pytest.raises(UserError, match="unknown --feature-extractor 'vgg'; choose from inception, "
-                                        "torchvision:<arch>, timm:<name>"):
+    with pytest.raises(
+        UserError,
+        match="unknown --feature-extractor 'vgg'; choose from inception, "
+        "torchvision:<arch>, timm:<name>",
+    ):
         build_extractor("vgg", layered=False)
 
 
+@pytest.mark.slow  # two random-init ViT-B/16 builds: ~10 s each on 2 cores
 @pytest.mark.parametrize(("build", "tokens"), [(mugs_vit_base, 197), (dinov2_vit_base, 257)])
 def test_vit_extractors_give_vdna_layer_maps(build, tokens):
     extractor = build(random_init=True)

@@ -48,7 +48,9 @@ def test_feature_cache_is_hit_on_the_second_call(make_dataset, tmp_path, tiny):
     np.testing.assert_array_equal(second.features, first.features)
     np.testing.assert_array_equal(first.features, compute_features(sample, extractor))
     # another cap or another extractor's weights gets its own file
-    assert cached_features(sample_dataset(sample.index, max_samples=10), extractor).path != first.path
+    assert (
+        cached_features(sample_dataset(sample.index, max_samples=10), extractor).path != first.path
+    )
     assert cached_features(sample, tiny(layered=False, seed=3)).path != first.path
 
 

@@ -11,7 +11,7 @@ from solo_diversity.metrics.samples import sample_dataset
 
 
 def numpy_frechet(x: np.ndarray, y: np.ndarray) -> float:
-    """||mu_x - mu_y||^2 + Tr(S_x) + Tr(S_y) - 2 Tr((S_x S_y)^1/2), via symmetric eigendecompositions."""
+    """||mu_x - mu_y||^2 + Tr(S_x) + Tr(S_y) - 2 Tr((S_x S_y)^1/2), via symmetric eigh."""
     mu_x, mu_y = x.mean(0), y.mean(0)
     s_x, s_y = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
     w, v = np.linalg.eigh(s_x)
@@ -24,9 +24,15 @@ def numpy_frechet(x: np.ndarray, y: np.ndarray) -> float:
 
 @pytest.fixture
 def datasets(make_dataset):
-    return {name: sample_dataset(make_dataset(name, n=40, seed=seed, shift=shift))
-            for name, seed, shift in [("a", 0, 0.0), ("a_again", 5, 0.0), ("near", 0, 0.3),
-                                      ("far", 0, 0.8)]}
+    return {
+        name: sample_dataset(make_dataset(name, n=40, seed=seed, shift=shift))
+        for name, seed, shift in [
+            ("a", 0, 0.0),
+            ("a_again", 5, 0.0),
+            ("near", 0, 0.3),
+            ("far", 0, 0.8),
+        ]
+    }
 
 
 def test_fid_of_a_dataset_with_itself_is_zero(datasets, tiny):
@@ -47,8 +53,9 @@ def test_fid_equals_an_independent_numpy_frechet(datasets, tiny):
 
 def test_fid_grows_with_the_colour_and_blur_shift(datasets, tiny):
     extractor = tiny(layered=False)
-    same, near, far = (fid(datasets["a"], datasets[k], extractor).fid
-                       for k in ("a_again", "near", "far"))
+    same, near, far = (
+        fid(datasets["a"], datasets[k], extractor).fid for k in ("a_again", "near", "far")
+    )
     assert same < near < far
     assert near > 10 * same
 

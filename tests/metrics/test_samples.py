@@ -17,8 +17,9 @@ def test_seeded_cap_selects_the_same_samples_twice(make_dataset):
     assert len(first) == 12
     np.testing.assert_array_equal(first.positions, second.positions)
     assert first.key == second.key
-    np.testing.assert_array_equal(first.positions, np.sort(
-        np.random.default_rng(7).choice(30, size=12, replace=False)))
+    np.testing.assert_array_equal(
+        first.positions, np.sort(np.random.default_rng(7).choice(30, size=12, replace=False))
+    )
     other = sample_dataset(path, max_samples=12, seed=8)
     assert not np.array_equal(other.positions, first.positions)
     assert other.key != first.key

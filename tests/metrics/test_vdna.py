@@ -17,9 +17,15 @@ BINS = 50
 
 @pytest.fixture
 def datasets(make_dataset):
-    return {name: sample_dataset(make_dataset(name, n=24, seed=seed, shift=shift))
-            for name, seed, shift in [("a", 0, 0.0), ("a_again", 5, 0.0), ("near", 0, 0.3),
-                                      ("far", 0, 0.8)]}
+    return {
+        name: sample_dataset(make_dataset(name, n=24, seed=seed, shift=shift))
+        for name, seed, shift in [
+            ("a", 0, 0.0),
+            ("a_again", 5, 0.0),
+            ("near", 0, 0.3),
+            ("far", 0, 0.8),
+        ]
+    }
 
 
 @pytest.fixture
@@ -34,7 +40,8 @@ def activations(sample, extractor) -> dict[str, np.ndarray]:
         for batch in image_loader(sample, extractor, LoaderSettings(batch_size=7)):
             for layer, act in extractor.module(batch).items():
                 out.setdefault(layer, []).append(
-                    act.permute(1, 0, 2, 3).reshape(act.shape[1], -1).double().numpy())
+                    act.permute(1, 0, 2, 3).reshape(act.shape[1], -1).double().numpy()
+                )
     return {layer: np.concatenate(chunks, axis=1) for layer, chunks in out.items()}
 
 
@@ -78,8 +85,10 @@ def test_emd_is_symmetric(datasets, extractor):
 
 
 def test_emd_grows_with_the_shift(datasets, extractor):
-    same, near, far = (vdna_distance(datasets["a"], datasets[k], extractor, bins=BINS).emd
-                       for k in ("a_again", "near", "far"))
+    same, near, far = (
+        vdna_distance(datasets["a"], datasets[k], extractor, bins=BINS).emd
+        for k in ("a_again", "near", "far")
+    )
     assert same < near < far
 
 
@@ -94,7 +103,9 @@ def test_vdnas_are_saved_beside_the_index_and_reused(datasets, extractor):
     ranges = ensure_ranges(extractor, datasets["a"])
     first, hit = cached_vdna(datasets["near"], extractor, ranges, bins=BINS)
     assert not hit
-    saved = sorted(p.name for p in (datasets["near"].index.path.parent / "near.distances").iterdir())
+    saved = sorted(
+        p.name for p in (datasets["near"].index.path.parent / "near.distances").iterdir()
+    )
     assert len(saved) == 2 and saved[0].endswith(".json") and saved[1].endswith(".npz")
     calls = extractor.module.calls
     second, hit = cached_vdna(datasets["near"], extractor, ranges, bins=BINS)
