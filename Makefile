@@ -21,7 +21,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) main_pretrain.py --config-name simclr_div
 	$(PY) main_linear.py --config-name linear_div \
-		pretrained_feature_extractor=$$(ls -t trained_models/simclr/*/*.ckpt | head -n 1)
+		"pretrained_feature_extractor='$$(ls -t trained_models/simclr/*/*.ckpt | head -n 1)'"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -2,7 +2,7 @@
 """Linear probe of a pretrained backbone with a label fraction; appends a line to the results file.
 
     python main_linear.py --config-name linear_div \
-        pretrained_feature_extractor=<ckpt> data.label_fraction=0.05
+        "pretrained_feature_extractor='<ckpt>'" data.label_fraction=0.05
 """
 
 import hydra

@@ -119,7 +119,7 @@ def small_cnn(cifar: bool = False, **kwargs: Any) -> nn.Module:
 # ``img_size``; :func:`backbone_kwargs_for` fills it from the run's crop size. timm is imported
 # lazily: the ResNets and the CPU net work without it.
 SIZED_BACKBONES: set[str] = set()  # factories whose weights depend on the input size (img_size)
-TRANSFORMER_BACKBONES: set[str] = set()  # transformers (e.g. MoCo v3 gives them a 3-layer projector)
+TRANSFORMER_BACKBONES: set[str] = set()  # transformers (MoCo v3 gives them 3 projector layers)
 
 
 def _timm_vit(variant: str, img_size: int, patch_size: int, **kwargs: Any) -> nn.Module:

@@ -20,7 +20,10 @@ CONFIG_DIR = REPO / "yaml_configs"
 def digits_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The digits train/test indexes, built once per session."""
     root = tmp_path_factory.mktemp("digits")
-    return {split: build_index("digits", root / f"{split}.h5", split=split) for split in ("train", "test")}
+    return {
+        split: build_index("digits", root / f"{split}.h5", split=split)
+        for split in ("train", "test")
+    }
 
 
 @pytest.fixture

@@ -26,8 +26,13 @@ class BarlowTwins(BaseMethod):
         kw = self.settings.method_kwargs
         self.lamb = float(kw["lamb"])
         self.scale_loss = float(kw["scale_loss"])
-        self.projector = mlp(self.features_dim, int(kw["proj_hidden_dim"]),
-                             int(kw["proj_output_dim"]), num_layers=3, batch_norm=True)
+        self.projector = mlp(
+            self.features_dim,
+            int(kw["proj_hidden_dim"]),
+            int(kw["proj_output_dim"]),
+            num_layers=3,
+            batch_norm=True,
+        )
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
@@ -36,8 +41,7 @@ class BarlowTwins(BaseMethod):
         for key in ("proj_hidden_dim", "proj_output_dim"):
             if cfg.method_kwargs.get(key) is None:
                 raise UserError(f"barlow_twins needs method_kwargs.{key}")
-        return fill_defaults(cfg, {"method_kwargs.lamb": 0.0051,
-                                   "method_kwargs.scale_loss": 0.024})
+        return fill_defaults(cfg, {"method_kwargs.lamb": 0.0051, "method_kwargs.scale_loss": 0.024})
 
     @property
     def learnable_params(self) -> list[dict[str, Any]]:

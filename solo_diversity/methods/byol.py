@@ -34,8 +34,9 @@ class BYOL(BaseMomentumMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the projector and predictor sizes."""
         cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
-        BaseMomentumMethod.require(cfg, "byol", ("proj_hidden_dim", "proj_output_dim",
-                                                 "pred_hidden_dim"))
+        BaseMomentumMethod.require(
+            cfg, "byol", ("proj_hidden_dim", "proj_output_dim", "pred_hidden_dim")
+        )
         return cfg
 
     @property

@@ -54,8 +54,16 @@ class DINOHead(nn.Module):
     solo-learn's (``mlp.*``, ``last_layer.weight_g/weight_v``); the maths is the same.
     """
 
-    def __init__(self, in_dim: int, num_prototypes: int, *, use_bn: bool = False,
-                 norm_last_layer: bool = True, hidden_dim: int = 2048, bottleneck_dim: int = 256):
+    def __init__(
+        self,
+        in_dim: int,
+        num_prototypes: int,
+        *,
+        use_bn: bool = False,
+        norm_last_layer: bool = True,
+        hidden_dim: int = 2048,
+        bottleneck_dim: int = 256,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         for d_in in (in_dim, hidden_dim):
@@ -90,35 +98,42 @@ class DINO(BaseMomentumMethod):
         self.warmup_teacher_temperature = float(kw["warmup_teacher_temperature"])
 
         def head() -> DINOHead:
-            return DINOHead(self.features_dim, int(kw["num_prototypes"]),
-                            use_bn=bool(kw["use_bn_in_head"]),
-                            norm_last_layer=bool(kw["norm_last_layer"]),
-                            hidden_dim=int(kw["proj_hidden_dim"]),
-                            bottleneck_dim=int(kw["proj_output_dim"]))
+            return DINOHead(
+                self.features_dim,
+                int(kw["num_prototypes"]),
+                use_bn=bool(kw["use_bn_in_head"]),
+                norm_last_layer=bool(kw["norm_last_layer"]),
+                hidden_dim=int(kw["proj_hidden_dim"]),
+                bottleneck_dim=int(kw["proj_output_dim"]),
+            )
 
         self.head = head()
         self.momentum_head = head()  # built separately, then filled (no deepcopy)
         initialize_momentum_params(self.head, self.momentum_head)
-        self.dino_loss_func = make_dino_loss(int(kw["num_prototypes"]),
-                                             float(kw["student_temperature"]),
-                                             self.teacher_temperature)
+        self.dino_loss_func = make_dino_loss(
+            int(kw["num_prototypes"]), float(kw["student_temperature"]), self.teacher_temperature
+        )
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the head sizes; fill solo-learn's DINO defaults."""
         cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
-        BaseMomentumMethod.require(cfg, "dino", ("proj_hidden_dim", "proj_output_dim",
-                                                 "num_prototypes"))
-        return fill_defaults(cfg, {
-            "method_kwargs.clip_grad": 0,
-            "method_kwargs.freeze_last_layer": 1,
-            "method_kwargs.norm_last_layer": True,
-            "method_kwargs.use_bn_in_head": False,
-            "method_kwargs.student_temperature": 0.1,
-            "method_kwargs.teacher_temperature": 0.07,
-            "method_kwargs.warmup_teacher_temperature": 0.04,
-            "method_kwargs.warmup_teacher_temperature_epochs": 0,
-        })
+        BaseMomentumMethod.require(
+            cfg, "dino", ("proj_hidden_dim", "proj_output_dim", "num_prototypes")
+        )
+        return fill_defaults(
+            cfg,
+            {
+                "method_kwargs.clip_grad": 0,
+                "method_kwargs.freeze_last_layer": 1,
+                "method_kwargs.norm_last_layer": True,
+                "method_kwargs.use_bn_in_head": False,
+                "method_kwargs.student_temperature": 0.1,
+                "method_kwargs.teacher_temperature": 0.07,
+                "method_kwargs.warmup_teacher_temperature": 0.04,
+                "method_kwargs.warmup_teacher_temperature_epochs": 0,
+            },
+        )
 
     @staticmethod
     def converted_schedules(cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:
@@ -127,9 +142,11 @@ class DINO(BaseMomentumMethod):
         return {
             **BaseMomentumMethod.converted_schedules(cfg, plan),
             "dino_teacher_temp_warmup_steps": plan.reference_epochs_to_steps(
-                float(kw.warmup_teacher_temperature_epochs)),
+                float(kw.warmup_teacher_temperature_epochs)
+            ),
             "dino_freeze_last_layer_steps": plan.reference_epochs_to_steps(
-                float(kw.freeze_last_layer)),
+                float(kw.freeze_last_layer)
+            ),
         }
 
     @property
@@ -144,8 +161,12 @@ class DINO(BaseMomentumMethod):
 
     def teacher_temperature_at(self, step: int) -> float:
         """The teacher temperature after ``step`` optimizer steps."""
-        return teacher_temperature(step, self.warmup_teacher_temperature_steps,
-                                   self.warmup_teacher_temperature, self.teacher_temperature)
+        return teacher_temperature(
+            step,
+            self.warmup_teacher_temperature_steps,
+            self.warmup_teacher_temperature,
+            self.teacher_temperature,
+        )
 
     def last_layer_frozen(self, step: int) -> bool:
         """Whether the prototypes get no update at optimizer step ``step`` (0-based)."""
@@ -177,8 +198,9 @@ class DINO(BaseMomentumMethod):
         student = [z.float() for z in out["z"]]
         teacher = [z.float() for z in out["momentum_z"]]
         loss = self.dino_loss_func(teacher_out=teacher, student_out=student, teacher_temp=temp)
-        self.log_dict({"dino_loss": loss, "dino_teacher_temperature": temp}, on_epoch=True,
-                      sync_dist=True)
+        self.log_dict(
+            {"dino_loss": loss, "dino_teacher_temperature": temp}, on_epoch=True, sync_dist=True
+        )
         return loss + out["loss"]
 
     def on_after_backward(self) -> None:

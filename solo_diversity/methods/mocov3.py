@@ -23,7 +23,7 @@ from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momen
 
 
 class MoCoV3(BaseMomentumMethod):
-    """Student: backbone -> projector (z) -> predictor (q). Teacher: EMA backbone -> projector (k)."""
+    """Student: backbone -> projector (z) -> predictor (q). Teacher: EMA copy -> projector (k)."""
 
     def __init__(self, cfg: DictConfig):
         super().__init__(cfg)
@@ -33,8 +33,14 @@ class MoCoV3(BaseMomentumMethod):
         layers = 3 if self.settings.backbone in TRANSFORMER_BACKBONES else 2
 
         def projector() -> torch.nn.Sequential:
-            return mlp(self.features_dim, hidden, out, num_layers=layers, batch_norm=True,
-                       last_batch_norm=True)
+            return mlp(
+                self.features_dim,
+                hidden,
+                out,
+                num_layers=layers,
+                batch_norm=True,
+                last_batch_norm=True,
+            )
 
         self.projector = projector()
         self.momentum_projector = projector()

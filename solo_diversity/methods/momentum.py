@@ -53,7 +53,7 @@ def ema_update(online: nn.Module, momentum: nn.Module, tau: float) -> None:
 
 
 def momentum_tau(step: int, total_steps: int, base_tau: float, final_tau: float) -> float:
-    """tau applied by the EMA update that follows optimizer step ``step`` (1-based)."""
+    """Tau applied by the EMA update that follows optimizer step ``step`` (1-based)."""
     return cosine_tau(step - 1, total_steps, base_tau, final_tau)
 
 
@@ -83,7 +83,8 @@ class BaseMomentumMethod(BaseMethod):
         """solo-learn's momentum defaults: base_tau 0.99, final_tau 1.0, no teacher classifier."""
         cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
         cfg = fill_defaults(
-            cfg, {"momentum.base_tau": 0.99, "momentum.final_tau": 1.0, "momentum.classifier": False}
+            cfg,
+            {"momentum.base_tau": 0.99, "momentum.final_tau": 1.0, "momentum.classifier": False},
         )
         for key in ("base_tau", "final_tau"):
             value = float(cfg.momentum[key])
@@ -139,7 +140,9 @@ class BaseMomentumMethod(BaseMethod):
         _, X, targets = batch
         X = [X] if isinstance(X, torch.Tensor) else X  # noqa: N806
         teacher = [self._shared_step_momentum(x, targets) for x in X[: self.num_large_crops]]
-        momentum_outs = {f"momentum_{k}": [o[k] for o in teacher] for k in teacher[0]}
+        momentum_outs: dict[str, Any] = {
+            f"momentum_{k}": [o[k] for o in teacher] for k in teacher[0]
+        }
         if self.momentum_classifier is not None:
             for k in ("loss", "acc1", "acc5"):
                 momentum_outs[f"momentum_{k}"] = (

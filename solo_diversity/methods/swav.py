@@ -32,6 +32,8 @@ from solo_diversity.methods.settings import count_devices
 class SwAV(BaseMethod):
     """Backbone -> projector (Linear-BN-ReLU-Linear) -> normalise -> prototypes."""
 
+    queue: torch.Tensor  # (num_large_crops, queue_size // world_size, proj_output_dim)
+
     def __init__(self, cfg: DictConfig):
         super().__init__(cfg)
         kw = self.settings.method_kwargs
@@ -43,8 +45,9 @@ class SwAV(BaseMethod):
         self.queue_start_step = steps["swav_queue_start_step"]
         self.freeze_prototypes_steps = steps["swav_freeze_prototypes_steps"]
         out_dim = int(kw["proj_output_dim"])
-        self.projector = mlp(self.features_dim, int(kw["proj_hidden_dim"]), out_dim,
-                             batch_norm=True)
+        self.projector = mlp(
+            self.features_dim, int(kw["proj_hidden_dim"]), out_dim, batch_norm=True
+        )
         self.prototypes = WeightNormLinear(out_dim, int(kw["num_prototypes"]), fix_norm=True)
         self.world_size = count_devices(cfg.get("devices")) * int(cfg.get("num_nodes") or 1)
         if self.queue_size > 0:
@@ -58,14 +61,17 @@ class SwAV(BaseMethod):
         for key in ("proj_hidden_dim", "proj_output_dim", "temperature"):
             if cfg.method_kwargs.get(key) is None:
                 raise UserError(f"swav needs method_kwargs.{key}")
-        return fill_defaults(cfg, {
-            "method_kwargs.queue_size": 65536,
-            "method_kwargs.num_prototypes": 3000,
-            "method_kwargs.sk_epsilon": 0.05,
-            "method_kwargs.sk_iters": 3,
-            "method_kwargs.freeze_prototypes_epochs": 1,
-            "method_kwargs.epoch_queue_starts": 15,
-        })
+        return fill_defaults(
+            cfg,
+            {
+                "method_kwargs.queue_size": 65536,
+                "method_kwargs.num_prototypes": 3000,
+                "method_kwargs.sk_epsilon": 0.05,
+                "method_kwargs.sk_iters": 3,
+                "method_kwargs.freeze_prototypes_epochs": 1,
+                "method_kwargs.epoch_queue_starts": 15,
+            },
+        )
 
     @staticmethod
     def converted_schedules(cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:
@@ -75,7 +81,8 @@ class SwAV(BaseMethod):
             **BaseMethod.converted_schedules(cfg, plan),
             "swav_queue_start_step": plan.reference_epochs_to_steps(float(kw.epoch_queue_starts)),
             "swav_freeze_prototypes_steps": plan.reference_epochs_to_steps(
-                float(kw.freeze_prototypes_epochs)),
+                float(kw.freeze_prototypes_epochs)
+            ),
         }
 
     @property
@@ -118,8 +125,14 @@ class SwAV(BaseMethod):
         for i, p in enumerate(preds):
             if self.queue_active(step):
                 p = torch.cat((p, self.prototypes(self.queue[i])))
-            codes.append(sinkhorn_codes(p, iterations=self.sk_iters, epsilon=self.sk_epsilon,
-                                        distributed=self.world_size > 1)[:bs])
+            codes.append(
+                sinkhorn_codes(
+                    p,
+                    iterations=self.sk_iters,
+                    epsilon=self.sk_epsilon,
+                    distributed=self.world_size > 1,
+                )[:bs]
+            )
         return codes
 
     def training_step(self, batch: list[Any], batch_idx: int) -> torch.Tensor:  # type: ignore[override]

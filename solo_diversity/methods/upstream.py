@@ -81,7 +81,9 @@ class BudgetPlugin:
         for key in EPOCH_KEYS.get(cls.registry_key, ()):
             value = cfg.method_kwargs.get(key)
             if value is not None:
-                out[f"{cls.registry_key}_{key}_steps"] = plan.reference_epochs_to_steps(float(value))
+                out[f"{cls.registry_key}_{key}_steps"] = plan.reference_epochs_to_steps(
+                    float(value)
+                )
         return out
 
     @property
@@ -107,6 +109,5 @@ def upstream_methods() -> dict[str, type]:
     out: dict[str, type] = {}
     for key, (module, name) in UPSTREAM_CLASSES.items():
         base = getattr(importlib.import_module(module), name)
-        out[key] = type(name, (BudgetPlugin, base), {"registry_key": key,
-                                                     "__module__": __name__})
+        out[key] = type(name, (BudgetPlugin, base), {"registry_key": key, "__module__": __name__})
     return out

@@ -28,8 +28,13 @@ class VICReg(BaseMethod):
         self.sim_loss_weight = float(kw["sim_loss_weight"])
         self.var_loss_weight = float(kw["var_loss_weight"])
         self.cov_loss_weight = float(kw["cov_loss_weight"])
-        self.projector = mlp(self.features_dim, int(kw["proj_hidden_dim"]),
-                             int(kw["proj_output_dim"]), num_layers=3, batch_norm=True)
+        self.projector = mlp(
+            self.features_dim,
+            int(kw["proj_hidden_dim"]),
+            int(kw["proj_output_dim"]),
+            num_layers=3,
+            batch_norm=True,
+        )
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
@@ -38,9 +43,14 @@ class VICReg(BaseMethod):
         for key in ("proj_hidden_dim", "proj_output_dim"):
             if cfg.method_kwargs.get(key) is None:
                 raise UserError(f"vicreg needs method_kwargs.{key}")
-        return fill_defaults(cfg, {"method_kwargs.sim_loss_weight": 25.0,
-                                   "method_kwargs.var_loss_weight": 25.0,
-                                   "method_kwargs.cov_loss_weight": 1.0})
+        return fill_defaults(
+            cfg,
+            {
+                "method_kwargs.sim_loss_weight": 25.0,
+                "method_kwargs.var_loss_weight": 25.0,
+                "method_kwargs.cov_loss_weight": 1.0,
+            },
+        )
 
     @property
     def learnable_params(self) -> list[dict[str, Any]]:
@@ -59,7 +69,6 @@ class VICReg(BaseMethod):
         """VICReg loss of the two large crops plus the classifier loss."""
         out = super().training_step(batch, batch_idx)
         z1, z2 = out["z"][:2]
-        loss = vicreg_loss(z1, z2, self.sim_loss_weight, self.var_loss_weight,
-                           self.cov_loss_weight)
+        loss = vicreg_loss(z1, z2, self.sim_loss_weight, self.var_loss_weight, self.cov_loss_weight)
         self.log("train_vicreg_loss", loss, on_epoch=True, sync_dist=True)
         return loss + out["loss"]

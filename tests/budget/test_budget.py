@@ -9,7 +9,10 @@ from solo_diversity.budget import BudgetPlan, check_budget_keys, parse_count, pl
 from solo_diversity.errors import UserError
 
 
-@pytest.mark.parametrize(("n", "epochs", "diversity"), [(5_000, 10_000, 1e-4), (25_000, 2_000, 5e-4), (50_000, 1_000, 1e-3)])
+@pytest.mark.parametrize(
+    ("n", "epochs", "diversity"),
+    [(5_000, 10_000, 1e-4), (25_000, 2_000, 5e-4), (50_000, 1_000, 1e-3)],
+)
 def test_cifar100_at_50m_images_matches_the_paper(n, epochs, diversity):
     plan = plan_budget("50e6", n, 256, N_ref=50_000)
     assert plan.epochs == epochs and plan.diversity == pytest.approx(diversity)
@@ -25,7 +28,10 @@ def test_imagenet_and_yfcc_at_98m_images():
 
 
 def test_warmup_is_the_same_number_of_steps_for_every_fraction():
-    warmups = {plan_budget(50e6, n, 256, N_ref=50_000).reference_epochs_to_steps(10) for n in (5_000, 25_000, 50_000)}
+    warmups = {
+        plan_budget(50e6, n, 256, N_ref=50_000).reference_epochs_to_steps(10)
+        for n in (5_000, 25_000, 50_000)
+    }
     assert warmups == {1953}  # 10 of 1000 reference epochs = 1% of 195,312 steps
 
 
@@ -47,18 +53,24 @@ def test_plan_round_trips_through_a_dict():
     assert plan.as_dict()["C_eff"] == 192 * 64
 
 
-@pytest.mark.parametrize(("value", "count"), [("50e6", 50_000_000), (5.0e7, 50_000_000), ("1_000", 1000), (256, 256)])
+@pytest.mark.parametrize(
+    ("value", "count"), [("50e6", 50_000_000), (5.0e7, 50_000_000), ("1_000", 1000), (256, 256)]
+)
 def test_counts_accept_scientific_notation(value, count):
     assert parse_count(value, "budget.C") == count
 
 
 def test_budget_smaller_than_one_global_batch():
-    with pytest.raises(UserError, match=r"^budget C=100 images is smaller than one global batch of 256 images$"):
+    with pytest.raises(
+        UserError, match=r"^budget C=100 images is smaller than one global batch of 256 images$"
+    ):
         plan_budget(100, 5_000, 256)
 
 
 def test_subset_smaller_than_one_global_batch():
-    with pytest.raises(UserError, match=r"the subset has N=100 images, fewer than one global batch of 256"):
+    with pytest.raises(
+        UserError, match=r"the subset has N=100 images, fewer than one global batch of 256"
+    ):
         plan_budget(50e6, 100, 256)
 
 
@@ -78,5 +90,8 @@ def test_epoch_mode_needs_epochs():
 
 
 def test_unknown_budget_key_is_rejected():
-    with pytest.raises(UserError, match=r"unknown key budget.c; the budget group takes C, mode, epochs, reference_size"):
+    with pytest.raises(
+        UserError,
+        match=r"unknown key budget.c; the budget group takes C, mode, epochs, reference_size",
+    ):
         check_budget_keys({"C": 1, "c": 2})

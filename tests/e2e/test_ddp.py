@@ -12,10 +12,19 @@ from tests.conftest import REPO
 
 def test_two_process_ddp_run_has_an_exact_global_ledger(tmp_path, digits_indexes):
     cmd = [
-        sys.executable, str(REPO / "main_pretrain.py"), "--config-name", "simclr_div",
-        f"data.train_path={digits_indexes['train']}", f"data.val_path={digits_indexes['test']}",
-        "budget.C=2000", "optimizer.batch_size=32", "data.num_workers=0", "+backbone.kwargs.width=8",
-        "accelerator=cpu", "devices=2", "strategy=ddp",
+        sys.executable,
+        str(REPO / "main_pretrain.py"),
+        "--config-name",
+        "simclr_div",
+        f"data.train_path={digits_indexes['train']}",
+        f"data.val_path={digits_indexes['test']}",
+        "budget.C=2000",
+        "optimizer.batch_size=32",
+        "data.num_workers=0",
+        "+backbone.kwargs.width=8",
+        "accelerator=cpu",
+        "devices=2",
+        "strategy=ddp",
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

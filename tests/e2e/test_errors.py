@@ -19,10 +19,16 @@ from tests.conftest import REPO
         (["data.fraction=0"], r"^data.fraction=0 must be in \(0, 1\], or -1 for all images$"),
         (["data.fraction=1.5"], r"^data.fraction=1.5 must be in \(0, 1\], or -1 for all images$"),
         (["budget.C=100"], r"^budget C=100 images is smaller than one global batch of 128 images$"),
-        (["data.fraction=0.05"], r"^the subset has N=72 images, fewer than one global batch of 128"),
+        (
+            ["data.fraction=0.05"],
+            r"^the subset has N=72 images, fewer than one global batch of 128",
+        ),
         (["method=simclrr"], r"^unknown method 'simclrr'; choose one of .*simclr"),
         (["backbone.name=resnet19"], r"^unknown backbone 'resnet19'; choose one of .*resnet18"),
-        (["+budget.c=5"], r"^unknown key budget.c; the budget group takes C, mode, epochs, reference_size$"),
+        (
+            ["+budget.c=5"],
+            r"^unknown key budget.c; the budget group takes C, mode, epochs, reference_size$",
+        ),
         (["data.dataset=cifar100"], r"holds dataset 'digits'.*cifar100"),
     ],
 )
@@ -46,9 +52,21 @@ def test_corrupt_index(compose_cfg, tmp_path):
 
 def test_the_entry_point_prints_one_line_and_exits_2(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "main_pretrain.py"), "--config-name", "simclr_div", "data.fraction=2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(REPO / "main_pretrain.py"),
+            "--config-name",
+            "simclr_div",
+            "data.fraction=2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == "error: data.fraction=2 must be in (0, 1], or -1 for all images"
+    assert (
+        proc.stderr.strip().splitlines()[-1]
+        == "error: data.fraction=2 must be in (0, 1], or -1 for all images"
+    )
     assert "Traceback" not in proc.stderr

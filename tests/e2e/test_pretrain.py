@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""End-to-end budgeted pretraining on the embedded digits: ledger, checkpoints, resumption, probe."""
+"""End-to-end budgeted pretraining on the embedded digits: ledger, checkpoints, resume, probe."""
 
 from __future__ import annotations
 
@@ -17,20 +17,25 @@ from solo_diversity.pretrain import run_pretrain
 from tests.conftest import CONFIG_DIR
 
 SMALL = ["optimizer.batch_size=32", "budget.C=1000", "+backbone.kwargs.width=8"]
+NO_VAL = [*SMALL, "data.val_path=null"]
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 1.0])
 def test_ledger_equals_the_effective_budget(compose_cfg, fraction):
-    result = run_pretrain(compose_cfg(overrides=[*SMALL, f"data.fraction={fraction}"]))
+    result = run_pretrain(compose_cfg(overrides=[*NO_VAL, f"data.fraction={fraction}"]))
     plan, ledger = result.plan, result.ledger
-    assert plan.N == int(fraction * 1438 + 0.5) and plan.N_ref == 1438 and plan.steps == 1000 // 32 == 31
+    assert (
+        plan.N == int(fraction * 1438 + 0.5)
+        and plan.N_ref == 1438
+        and plan.steps == 1000 // 32 == 31
+    )
     assert ledger["images_seen"] == plan.C_eff == 992 and ledger["optimizer_steps"] == 31
     assert ledger["images_per_step_rank0"] == {"32": 31} and ledger["match"]
     assert plan.epochs != int(plan.epochs)  # E = 1000 / N is not whole: the run stops mid-epoch
 
 
 def test_checkpoint_layout_args_and_ledger_files(compose_cfg, tmp_path):
-    result = run_pretrain(compose_cfg(overrides=SMALL))
+    result = run_pretrain(compose_cfg(overrides=NO_VAL))
     ckpt = result.checkpoint
     version = ckpt.parent.name
     assert ckpt.parent.parent == tmp_path / "trained_models" / "simclr"
@@ -40,7 +45,9 @@ def test_checkpoint_layout_args_and_ledger_files(compose_cfg, tmp_path):
     assert json.loads((ckpt.parent / "ledger.json").read_text())["images_seen"] == 992
     stored = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert stored["budget_ledger"]["images_seen"] == 992
-    assert stored["solo_diversity"]["resolved"]["scheduler"]["warmup_steps"] == 31  # 10 of 7 ref. epochs: all
+    assert (
+        stored["solo_diversity"]["resolved"]["scheduler"]["warmup_steps"] == 31
+    )  # 10 of 7 ref. epochs: all
     assert any(k.startswith("backbone.") for k in stored["state_dict"])
 
 
@@ -56,7 +63,7 @@ class StopAt(pl.Callback):
 
 
 def test_interrupted_run_resumes_and_the_ledger_continues(compose_cfg, tmp_path):
-    cfg = compose_cfg(overrides=[*SMALL, "auto_resume.enabled=true"])
+    cfg = compose_cfg(overrides=[*NO_VAL, "auto_resume.enabled=true"])
     with pytest.raises(SystemExit):  # Lightning turns Ctrl-C into exit code 1 after saving
         run_pretrain(cfg, callbacks=[StopAt(12)])
     (saved,) = (tmp_path / "trained_models" / "simclr").glob("*/*.ckpt")
@@ -68,13 +75,21 @@ def test_interrupted_run_resumes_and_the_ledger_continues(compose_cfg, tmp_path)
     assert second.ledger["images_per_step_rank0"] == {"32": 31 - 12}
 
 
-def test_probe_loads_the_checkpoint_and_appends_a_result_line(compose_cfg, tmp_path, digits_indexes):
+def test_probe_loads_the_checkpoint_and_appends_a_result_line(
+    compose_cfg, tmp_path, digits_indexes
+):
     result = run_pretrain(compose_cfg(overrides=SMALL))
     results = tmp_path / "results.jsonl"
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.2"):
-        probe_cfg = compose(config_name="linear_div", overrides=[
-            f"pretrained_feature_extractor={result.checkpoint}", f"results={results}",
-            "data.label_fraction=0.1", "optimizer.max_epochs=5"])
+        probe_cfg = compose(
+            config_name="linear_div",
+            overrides=[
+                f"pretrained_feature_extractor='{result.checkpoint}'",
+                f"results={results}",
+                "data.label_fraction=0.1",
+                "optimizer.max_epochs=5",
+            ],
+        )
     for _ in range(2):
         run_linear(probe_cfg)
     lines = [json.loads(line) for line in results.read_text().splitlines()]
@@ -84,4 +99,10 @@ def test_probe_loads_the_checkpoint_and_appends_a_result_line(compose_cfg, tmp_p
     assert lines[0]["n_labelled"] == sum(int(0.1 * n + 0.5) for n in per_class)
     assert lines[0]["n_test"] == 359
     assert {k: lines[0][k] for k in ("method", "dataset", "C", "N", "fraction", "backbone")} == {
-        "method": "simclr", "dataset": "digits", "C": 1000, "N": 1438, "fraction": -1, "backbone": "small_cnn"}
+        "method": "simclr",
+        "dataset": "digits",
+        "C": 1000,
+        "N": 1438,
+        "fraction": -1,
+        "backbone": "small_cnn",
+    }

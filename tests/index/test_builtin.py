@@ -75,7 +75,9 @@ def test_val_is_an_alias_of_test(tmp_path):
 
 def write_idx(path, array):
     """Write ``array`` (uint8) as a gzip IDX file: magic 0x08 type, ndim, big-endian dims, data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
     with gzip.open(path, "wb") as fh:
         fh.write(header + array.astype(np.uint8).tobytes())
 

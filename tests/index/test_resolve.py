@@ -93,8 +93,9 @@ def test_image_folder_that_does_not_exist(tmp_path):
 def test_solo_learn_cifar_folder_is_torchvisions_download_root(tmp_path):
     root = tmp_path / "datasets"  # solo-learn's cifar YAML: train_path ./datasets, image_folder
     with pytest.raises(UserError, match=rf"place cifar-10-python.tar.gz in {root}"):
-        ensure_index("cifar10", root, split="train", data_format="image_folder",
-                     cache_dir=tmp_path / "cache")
+        ensure_index(
+            "cifar10", root, split="train", data_format="image_folder", cache_dir=tmp_path / "cache"
+        )
     assert root.is_dir()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import NAMES, two_crop_batch
 
 from solo_diversity.methods import BUILTIN_METHODS, BaseMomentumMethod
+from tests.methods.method_helpers import NAMES, two_crop_batch
 
 # (key, size) of the student forward beyond logits/feats; sizes refer to tests/methods/conftest.py
 STUDENT_KEYS = {
@@ -32,8 +32,13 @@ def test_registry_has_the_seven_solo_learn_keys() -> None:
         ["simclr", "mocov3", "vicreg", "dino", "byol", "barlow_twins", "swav"]
     )
     assert {k: v.__name__ for k, v in BUILTIN_METHODS.items()} == {
-        "simclr": "SimCLR", "mocov3": "MoCoV3", "vicreg": "VICReg", "dino": "DINO",
-        "byol": "BYOL", "barlow_twins": "BarlowTwins", "swav": "SwAV",
+        "simclr": "SimCLR",
+        "mocov3": "MoCoV3",
+        "vicreg": "VICReg",
+        "dino": "DINO",
+        "byol": "BYOL",
+        "barlow_twins": "BarlowTwins",
+        "swav": "SwAV",
     }
 
 

@@ -35,9 +35,13 @@ def teacher_temperature(step: int, warmup_steps: int, warmup_temp: float, temp: 
     return warmup_temp + (temp - warmup_temp) * step / warmup_steps
 
 
-def make_dino_loss(num_prototypes: int, student_temperature: float, teacher_temperature: float,
-                   center_momentum: float = 0.9) -> DINOLoss:
-    """lightly's DINOLoss with a ``(1, 1, num_prototypes)`` centre buffer.
+def make_dino_loss(
+    num_prototypes: int,
+    student_temperature: float,
+    teacher_temperature: float,
+    center_momentum: float = 0.9,
+) -> DINOLoss:
+    """Lightly's DINOLoss with a ``(1, 1, num_prototypes)`` centre buffer.
 
     Call it as ``loss(teacher_out=[t_0, t_1], student_out=[s_0, ..., s_n], teacher_temp=T_t)``
     with each entry (B, num_prototypes), large crops first in the student list.
