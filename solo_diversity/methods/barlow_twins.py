@@ -12,13 +12,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from solo_diversity.errors import UserError
-from solo_diversity.methods.base import BaseMethod, fill_defaults
+from solo_diversity.methods.base import BaseMethod, ProjectedMethod, fill_defaults, require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import barlow_loss
 
 
-class BarlowTwins(BaseMethod):
+class BarlowTwins(ProjectedMethod):
     """Backbone -> 3-layer projector (Linear-BN-ReLU x2, Linear) -> Barlow Twins loss."""
 
     def __init__(self, cfg: DictConfig):
@@ -38,23 +37,8 @@ class BarlowTwins(BaseMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the projector sizes; default lamb 0.0051 and scale_loss 0.024 (solo-learn)."""
         cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
-        for key in ("proj_hidden_dim", "proj_output_dim"):
-            if cfg.method_kwargs.get(key) is None:
-                raise UserError(f"barlow_twins needs method_kwargs.{key}")
+        require_kwargs(cfg, "barlow_twins", ("proj_hidden_dim", "proj_output_dim"))
         return fill_defaults(cfg, {"method_kwargs.lamb": 0.0051, "method_kwargs.scale_loss": 0.024})
-
-    @property
-    def learnable_params(self) -> list[dict[str, Any]]:
-        """Base groups plus the projector."""
-        return super().learnable_params + [
-            {"name": "projector", "params": self.projector.parameters()}
-        ]
-
-    def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
-        """Adds the projection ``z`` (B, proj_output_dim)."""
-        out = super().forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
 
     def training_step(self, batch: list[Any], batch_idx: int) -> torch.Tensor:  # type: ignore[override]
         """Barlow Twins loss of the two large crops plus the classifier loss."""

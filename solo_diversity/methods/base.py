@@ -22,8 +22,9 @@ from torch import nn
 
 from solo_diversity.backbones import backbone_kwargs_for, build_backbone
 from solo_diversity.budget import BudgetPlan
+from solo_diversity.errors import UserError
 from solo_diversity.methods.optim import build_optimizer, build_scheduler
-from solo_diversity.methods.settings import method_settings
+from solo_diversity.methods.settings import method_settings, plain
 
 
 def _default(cfg: DictConfig, key: str, value: Any) -> None:
@@ -37,6 +38,13 @@ def fill_defaults(cfg: DictConfig, defaults: dict[str, Any]) -> DictConfig:
     for key, value in defaults.items():
         _default(cfg, key, value)
     return cfg
+
+
+def require_kwargs(cfg: DictConfig, method: str, keys: tuple[str, ...]) -> None:
+    """Fail with a one-line message when a required ``method_kwargs`` key is missing."""
+    for key in keys:
+        if cfg.method_kwargs.get(key) is None:
+            raise UserError(f"{method} needs method_kwargs.{key}")
 
 
 def accuracy_at_k(
@@ -117,10 +125,8 @@ class BaseMethod(pl.LightningModule):
         )
         crop = OmegaConf.select(cfg, "augmentations.0.crop_size", default=None)
         if crop is not None and OmegaConf.select(cfg, "backbone.name", default=None) is not None:
-            kwargs = OmegaConf.to_container(cfg.backbone.kwargs, resolve=True)
-            cfg.backbone.kwargs = backbone_kwargs_for(  # type: ignore[arg-type]
-                str(cfg.backbone.name), kwargs, int(crop)  # type: ignore[arg-type]
-            )
+            kwargs = plain(cfg.backbone.kwargs)
+            cfg.backbone.kwargs = backbone_kwargs_for(str(cfg.backbone.name), kwargs, int(crop))
         return cfg
 
     @staticmethod
@@ -225,3 +231,31 @@ class BaseMethod(pl.LightningModule):
             "resolved": resolved,
             "cfg": OmegaConf.to_container(self.cfg, resolve=True),
         }
+
+
+class ProjectedMethod(BaseMethod):
+    """A method whose loss works on ``z = projector(feats)`` of every crop (SimCLR, VICReg, ...).
+
+    Subclasses assign ``self.projector``; this class trains it and adds ``z`` to both forwards.
+    """
+
+    projector: nn.Module
+
+    @property
+    def learnable_params(self) -> list[dict[str, Any]]:
+        """Base groups plus the projector."""
+        return super().learnable_params + [
+            {"name": "projector", "params": self.projector.parameters()}
+        ]
+
+    def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
+        """Adds the projection ``z`` (B, proj_output_dim)."""
+        out = super().forward(X)
+        out["z"] = self.projector(out["feats"])
+        return out
+
+    def multicrop_forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
+        """Small crops are projected too."""
+        out = super().multicrop_forward(X)
+        out["z"] = self.projector(out["feats"])
+        return out

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from solo_diversity.methods.base import require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import byol_loss
 from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params
@@ -34,9 +35,7 @@ class BYOL(BaseMomentumMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the projector and predictor sizes."""
         cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
-        BaseMomentumMethod.require(
-            cfg, "byol", ("proj_hidden_dim", "proj_output_dim", "pred_hidden_dim")
-        )
+        require_kwargs(cfg, "byol", ("proj_hidden_dim", "proj_output_dim", "pred_hidden_dim"))
         return cfg
 
     @property

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from solo_diversity.budget import BudgetPlan
-from solo_diversity.methods.base import fill_defaults
+from solo_diversity.methods.base import fill_defaults, require_kwargs
 from solo_diversity.methods.losses import make_dino_loss, teacher_temperature
 from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params
 
@@ -118,9 +118,7 @@ class DINO(BaseMomentumMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the head sizes; fill solo-learn's DINO defaults."""
         cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
-        BaseMomentumMethod.require(
-            cfg, "dino", ("proj_hidden_dim", "proj_output_dim", "num_prototypes")
-        )
+        require_kwargs(cfg, "dino", ("proj_hidden_dim", "proj_output_dim", "num_prototypes"))
         return fill_defaults(
             cfg,
             {

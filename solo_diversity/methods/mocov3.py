@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 from solo_diversity.backbones import TRANSFORMER_BACKBONES
+from solo_diversity.methods.base import require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import mocov3_loss
 from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params
@@ -51,7 +52,7 @@ class MoCoV3(BaseMomentumMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the projector/predictor sizes and the temperature."""
         cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
-        BaseMomentumMethod.require(
+        require_kwargs(
             cfg, "mocov3", ("proj_hidden_dim", "proj_output_dim", "pred_hidden_dim", "temperature")
         )
         return cfg

@@ -13,7 +13,6 @@ state) makes a resumed run continue on the same curve. Teacher outputs are prefi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -91,13 +90,6 @@ class BaseMomentumMethod(BaseMethod):
             if not 0.0 <= value <= 1.0:
                 raise UserError(f"momentum.{key}={value} must be in [0, 1]")
         return cfg
-
-    @staticmethod
-    def require(cfg: DictConfig, method: str, keys: Sequence[str]) -> None:
-        """Fail with a one-line message when a required ``method_kwargs`` key is missing."""
-        for key in keys:
-            if cfg.method_kwargs.get(key) is None:
-                raise UserError(f"{method} needs method_kwargs.{key}")
 
     @property
     def learnable_params(self) -> list[dict[str, Any]]:

@@ -11,13 +11,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from solo_diversity.errors import UserError
-from solo_diversity.methods.base import BaseMethod
+from solo_diversity.methods.base import BaseMethod, ProjectedMethod, require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import simclr_loss
 
 
-class SimCLR(BaseMethod):
+class SimCLR(ProjectedMethod):
     """Backbone -> 2-layer projector -> NT-Xent with index-based positives."""
 
     def __init__(self, cfg: DictConfig):
@@ -32,29 +31,8 @@ class SimCLR(BaseMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the projector sizes and the temperature."""
         cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
-        for key in ("proj_hidden_dim", "proj_output_dim", "temperature"):
-            if cfg.method_kwargs.get(key) is None:
-                raise UserError(f"simclr needs method_kwargs.{key}")
+        require_kwargs(cfg, "simclr", ("proj_hidden_dim", "proj_output_dim", "temperature"))
         return cfg
-
-    @property
-    def learnable_params(self) -> list[dict[str, Any]]:
-        """Base groups plus the projector."""
-        return super().learnable_params + [
-            {"name": "projector", "params": self.projector.parameters()}
-        ]
-
-    def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
-        """Adds the projection ``z`` to the base outputs."""
-        out = super().forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
-
-    def multicrop_forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
-        """Small crops are projected too: every crop takes part in the contrast."""
-        out = super().multicrop_forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
 
     def training_step(self, batch: list[Any], batch_idx: int) -> torch.Tensor:  # type: ignore[override]
         """NT-Xent over all crops plus the online classifier loss."""

@@ -21,8 +21,7 @@ import torch.nn.functional as F  # noqa: N812
 from omegaconf import DictConfig
 
 from solo_diversity.budget import BudgetPlan
-from solo_diversity.errors import UserError
-from solo_diversity.methods.base import BaseMethod, fill_defaults
+from solo_diversity.methods.base import BaseMethod, fill_defaults, require_kwargs
 from solo_diversity.methods.dino import WeightNormLinear
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import sinkhorn_codes, swav_loss
@@ -58,9 +57,7 @@ class SwAV(BaseMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the projector sizes and temperature; fill solo-learn's SwAV defaults."""
         cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
-        for key in ("proj_hidden_dim", "proj_output_dim", "temperature"):
-            if cfg.method_kwargs.get(key) is None:
-                raise UserError(f"swav needs method_kwargs.{key}")
+        require_kwargs(cfg, "swav", ("proj_hidden_dim", "proj_output_dim", "temperature"))
         return fill_defaults(
             cfg,
             {

@@ -13,13 +13,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from solo_diversity.errors import UserError
-from solo_diversity.methods.base import BaseMethod, fill_defaults
+from solo_diversity.methods.base import BaseMethod, ProjectedMethod, fill_defaults, require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import vicreg_loss
 
 
-class VICReg(BaseMethod):
+class VICReg(ProjectedMethod):
     """Backbone -> 3-layer projector (Linear-BN-ReLU x2, Linear) -> VICReg loss."""
 
     def __init__(self, cfg: DictConfig):
@@ -40,9 +39,7 @@ class VICReg(BaseMethod):
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the projector sizes; default the loss weights to 25 / 25 / 1."""
         cfg = BaseMethod.add_and_assert_specific_cfg(cfg)
-        for key in ("proj_hidden_dim", "proj_output_dim"):
-            if cfg.method_kwargs.get(key) is None:
-                raise UserError(f"vicreg needs method_kwargs.{key}")
+        require_kwargs(cfg, "vicreg", ("proj_hidden_dim", "proj_output_dim"))
         return fill_defaults(
             cfg,
             {
@@ -51,19 +48,6 @@ class VICReg(BaseMethod):
                 "method_kwargs.cov_loss_weight": 1.0,
             },
         )
-
-    @property
-    def learnable_params(self) -> list[dict[str, Any]]:
-        """Base groups plus the projector."""
-        return super().learnable_params + [
-            {"name": "projector", "params": self.projector.parameters()}
-        ]
-
-    def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
-        """Adds the projection ``z`` (B, proj_output_dim)."""
-        out = super().forward(X)
-        out["z"] = self.projector(out["feats"])
-        return out
 
     def training_step(self, batch: list[Any], batch_idx: int) -> torch.Tensor:  # type: ignore[override]
         """VICReg loss of the two large crops plus the classifier loss."""
