@@ -34,6 +34,7 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "data.index_cache": "datasets/.indexes",
     "data.max_bad_fraction": 0.01,
     "data.augment_backend": "fast",
+    "data.min_steps_per_epoch": 50,
     "wandb.enabled": False,
     "wandb.project": "solo-learn",
     "checkpoint.enabled": True,

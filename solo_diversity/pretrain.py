@@ -142,6 +142,7 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
         max_bad_fraction=float(cfg.data.max_bad_fraction),
         val_subset=val_subset,
         val_transform=val_transform,
+        min_steps_per_epoch=int(cfg.data.min_steps_per_epoch),
     )
 
 

@@ -61,6 +61,8 @@ class PretrainDataModule(pl.LightningDataModule):
         val_subset: optional validation subset; ``val_transform`` is then required.
         val_transform: image -> tensor (e.g. :func:`~solo_diversity.data.eval_transform`).
         pin_memory: pin batches for faster host-to-GPU copies.
+        min_steps_per_epoch: chain passes into one loader epoch until it holds at least this many
+            optimizer steps (see :class:`EpochSampler`).
 
     Rank and world size come from the attached trainer in :meth:`setup` (0 and 1 without one).
     Build the Trainer with ``use_distributed_sampler=False``: the sampler already shards by rank.
@@ -79,6 +81,7 @@ class PretrainDataModule(pl.LightningDataModule):
         val_subset: Any | None = None,
         val_transform: Callable[[Image.Image], torch.Tensor] | None = None,
         pin_memory: bool = False,
+        min_steps_per_epoch: int = 1,
     ) -> None:
         super().__init__()
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -97,6 +100,7 @@ class PretrainDataModule(pl.LightningDataModule):
         self.val_subset = val_subset
         self.val_transform = val_transform
         self.pin_memory = pin_memory
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.rank, self.world_size = 0, 1
         self._make_dataset()
         self.sampler = self._make_sampler()
@@ -108,14 +112,11 @@ class PretrainDataModule(pl.LightningDataModule):
         self.train_dataset = PretrainDataset(self.subset, self.transform, self.counter)
 
     def _make_sampler(self) -> EpochSampler:
-        return EpochSampler(
-            len(self.train_dataset),
-            batch_size=self.batch_size,
-            world_size=self.world_size,
-            rank=self.rank,
-            seed=self.seed,
-            accumulate=self.accumulate,
-        )
+        shape = dict(batch_size=self.batch_size, world_size=self.world_size, rank=self.rank,
+                     seed=self.seed, accumulate=self.accumulate)
+        one_pass = EpochSampler(len(self.train_dataset), **shape)
+        passes = -(-self.min_steps_per_epoch // one_pass.optimizer_steps_per_epoch)
+        return EpochSampler(len(self.train_dataset), **shape, passes=max(1, passes))
 
     def setup(self, stage: str | None = None) -> None:
         """Take rank and world size from the trainer (if any) and rebuild the sampler for them."""

@@ -83,3 +83,16 @@ def test_bad_rank():
 def test_bad_batch_size():
     with pytest.raises(UserError, match="batch_size must be an integer >= 1, got 0"):
         EpochSampler(100, batch_size=0, world_size=1, rank=0, seed=0)
+
+
+def test_passes_chain_fresh_permutations_into_one_epoch():
+    one = EpochSampler(100, batch_size=8, world_size=2, rank=0, seed=3)
+    three = EpochSampler(100, batch_size=8, world_size=2, rank=0, seed=3, passes=3)
+    other = EpochSampler(100, batch_size=8, world_size=2, rank=1, seed=3, passes=3)
+    assert len(three) == 3 * len(one) == 3 * 48 and three.optimizer_steps_per_epoch == 18
+    three.set_epoch(2)
+    passes = three.indices().reshape(3, 48)
+    for p, chunk in enumerate(passes):
+        assert np.array_equal(chunk, one.indices(epoch=2 * 3 + p))  # pass p of epoch 2
+        assert len(set(chunk.tolist())) == 48  # no image twice within a pass
+    assert not set(three.indices().tolist()[:48]) & set(other.indices(epoch=2).tolist()[:48])
