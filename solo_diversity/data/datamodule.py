@@ -112,8 +112,13 @@ class PretrainDataModule(pl.LightningDataModule):
         self.train_dataset = PretrainDataset(self.subset, self.transform, self.counter)
 
     def _make_sampler(self) -> EpochSampler:
-        shape = dict(batch_size=self.batch_size, world_size=self.world_size, rank=self.rank,
-                     seed=self.seed, accumulate=self.accumulate)
+        shape = dict(
+            batch_size=self.batch_size,
+            world_size=self.world_size,
+            rank=self.rank,
+            seed=self.seed,
+            accumulate=self.accumulate,
+        )
         one_pass = EpochSampler(len(self.train_dataset), **shape)
         passes = -(-self.min_steps_per_epoch // one_pass.optimizer_steps_per_epoch)
         return EpochSampler(len(self.train_dataset), **shape, passes=max(1, passes))
