@@ -23,10 +23,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+from functools import partial
 from typing import Any
 
 from omegaconf import DictConfig
 
+from solo_diversity.backbones import BACKBONES, build_backbone
 from solo_diversity.budget import BudgetPlan
 from solo_diversity.methods.optim import build_optimizer, build_scheduler
 from solo_diversity.methods.settings import budget_plan_of, method_settings
@@ -102,10 +104,27 @@ class BudgetPlugin:
         return [optimizer], [{"scheduler": scheduler, "interval": "step", "frequency": 1}]
 
 
+def _our_backbone(name: str, method: str, **kwargs: Any) -> Any:
+    """solo-learn's backbone factory signature ``f(method, **kwargs)`` over our registry."""
+    return build_backbone(name, **kwargs)
+
+
+def share_backbones() -> None:
+    """Offer solo-learn our backbones that it lacks (e.g. the demo's ``small_cnn``).
+
+    Its base class reads ``num_features`` from any backbone whose name does not start with
+    ``resnet``, which ours provide.
+    """
+    registry = importlib.import_module("solo.methods.base").BaseMethod._BACKBONES
+    for name in BACKBONES:
+        registry.setdefault(name, partial(_our_backbone, name))
+
+
 def upstream_methods() -> dict[str, type]:
     """``{key: (BudgetPlugin, solo-learn class)}`` for every key; empty without solo-learn."""
     if not solo_learn_available():
         return {}
+    share_backbones()
     out: dict[str, type] = {}
     for key, (module, name) in UPSTREAM_CLASSES.items():
         base = getattr(importlib.import_module(module), name)
