@@ -40,6 +40,15 @@ def fill_defaults(cfg: DictConfig, defaults: dict[str, Any]) -> DictConfig:
     return cfg
 
 
+def fill_backbone_size(cfg: DictConfig) -> DictConfig:
+    """Give size-dependent backbones (ViTs) the run's crop size, unless the config sets one."""
+    crop = OmegaConf.select(cfg, "augmentations.0.crop_size", default=None)
+    if crop is not None and OmegaConf.select(cfg, "backbone.name", default=None) is not None:
+        kwargs = plain(cfg.backbone.get("kwargs"))
+        cfg.backbone.kwargs = backbone_kwargs_for(str(cfg.backbone.name), kwargs, int(crop))
+    return cfg
+
+
 def require_kwargs(cfg: DictConfig, method: str, keys: tuple[str, ...]) -> None:
     """Fail with a one-line message when a required ``method_kwargs`` key is missing."""
     for key in keys:
@@ -123,11 +132,7 @@ class BaseMethod(pl.LightningModule):
                 "method_kwargs": {},
             },
         )
-        crop = OmegaConf.select(cfg, "augmentations.0.crop_size", default=None)
-        if crop is not None and OmegaConf.select(cfg, "backbone.name", default=None) is not None:
-            kwargs = plain(cfg.backbone.kwargs)
-            cfg.backbone.kwargs = backbone_kwargs_for(str(cfg.backbone.name), kwargs, int(crop))
-        return cfg
+        return fill_backbone_size(cfg)
 
     @staticmethod
     def converted_schedules(cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:

@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 
 from solo_diversity.backbones import BACKBONES, build_backbone
 from solo_diversity.budget import BudgetPlan
+from solo_diversity.methods.base import fill_backbone_size
 from solo_diversity.methods.optim import build_optimizer, build_scheduler
 from solo_diversity.methods.settings import budget_plan_of, method_settings
 
@@ -120,6 +121,11 @@ def share_backbones() -> None:
         registry.setdefault(name, partial(_our_backbone, name))
 
 
+def _upstream_defaults(base: type, cfg: DictConfig) -> DictConfig:
+    """solo-learn's defaults for ``base``, then the ViT crop size that solo-learn leaves unset."""
+    return fill_backbone_size(base.add_and_assert_specific_cfg(cfg))  # type: ignore[attr-defined]
+
+
 def upstream_methods() -> dict[str, type]:
     """``{key: (BudgetPlugin, solo-learn class)}`` for every key; empty without solo-learn."""
     if not solo_learn_available():
@@ -128,5 +134,10 @@ def upstream_methods() -> dict[str, type]:
     out: dict[str, type] = {}
     for key, (module, name) in UPSTREAM_CLASSES.items():
         base = getattr(importlib.import_module(module), name)
-        out[key] = type(name, (BudgetPlugin, base), {"registry_key": key, "__module__": __name__})
+        body = {
+            "registry_key": key,
+            "__module__": __name__,
+            "add_and_assert_specific_cfg": staticmethod(partial(_upstream_defaults, base)),
+        }
+        out[key] = type(name, (BudgetPlugin, base), body)
     return out
