@@ -16,10 +16,14 @@ from omegaconf import DictConfig
 from solo_diversity.methods.base import require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import byol_loss
-from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params
+from solo_diversity.methods.momentum import (
+    BaseMomentumMethod,
+    PredictorMomentumMethod,
+    initialize_momentum_params,
+)
 
 
-class BYOL(BaseMomentumMethod):
+class BYOL(PredictorMomentumMethod):
     """Student: backbone -> projector (z) -> predictor (p). Teacher: EMA backbone -> projector."""
 
     def __init__(self, cfg: DictConfig):
@@ -37,19 +41,6 @@ class BYOL(BaseMomentumMethod):
         cfg = BaseMomentumMethod.add_and_assert_specific_cfg(cfg)
         require_kwargs(cfg, "byol", ("proj_hidden_dim", "proj_output_dim", "pred_hidden_dim"))
         return cfg
-
-    @property
-    def learnable_params(self) -> list[dict[str, Any]]:
-        """Base groups plus projector and predictor."""
-        return super().learnable_params + [
-            {"name": "projector", "params": self.projector.parameters()},
-            {"name": "predictor", "params": self.predictor.parameters()},
-        ]
-
-    @property
-    def momentum_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
-        """Backbone and projector follow the EMA."""
-        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
 
     def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
         """Adds ``z`` (B, proj_output_dim) and ``p`` (B, proj_output_dim)."""

@@ -20,10 +20,14 @@ from solo_diversity.backbones import TRANSFORMER_BACKBONES
 from solo_diversity.methods.base import require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import mocov3_loss
-from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params
+from solo_diversity.methods.momentum import (
+    BaseMomentumMethod,
+    PredictorMomentumMethod,
+    initialize_momentum_params,
+)
 
 
-class MoCoV3(BaseMomentumMethod):
+class MoCoV3(PredictorMomentumMethod):
     """Student: backbone -> projector (z) -> predictor (q). Teacher: EMA copy -> projector (k)."""
 
     def __init__(self, cfg: DictConfig):
@@ -56,19 +60,6 @@ class MoCoV3(BaseMomentumMethod):
             cfg, "mocov3", ("proj_hidden_dim", "proj_output_dim", "pred_hidden_dim", "temperature")
         )
         return cfg
-
-    @property
-    def learnable_params(self) -> list[dict[str, Any]]:
-        """Base groups plus projector and predictor."""
-        return super().learnable_params + [
-            {"name": "projector", "params": self.projector.parameters()},
-            {"name": "predictor", "params": self.predictor.parameters()},
-        ]
-
-    @property
-    def momentum_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
-        """Backbone and projector follow the EMA."""
-        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
 
     def forward(self, X: torch.Tensor) -> dict[str, Any]:  # noqa: N803
         """Adds ``z`` (B, proj_output_dim) and ``q`` (B, proj_output_dim)."""

@@ -194,3 +194,28 @@ class BaseMomentumMethod(BaseMethod):
                 batch_size=X.size(0),
             )
         return out
+
+
+class PredictorMomentumMethod(BaseMomentumMethod):
+    """Student projector + predictor, teacher projector following the EMA (BYOL, MoCo v3).
+
+    Subclasses assign ``projector``, ``momentum_projector`` (initialised from it) and
+    ``predictor``; this class trains the student heads and moves the teacher projector.
+    """
+
+    projector: nn.Module
+    momentum_projector: nn.Module
+    predictor: nn.Module
+
+    @property
+    def learnable_params(self) -> list[dict[str, Any]]:
+        """Base groups plus projector and predictor."""
+        return super().learnable_params + [
+            {"name": "projector", "params": self.projector.parameters()},
+            {"name": "predictor", "params": self.predictor.parameters()},
+        ]
+
+    @property
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """Backbone and projector follow the EMA."""
+        return super().momentum_pairs + [(self.projector, self.momentum_projector)]
