@@ -74,6 +74,7 @@ class SoloCheckpointer(pl.Callback):
         self.frequency_steps = frequency_steps
         self.keep_prev = keep_prev
         self.last_path: Path | None = None
+        self.saved_at_step = -1  # micro-batches of one accumulated step share a global_step
 
     @property
     def version_dir(self) -> Path:
@@ -112,9 +113,9 @@ class SoloCheckpointer(pl.Callback):
             self.frequency_steps
             and step
             and step % self.frequency_steps == 0
-            and step != getattr(self, "_saved_at", None)
+            and step != self.saved_at_step
         ):
-            self._saved_at = step
+            self.saved_at_step = step
             self.save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
