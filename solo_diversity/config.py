@@ -35,6 +35,8 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "data.max_bad_fraction": 0.01,
     "data.augment_backend": "fast",
     "data.min_steps_per_epoch": 50,
+    "dali.device": "auto",
+    "dali.num_threads": 2,
     "wandb.enabled": False,
     "wandb.project": "solo-learn",
     "checkpoint.enabled": True,

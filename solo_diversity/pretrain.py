@@ -23,10 +23,13 @@ from solo_diversity.checkpoint import SoloCheckpointer, find_resumable, new_vers
 from solo_diversity.config import attach_plan, resolve_pretrain_cfg, trainer_devices
 from solo_diversity.data import (
     BadImageGuard,
+    DaliPretrainDataModule,
     FastMultiView,
     MultiViewTransform,
     PretrainDataModule,
+    ScreenCache,
     check_backend,
+    check_device,
     dataset_stats,
     eval_transform,
     parse_augmentations,
@@ -117,24 +120,28 @@ def trainer_kwargs(
     return passed
 
 
+def dali_device(cfg: DictConfig) -> str:
+    """``dali.device``: ``auto`` decodes on the GPU when the run trains on one, else on the CPU."""
+    device = str(cfg.dali.device)
+    if device == "auto":
+        return "gpu" if _accelerator(cfg) == "gpu" else "cpu"
+    if device == "gpu" and not torch.cuda.is_available():
+        raise UserError("dali.device=gpu but no GPU is visible; use dali.device=cpu")
+    return check_device(device)
+
+
 def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainDataModule:
     """The training data of a run: the subset through the configured augmentations.
 
-    ``data.augment_backend`` picks the per-image transform: ``fast`` (default; uint8 SIMD crops and
-    OpenCV colour ops, the same augmentation distribution) or ``torchvision`` (the reference v2
-    pipeline). ``data.format=dali`` is not wired here yet and raises a UserError.
+    ``data.format=dali`` decodes and augments with DALI (``dali.device`` cpu, gpu or auto).
+    Otherwise ``data.augment_backend`` picks the per-image transform: ``fast`` (default; uint8 SIMD
+    crops and OpenCV colour ops, the same augmentation distribution) or ``torchvision`` (the
+    reference v2 pipeline).
     """
-    if str(cfg.data.format) == "dali":
-        raise UserError("data.format=dali is not available yet; use data.format=h5 or image_folder")
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
     mean, std = dataset_stats(str(cfg.data.dataset))
-    backend = check_backend(str(cfg.data.get("augment_backend", "fast")))
-    view_cls = FastMultiView if backend == "fast" else MultiViewTransform
-    transform = view_cls(specs, mean, std)
     val_transform = None if val_subset is None else eval_transform(specs[0].crop_size, mean, std)
-    return PretrainDataModule(
-        subset=subset,
-        transform=transform,
+    common = dict(
         batch_size=int(cfg.optimizer.batch_size),
         num_workers=int(cfg.data.num_workers),
         seed=int(cfg.seed),
@@ -144,6 +151,16 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
         val_transform=val_transform,
         min_steps_per_epoch=int(cfg.data.min_steps_per_epoch),
     )
+    if str(cfg.data.format) == "dali":
+        return DaliPretrainDataModule(
+            subset, specs, mean, std, device=dali_device(cfg),
+            num_threads=int(cfg.dali.num_threads),
+            screen_cache=ScreenCache.default_path(subset.index, cfg.data.index_cache),
+            **common,  # type: ignore[arg-type]
+        )
+    backend = check_backend(str(cfg.data.get("augment_backend", "fast")))
+    view_cls = FastMultiView if backend == "fast" else MultiViewTransform
+    return PretrainDataModule(subset, view_cls(specs, mean, std), **common)  # type: ignore[arg-type]
 
 
 def _run_version() -> str:

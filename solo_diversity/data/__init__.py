@@ -3,7 +3,8 @@
 
 Flow: an index ``Subset`` -> :class:`PretrainDataset` (decode -> :class:`MultiViewTransform`) ->
 :class:`EpochSampler` -> :class:`PretrainDataModule` -> solo-learn's batch
-``[indexes (B,), [crops (B, 3, H, W)], targets (B,)]``.
+``[indexes (B,), [crops (B, 3, H, W)], targets (B,)]``. With ``data.format=dali`` the same sampler
+order feeds a DALI pipeline instead (:class:`IndexFeed` -> :class:`DaliPretrainDataModule`).
 """
 
 from solo_diversity.data.augment import (
@@ -17,18 +18,32 @@ from solo_diversity.data.augment import (
     dataset_stats,
     parse_augmentations,
 )
+from solo_diversity.data.dali_feed import IndexFeed, ScreenCache
+from solo_diversity.data.dali_loader import DaliPretrainDataModule, probe_batches
+from solo_diversity.data.dali_pipeline import DALI_DEVICES, check_device
 from solo_diversity.data.datamodule import BadImageGuard, PretrainDataModule, collate_views
 from solo_diversity.data.datasets import (
     ClassificationDataset,
     PretrainDataset,
     ReadCounter,
+    default_crop_fraction,
     eval_transform,
+    probe_train_transform,
 )
-from solo_diversity.data.decode import MAX_PIXELS, UnreadableImage, decode_image
+from solo_diversity.data.decode import MAX_PIXELS, UnreadableImage, dali_ready_bytes, decode_image
 from solo_diversity.data.fast_cpu import AUGMENT_BACKENDS, FastMultiView, check_backend, rrc_box
 from solo_diversity.data.sampler import EpochSampler, epoch_permutation, per_rank_samples
 
 __all__ = [
+    "DALI_DEVICES",
+    "DaliPretrainDataModule",
+    "IndexFeed",
+    "ScreenCache",
+    "check_device",
+    "default_crop_fraction",
+    "dali_ready_bytes",
+    "probe_batches",
+    "probe_train_transform",
     "AUGMENT_BACKENDS",
     "FastMultiView",
     "check_backend",

@@ -1,31 +1,40 @@
 # SPDX-License-Identifier: MIT
-"""DALI pretraining pipeline built from solo-learn's augmentation specs (optional: nvidia-dali).
+"""DALI graphs for pretraining views and for probe images (optional dependency: nvidia-dali).
 
-This module owns :func:`build_dali_pipeline`: files (and labels) of an index subset are read by
-``fn.readers.file`` (sharded by ``shard_id``/``num_shards``, reshuffled by DALI's reader), decoded
-on the CPU (``device_id=None``) or with nvJPEG (``"mixed"``), and every view gets solo-learn's
-schema: random resized crop (scale range, aspect 3/4..4/3), colour jitter applied with probability
-``prob`` (brightness, contrast, saturation factors ~ U[max(0, 1 - s), 1 + s], hue ~ U[-h, h] turns),
-grayscale, Gaussian blur (sigma ~ U[0.1, 2]), solarization, horizontal flip and mean/std
-normalisation. Outputs: ``view_0, ..., view_{V-1}`` float (3, S, S), ``label`` int.
+This module owns what DALI computes once a feed (:mod:`~solo_diversity.data.dali_feed`) has
+handed it screened encoded bytes: decode on the CPU (``device_id=None``) or with nvJPEG
+(``"mixed"``, on ``device_id``), then, per view, solo-learn's schema: random resized crop (scale
+range, aspect 3/4..4/3, bicubic), colour jitter with probability ``prob`` (brightness, contrast,
+saturation factors ~ U[max(0, 1 - s), 1 + s], hue ~ U[-h, h] turns; DALI applies them in one fixed
+order), grayscale, Gaussian blur (sigma ~ U[0.1, 2] px), solarization, equalization, horizontal
+flip and mean/std normalisation. Each optional block runs per sample under a DALI conditional, so
+a sample that skips a block costs nothing for it.
 
-Status: the pipeline runs on CPU and is benchmarked; the Lightning data module around it
-(index-position outputs, epoch reshuffle from EpochSampler, ledger counts) is not built yet.
+Outputs of the pretraining graph: ``view_0 .. view_{V-1}`` float (3, S_k, S_k) (large crops first),
+``position``, ``label``, ``skipped`` int64. The probe graph outputs ``image``, ``position``,
+``label``, ``skipped``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from solo_diversity.data.augment import BLUR_SIGMA, AugmentationSpec, blur_kernel_size
+from solo_diversity.data.augment import (
+    BLUR_SIGMA,
+    SOLARIZE_THRESHOLD,
+    AugmentationSpec,
+    blur_kernel_size,
+)
 from solo_diversity.data.fast_cpu import RRC_RATIO, ordered_specs
 from solo_diversity.errors import UserError
 
 DALI_DEVICES = ("cpu", "gpu")
+FEED_OUTPUTS = ("encoded", "position", "label", "skipped")
 
 
-def _dali() -> Any:
+def dali_module() -> Any:
+    """``nvidia.dali``, or a UserError saying how to install it."""
     try:
         import nvidia.dali as dali
     except ImportError as err:
@@ -36,114 +45,173 @@ def _dali() -> Any:
     return dali
 
 
-def _uniform_or_one(fn: Any, applied: Any, lo: float, hi: float) -> Any:
-    """A factor ~ U[lo, hi] where ``applied`` is 1, else exactly 1."""
-    return applied * fn.random.uniform(range=[lo, hi]) + (1 - applied)
+def check_device(device: str) -> str:
+    """Validate ``dali.device``."""
+    if device not in DALI_DEVICES:
+        raise UserError(f"unknown dali.device {device!r}; valid: {', '.join(DALI_DEVICES)}")
+    return device
 
 
-def _view(fn: Any, types: Any, images: Any, spec: AugmentationSpec, mean: Sequence[float],
-          std: Sequence[float], device: str) -> Any:
-    size = spec.crop_size
-    if spec.rrc.enabled:
-        view = fn.random_resized_crop(
-            images, device=device, size=[size, size],
-            random_area=[spec.rrc.crop_min_scale, spec.rrc.crop_max_scale],
-            random_aspect_ratio=list(RRC_RATIO), interp_type=types.INTERP_CUBIC,
-            antialias=True,
-        )
-    else:
-        view = fn.resize(images, device=device, resize_shorter=size,
-                         interp_type=types.INTERP_CUBIC)
-    cj = spec.color_jitter
-    if cj.prob > 0:
-        on = fn.cast(fn.random.coin_flip(probability=cj.prob), dtype=types.FLOAT)
-        view = fn.color_twist(
-            view, device=device,
-            brightness=_uniform_or_one(fn, on, max(0.0, 1 - cj.brightness), 1 + cj.brightness),
-            contrast=_uniform_or_one(fn, on, max(0.0, 1 - cj.contrast), 1 + cj.contrast),
-            saturation=_uniform_or_one(fn, on, max(0.0, 1 - cj.saturation), 1 + cj.saturation),
-            hue=on * fn.random.uniform(range=[-360.0 * cj.hue, 360.0 * cj.hue]),
-        )
-    if spec.grayscale_prob > 0:
-        grey_on = fn.random.coin_flip(probability=spec.grayscale_prob)
-        keep = 1.0 - fn.cast(grey_on, dtype=types.FLOAT)
-        view = fn.hsv(view, device=device, saturation=keep)
-    if spec.gaussian_blur_prob > 0:
-        on = fn.cast(fn.random.coin_flip(probability=spec.gaussian_blur_prob), dtype=types.FLOAT)
-        sigma = on * fn.random.uniform(range=list(BLUR_SIGMA)) + (1 - on) * 1e-3
-        view = fn.gaussian_blur(view, device=device, window_size=blur_kernel_size(size),
-                                sigma=sigma)
-    if spec.solarization_prob > 0:
-        on = fn.random.coin_flip(probability=spec.solarization_prob, dtype=types.UINT8)
-        inverted = fn.cast(255 - view, dtype=types.UINT8)
-        view = fn.cast(view * (1 - on * (view >= 128)) + inverted * (on * (view >= 128)),
-                       dtype=types.UINT8)
-    mirror = fn.random.coin_flip(probability=spec.horizontal_flip_prob) if (
-        spec.horizontal_flip_prob > 0) else 0
-    mean = spec.mean if spec.mean is not None else mean
-    std = spec.std if spec.std is not None else std
+def _factor(fn: Any, strength: float) -> Any:
+    """A jitter factor ~ U[max(0, 1 - s), 1 + s] per sample (torchvision's ColorJitter law)."""
+    return fn.random.uniform(range=[max(0.0, 1.0 - strength), 1.0 + strength])
+
+
+def _normalize(fn: Any, types: Any, view: Any, mean: Sequence[float], std: Sequence[float],
+               device: str, mirror: Any = 0) -> Any:
     return fn.crop_mirror_normalize(
         view, device=device, dtype=types.FLOAT, output_layout="CHW", mirror=mirror,
         mean=[255.0 * m for m in mean], std=[255.0 * s for s in std],
     )
 
 
-def build_dali_pipeline(
-    files: Sequence[str],
-    labels: Sequence[int],
+def _view(dali: Any, images: Any, spec: AugmentationSpec, mean: Sequence[float],
+          std: Sequence[float], device: str) -> Any:
+    """One augmented view of a batch of decoded HWC uint8 images (inside a conditional graph)."""
+    fn, types = dali.fn, dali.types
+    size = spec.crop_size
+    if spec.rrc.enabled:
+        view = fn.random_resized_crop(
+            images, device=device, size=[size, size],
+            random_area=[spec.rrc.crop_min_scale, spec.rrc.crop_max_scale],
+            random_aspect_ratio=list(RRC_RATIO), interp_type=types.INTERP_CUBIC, antialias=True,
+        )
+    else:
+        view = fn.resize(images, device=device, resize_shorter=size,
+                         interp_type=types.INTERP_CUBIC)
+    cj = spec.color_jitter
+    if cj.prob > 0 and fn.random.coin_flip(probability=cj.prob):
+        view = fn.color_twist(
+            view, device=device,
+            brightness=_factor(fn, cj.brightness), contrast=_factor(fn, cj.contrast),
+            saturation=_factor(fn, cj.saturation),
+            hue=fn.random.uniform(range=[-360.0 * cj.hue, 360.0 * cj.hue]),
+        )
+    if spec.grayscale_prob > 0 and fn.random.coin_flip(probability=spec.grayscale_prob):
+        view = fn.hsv(view, device=device, saturation=0.0)
+    if spec.gaussian_blur_prob > 0 and fn.random.coin_flip(probability=spec.gaussian_blur_prob):
+        view = fn.gaussian_blur(view, device=device, window_size=blur_kernel_size(size),
+                                sigma=fn.random.uniform(range=list(BLUR_SIGMA)))
+    if spec.solarization_prob > 0 and fn.random.coin_flip(probability=spec.solarization_prob):
+        wide = fn.cast(view, dtype=types.INT16)
+        flipped = fn.cast(wide >= int(SOLARIZE_THRESHOLD), dtype=types.INT16)
+        view = fn.cast(wide + flipped * (255 - 2 * wide), dtype=types.UINT8)
+    if spec.equalization_prob > 0 and fn.random.coin_flip(probability=spec.equalization_prob):
+        view = fn.equalize(view, device=device)
+    mirror = (fn.random.coin_flip(probability=spec.horizontal_flip_prob)
+              if spec.horizontal_flip_prob > 0 else 0)
+    return _normalize(fn, types, view,
+                      spec.mean if spec.mean is not None else mean,
+                      spec.std if spec.std is not None else std, device, mirror)
+
+
+def _feed_and_decode(dali: Any, feed: Callable[[Any], Any], parallel: bool, device: str) -> Any:
+    fn, types = dali.fn, dali.types
+    encoded, position, label, skipped = fn.external_source(
+        source=feed, num_outputs=len(FEED_OUTPUTS), batch=False, parallel=parallel,
+        dtype=[types.UINT8, types.INT64, types.INT64, types.INT64],
+    )
+    # EXIF orientation is ignored, as in decode_image and solo-learn's PIL loader.
+    images = fn.decoders.image(encoded, device="mixed" if device == "gpu" else "cpu",
+                               output_type=types.RGB, adjust_orientation=False)
+    return images, position, label, skipped
+
+
+def _build(dali: Any, graph: Callable[[], tuple[Any, ...]], *, batch_size: int, num_threads: int,
+           py_workers: int, device: str, device_id: int | None, seed: int) -> Any:
+    pipe = dali.pipeline_def(graph, enable_conditionals=True)(
+        batch_size=batch_size, num_threads=max(1, num_threads),
+        device_id=device_id if device == "gpu" else None, seed=seed,
+        py_num_workers=max(1, py_workers), py_start_method="spawn",
+    )
+    pipe.build()
+    return pipe
+
+
+def build_pretrain_pipeline(
+    feed: Callable[[Any], Any],
     specs: Sequence[AugmentationSpec],
     mean: Sequence[float],
     std: Sequence[float],
     *,
     batch_size: int,
     num_threads: int,
+    py_workers: int,
     device: str = "cpu",
     device_id: int | None = None,
-    shard_id: int = 0,
-    num_shards: int = 1,
     seed: int = 0,
 ) -> Any:
-    """A built DALI pipeline yielding ``(view_0, ..., view_{V-1}, label)`` per batch.
+    """A built DALI pipeline yielding ``(view_0, ..., view_{V-1}, position, label, skipped)``.
 
     Args:
-        files: absolute image paths of the subset.
-        labels: one int per file (-1 when unlabeled).
+        feed: per-sample source (a picklable :class:`~solo_diversity.data.dali_feed.IndexFeed`).
         specs: resolved augmentations (large crops first in the output).
         mean: default per-channel means.
         std: default per-channel standard deviations.
-        batch_size: per-device batch size.
-        num_threads: DALI CPU worker threads.
-        device: ``"cpu"`` (decode and augment on the CPU, ``device_id=None``) or ``"gpu"``
-            (nvJPEG ``mixed`` decode and GPU augmentations on ``device_id``).
+        batch_size: per-device batch size B.
+        num_threads: DALI's CPU operator threads.
+        py_workers: processes that run ``feed`` (0 = in the calling thread).
+        device: ``"cpu"`` or ``"gpu"`` (nvJPEG decode and GPU augmentations on ``device_id``).
         device_id: the GPU (local rank) for ``device="gpu"``.
-        shard_id: this rank.
-        num_shards: world size (DALI's reader shards disjointly).
-        seed: the pipeline's random seed.
-
-    Returns:
-        A built ``nvidia.dali.Pipeline``.
+        seed: the pipeline's random seed (make it differ per rank).
 
     Raises:
         UserError: DALI missing or an unknown ``device``.
 
     """
-    if device not in DALI_DEVICES:
-        raise UserError(f"unknown dali.device {device!r}; valid: {', '.join(DALI_DEVICES)}")
-    dali = _dali()
+    check_device(device)
+    dali = dali_module()
+    views = [s for s in ordered_specs(specs) for _ in range(s.num_crops)]
+
+    def graph() -> tuple[Any, ...]:
+        images, position, label, skipped = _feed_and_decode(dali, feed, py_workers > 0, device)
+        return (*[_view(dali, images, s, mean, std, device) for s in views],
+                position, label, skipped)
+
+    return _build(dali, graph, batch_size=batch_size, num_threads=num_threads,
+                  py_workers=py_workers, device=device, device_id=device_id, seed=seed)
+
+
+def build_probe_pipeline(
+    feed: Callable[[Any], Any],
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    train: bool,
+    crop_fraction: float,
+    batch_size: int,
+    num_threads: int,
+    py_workers: int,
+    device: str = "cpu",
+    device_id: int | None = None,
+    seed: int = 0,
+) -> Any:
+    """A built DALI pipeline of probe images ``(image, position, label, skipped)``.
+
+    ``train``: random resized crop (scale 0.08..1, bicubic) to ``size`` + horizontal flip, as
+    solo-learn's linear training. Otherwise: resize the short side to
+    ``round(size / crop_fraction)`` (bilinear) + centre crop ``size``, as
+    :func:`~solo_diversity.data.eval_transform` (Resize 256 + CenterCrop 224 at ImageNet scale).
+    """
+    check_device(device)
+    dali = dali_module()
     fn, types = dali.fn, dali.types
-    pipe = dali.Pipeline(batch_size=batch_size, num_threads=num_threads,
-                         device_id=device_id if device == "gpu" else None, seed=seed)
-    with pipe:
-        encoded, label = fn.readers.file(
-            files=list(files), labels=list(labels), shard_id=shard_id, num_shards=num_shards,
-            random_shuffle=True, seed=seed, name="reader",
-        )
-        decoder_device = "mixed" if device == "gpu" else "cpu"
-        images = fn.decoders.image(encoded, device=decoder_device, output_type=types.RGB)
-        views = [
-            _view(fn, types, images, spec, mean, std, device)
-            for spec in ordered_specs(specs) for _ in range(spec.num_crops)
-        ]
-        pipe.set_outputs(*views, label)
-    pipe.build()
-    return pipe
+
+    def graph() -> tuple[Any, ...]:
+        images, position, label, skipped = _feed_and_decode(dali, feed, py_workers > 0, device)
+        if train:
+            image = fn.random_resized_crop(images, device=device, size=[size, size],
+                                           random_area=[0.08, 1.0],
+                                           random_aspect_ratio=list(RRC_RATIO),
+                                           interp_type=types.INTERP_CUBIC, antialias=True)
+            mirror = fn.random.coin_flip(probability=0.5)
+        else:
+            image = fn.resize(images, device=device, resize_shorter=round(size / crop_fraction),
+                              interp_type=types.INTERP_LINEAR, antialias=True)
+            image = fn.crop(image, device=device, crop=[size, size])
+            mirror = 0
+        return _normalize(fn, types, image, mean, std, device, mirror), position, label, skipped
+
+    return _build(dali, graph, batch_size=batch_size, num_threads=num_threads,
+                  py_workers=py_workers, device=device, device_id=device_id, seed=seed)

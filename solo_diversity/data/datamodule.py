@@ -52,7 +52,8 @@ class PretrainDataModule(pl.LightningDataModule):
 
     Args:
         subset: the pretraining ``solo_diversity.index.Subset`` (N unique images).
-        transform: image -> list of views (a :class:`~solo_diversity.data.MultiViewTransform`).
+        transform: image -> list of views (a :class:`~solo_diversity.data.MultiViewTransform`);
+            None for a subclass that builds its own training loader.
         batch_size: per-device batch size B.
         num_workers: DataLoader worker processes (0 = load in the main process).
         seed: shuffle seed of the :class:`EpochSampler` (non-negative).
@@ -72,7 +73,7 @@ class PretrainDataModule(pl.LightningDataModule):
     def __init__(
         self,
         subset: Any,
-        transform: Callable[[Image.Image], list[torch.Tensor]],
+        transform: Callable[[Image.Image], list[torch.Tensor]] | None,
         batch_size: int,
         num_workers: int,
         seed: int,
@@ -109,7 +110,8 @@ class PretrainDataModule(pl.LightningDataModule):
         # The counter is created in the process that builds the loaders; its workers share it.
         self._counter_pid = os.getpid()
         self.counter = ReadCounter(slots=self.num_workers + 1)
-        self.train_dataset = PretrainDataset(self.subset, self.transform, self.counter)
+        if self.transform is not None:  # None: a subclass brings its own training loader
+            self.train_dataset = PretrainDataset(self.subset, self.transform, self.counter)
 
     def _make_sampler(self) -> EpochSampler:
         shape = dict(
@@ -119,9 +121,9 @@ class PretrainDataModule(pl.LightningDataModule):
             seed=self.seed,
             accumulate=self.accumulate,
         )
-        one_pass = EpochSampler(len(self.train_dataset), **shape)
+        one_pass = EpochSampler(len(self.subset), **shape)
         passes = -(-self.min_steps_per_epoch // one_pass.optimizer_steps_per_epoch)
-        return EpochSampler(len(self.train_dataset), **shape, passes=max(1, passes))
+        return EpochSampler(len(self.subset), **shape, passes=max(1, passes))
 
     def setup(self, stage: str | None = None) -> None:
         """Take rank and world size from the trainer (if any) and rebuild the sampler for them."""

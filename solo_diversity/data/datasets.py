@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -77,35 +77,54 @@ class ReadCounter:
     def add_loaded(self) -> None:
         self._counts[2 * self._slot()] += 1
 
-    def add_bad(self) -> None:
-        self._counts[2 * self._slot() + 1] += 1
+    def add_bad(self, count: int = 1) -> None:
+        if count:
+            self._counts[2 * self._slot() + 1] += count
 
 
-class _SubsetReader(Generic[T]):
-    """Reads subset entries, substituting the next readable one (wrapping) for unreadable ones."""
+class EntryRead(NamedTuple, Generic[T]):
+    """One delivered entry: position, loaded value, target, and the unreadable entries skipped."""
 
-    def __init__(
-        self,
-        subset: Any,
-        transform: Callable[[Image.Image], T],
-        counter: ReadCounter | None = None,
-    ) -> None:
-        self.subset = subset
+    position: int
+    value: T
+    target: int
+    skipped: int
+
+
+class SubsetReader(Generic[T]):
+    """Reads subset entries, substituting the next readable one (wrapping) for unreadable ones.
+
+    The one substitution rule of every loader (torchvision and DALI feeds alike), so that both
+    skip the same entries and deliver the same positions.
+
+    Args:
+        subset: a ``solo_diversity.index.Subset``.
+        load: encoded bytes -> value; raises :class:`UnreadableImage` for an unusable image.
+
+    """
+
+    def __init__(self, subset: Any, load: Callable[[bytes], T]) -> None:
         self.index = subset.index
         positions = subset.positions  # a range stays a range (no N-sized array for a prefix)
         self.positions = positions if isinstance(positions, range) else np.asarray(positions)
         self.targets = np.asarray(subset.labels(), dtype=np.int64)
         if len(self.targets) != len(self.positions):
             raise ValueError("subset.labels() and subset.positions differ in length")
-        self.transform = transform
-        self.counter = counter if counter is not None else ReadCounter()
+        self.load = load
         self._warned: set[int] = set()  # per process: warn once per entry
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def read(self, i: int) -> tuple[int, T, int]:
-        """Returns (index position, transformed image, target) of entry i or of its substitute."""
+    def _load(self, position: int) -> T:
+        try:
+            data = self.index.read_bytes(position)
+        except OSError as err:  # a missing or unreadable file of a paths index
+            raise UnreadableImage(f"{type(err).__name__}: {err}") from err
+        return self.load(data)
+
+    def read(self, i: int) -> EntryRead[T]:
+        """Entry i of the subset, or the first readable entry after it in subset order."""
         n = len(self.positions)
         if not 0 <= i < n:
             raise IndexError(f"entry {i} out of range for a subset of {n}")
@@ -113,17 +132,48 @@ class _SubsetReader(Generic[T]):
             j = (i + step) % n
             position = int(self.positions[j])
             try:
-                img = decode_image(self.index.read_bytes(position))
+                value = self._load(position)
             except UnreadableImage as err:
-                self.counter.add_bad()
                 if position not in self._warned:
                     self._warned.add(position)
                     name = self.index.entry_name(position)
                     logger.warning("unreadable image %s (%s); using the next entry", name, err)
                 continue
-            self.counter.add_loaded()
-            return position, self.transform(img), int(self.targets[j])
+            return EntryRead(position, value, int(self.targets[j]), step)
         raise UserError(f"none of the {n} images in the subset of {self.index.path} is readable")
+
+
+class _DecodeThen(Generic[T]):
+    """bytes -> PIL decode -> transform (a class, not a lambda: spawned workers pickle it)."""
+
+    def __init__(self, transform: Callable[[Image.Image], T]) -> None:
+        self.transform = transform
+
+    def __call__(self, data: bytes) -> T:
+        return self.transform(decode_image(data))
+
+
+class _CountedReader(Generic[T]):
+    """A :class:`SubsetReader` that decodes with PIL, transforms, and counts into a ReadCounter."""
+
+    def __init__(
+        self,
+        subset: Any,
+        transform: Callable[[Image.Image], T],
+        counter: ReadCounter | None = None,
+    ) -> None:
+        self.reader = SubsetReader(subset, _DecodeThen(transform))
+        self.counter = counter if counter is not None else ReadCounter()
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def read(self, i: int) -> tuple[int, T, int]:
+        """(index position, transformed image, target) of entry i or of its substitute."""
+        entry = self.reader.read(i)
+        self.counter.add_bad(entry.skipped)
+        self.counter.add_loaded()
+        return entry.position, entry.value, entry.target
 
 
 class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
@@ -146,7 +196,9 @@ class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
         transform: Callable[[Image.Image], list[torch.Tensor]],
         counter: ReadCounter | None = None,
     ) -> None:
-        self._reader: _SubsetReader[list[torch.Tensor]] = _SubsetReader(subset, transform, counter)
+        self._reader: _CountedReader[list[torch.Tensor]] = _CountedReader(
+            subset, transform, counter
+        )
 
     @property
     def counter(self) -> ReadCounter:
@@ -168,7 +220,7 @@ class ClassificationDataset(Dataset[tuple[torch.Tensor, int]]):
         transform: Callable[[Image.Image], torch.Tensor],
         counter: ReadCounter | None = None,
     ) -> None:
-        self._reader: _SubsetReader[torch.Tensor] = _SubsetReader(subset, transform, counter)
+        self._reader: _CountedReader[torch.Tensor] = _CountedReader(subset, transform, counter)
 
     @property
     def counter(self) -> ReadCounter:
@@ -180,6 +232,11 @@ class ClassificationDataset(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         _, img, target = self._reader.read(i)
         return img, target
+
+
+def default_crop_fraction(size: int) -> float:
+    """0.875 from 128 px up (ImageNet's Resize(256) + CenterCrop(224)); 1.0 for CIFAR-sized data."""
+    return 0.875 if size >= 128 else 1.0
 
 
 def eval_transform(
@@ -206,13 +263,35 @@ def eval_transform(
 
     """
     if crop_fraction is None:
-        crop_fraction = 0.875 if size >= 128 else 1.0
+        crop_fraction = default_crop_fraction(size)
     if not 0.0 < crop_fraction <= 1.0:
         raise UserError(f"crop_fraction must be in (0, 1], got {crop_fraction!r}")
     return v2.Compose(
         [
             v2.Resize(round(size / crop_fraction), interpolation=v2.InterpolationMode.BILINEAR),
             v2.CenterCrop(size),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(mean), list(std)),
+            v2.ToPureTensor(),
+        ]
+    )
+
+
+def probe_train_transform(
+    size: int, mean: Sequence[float], std: Sequence[float]
+) -> Callable[[Image.Image], torch.Tensor]:
+    """The probe's training view (solo-learn's linear training): RRC(size, 0.08-1) + flip.
+
+    Returns:
+        A callable from an RGB PIL image to a float32 tensor (3, size, size).
+
+    """
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(size, scale=(0.08, 1.0),
+                                 interpolation=v2.InterpolationMode.BICUBIC),
+            v2.RandomHorizontalFlip(),
             v2.ToImage(),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(list(mean), list(std)),

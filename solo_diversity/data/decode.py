@@ -8,8 +8,10 @@ reasonably sized image raises :class:`UnreadableImage` so that datasets can coun
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -47,6 +49,36 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+@contextlib.contextmanager
+def _as_unreadable() -> Iterator[None]:
+    """Turn every way Pillow reports a bad image into :class:`UnreadableImage`."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns past its own limit; the explicit check in _open decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    except UnreadableImage:
+        raise
+    except Image.UnidentifiedImageError as err:
+        raise UnreadableImage("not an image in a format Pillow reads") from err
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+        # UnidentifiedImageError and "image file is truncated" are OSErrors.
+        raise UnreadableImage(f"{type(err).__name__}: {err}") from err
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Parse the header only; reject empty data and images over ``max_pixels`` before decoding."""
+    if not data:
+        raise UnreadableImage("zero bytes")
+    img = Image.open(io.BytesIO(data))
+    width, height = img.size
+    if width * height > max_pixels:
+        raise UnreadableImage(
+            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
+        )
+    return img
+
+
 def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode encoded image bytes (JPEG, PNG, WebP, ...) into an RGB PIL image.
 
@@ -67,24 +99,46 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
             ``max_pixels``.
 
     """
-    if not data:
-        raise UnreadableImage("zero bytes")
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns past its own limit; the explicit check below decides instead.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > max_pixels:
-                raise UnreadableImage(
-                    f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
-                )
+    with _as_unreadable():
+        img = _open(data, max_pixels)
+        img.load()
+        return _to_rgb(img)
+
+
+#: (format, mode) pairs whose bytes DALI's decoder turns into the same RGB pixels as
+#: :func:`decode_image`; everything else (alpha, CMYK, 16-bit, GIF, ...) is transcoded first.
+DALI_NATIVE = frozenset({("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")})
+
+
+def dali_ready_bytes(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[bytes, bool]:
+    """Screen encoded bytes before DALI decodes them, since DALI cannot skip a bad image.
+
+    A DALI pipeline stops for good at the first image its decoder rejects, and it decodes some
+    images that Pillow rejects; so the feed decides with Pillow, exactly as :func:`decode_image`
+    does. A JPEG is checked with a 1/8-scale (DCT-domain) decode, which reads the whole
+    entropy-coded stream (so truncation and corruption surface) at ~60% of a full decode's cost;
+    a PNG is decoded in full. Anything DALI would render differently from :func:`decode_image`
+    (alpha, CMYK, 16-bit, GIF, ...) is decoded here and handed over as a quickly compressed PNG.
+
+    Args:
+        data: the encoded file contents.
+        max_pixels: as for :func:`decode_image`.
+
+    Returns:
+        ``(bytes for DALI, native)``: ``native`` is True when they are the original bytes.
+
+    Raises:
+        UnreadableImage: exactly when :func:`decode_image` raises it.
+
+    """
+    with _as_unreadable():
+        img = _open(data, max_pixels)
+        native = (img.format, img.mode) in DALI_NATIVE and "transparency" not in img.info
+        if native:
+            if img.format == "JPEG":
+                img.draft(img.mode, (-(-img.size[0] // 8), -(-img.size[1] // 8)))
             img.load()
-            return _to_rgb(img)
-    except UnreadableImage:
-        raise
-    except Image.UnidentifiedImageError as err:
-        raise UnreadableImage("not an image in a format Pillow reads") from err
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
-        # UnidentifiedImageError and "image file is truncated" are OSErrors.
-        raise UnreadableImage(f"{type(err).__name__}: {err}") from err
+            return data, True
+    out = io.BytesIO()
+    decode_image(data, max_pixels=max_pixels).save(out, format="PNG", compress_level=1)
+    return out.getvalue(), False

@@ -8,22 +8,31 @@ U[max(0, 1 - s), 1 + s], hue U[-h, h], random op order, each block with its prob
 the work where it is cheapest:
 
 - the image is decoded once (PIL, as the reference path, so unreadable images are skipped and
-  counted identically) and viewed as one uint8 tensor;
-- each RandomResizedCrop is torch's antialiased bicubic uint8 kernel (SIMD, ~3x PIL's);
-- colour jitter, grayscale, blur, solarization and flip run on the 8-bit crop with OpenCV's SIMD
-  kernels (the hue rotation, 60% of the reference time, costs ~10x less than PIL's HSV round
-  trip). The 8-bit arithmetic is PIL's: the reference path on PIL images is 8-bit too. Without
-  OpenCV the same ops run as float tensor ops (:mod:`~solo_diversity.data.color_batch`).
+  counted identically) and read as one HWC uint8 array over PIL's packed export (not copied again);
+- each RandomResizedCrop is torch's antialiased bicubic uint8 kernel (SIMD, ~3x PIL's, the same
+  pixels as ``tvf.resized_crop``), fed the box channels-last so that it writes the HWC crop the
+  colour ops want without a transpose copy;
+- colour jitter, grayscale and blur run on the 8-bit crop with OpenCV's SIMD kernels (the hue
+  rotation, 60% of the reference time, costs ~10x less than PIL's HSV round trip). The 8-bit
+  arithmetic is PIL's up to one level (it rounds where PIL truncates). Without OpenCV the same ops
+  run as float tensor ops (:mod:`~solo_diversity.data.color_batch`);
+- solarization, flip and normalisation end in one table look-up per channel from uint8 into the
+  float (3, S, S) output;
+- each view's random numbers come from two torch draws (box, then everything else) instead of
+  one per decision: the same laws from the same (seedable) generator, less per-call overhead.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as nnf
 from PIL import Image
 from torchvision.transforms.v2 import functional as tvf
 
@@ -40,6 +49,10 @@ from solo_diversity.errors import UserError
 AUGMENT_BACKENDS = ("fast", "torchvision")
 #: RandomResizedCrop aspect-ratio range (torchvision's and solo-learn's default).
 RRC_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+_RRC_TRIES = 10
+_LEVELS = np.arange(256)
+#: Solarization as a table on 8-bit values (invert at or above the threshold).
+_SOLARIZE = np.where(_LEVELS >= SOLARIZE_THRESHOLD, 255 - _LEVELS, _LEVELS).astype(np.uint8)
 
 
 def ordered_specs(specs: Sequence[AugmentationSpec]) -> tuple[AugmentationSpec, ...]:
@@ -50,6 +63,11 @@ def ordered_specs(specs: Sequence[AugmentationSpec]) -> tuple[AugmentationSpec, 
     )
 
 
+def _below(u: float, n: int) -> int:
+    """A uniform integer in [0, n) from a uniform float u in [0, 1)."""
+    return min(int(u * n), n - 1)
+
+
 def rrc_box(
     height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float] = RRC_RATIO
 ) -> tuple[int, int, int, int]:
@@ -57,19 +75,19 @@ def rrc_box(
 
     Up to 10 tries of area ~ U(scale) * H * W and log-aspect ~ U(log ratio); a try whose box fits
     is placed uniformly. After 10 misses: the largest centred box with aspect clamped to ``ratio``.
+    All uniforms come from one float64 draw (one torch call instead of 3 to 12).
     """
+    draws = torch.rand(2 * _RRC_TRIES + 2, dtype=torch.float64).tolist()
     area = height * width
     log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
-    for _ in range(10):
-        draws = torch.rand(2).tolist()
-        target = area * (scale[0] + (scale[1] - scale[0]) * draws[0])
-        aspect = math.exp(log_lo + (log_hi - log_lo) * draws[1])
+    for k in range(_RRC_TRIES):
+        target = area * (scale[0] + (scale[1] - scale[0]) * draws[2 * k])
+        aspect = math.exp(log_lo + (log_hi - log_lo) * draws[2 * k + 1])
         w = round(math.sqrt(target * aspect))
         h = round(math.sqrt(target / aspect))
         if 0 < w <= width and 0 < h <= height:
-            top = int(torch.randint(0, height - h + 1, (1,)))
-            left = int(torch.randint(0, width - w + 1, (1,)))
-            return top, left, h, w
+            top = _below(draws[-2], height - h + 1)
+            return top, _below(draws[-1], width - w + 1), h, w
     in_ratio = width / height
     if in_ratio < ratio[0]:
         w, h = width, round(width / ratio[0])
@@ -80,9 +98,44 @@ def rrc_box(
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def image_to_uint8(img: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> uint8 tensor (3, H, W), channels-last in memory (as SIMD resize wants)."""
-    return torch.from_numpy(np.array(img)).permute(2, 0, 1)
+def image_to_hwc(img: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> (H, W, 3) uint8 tensor over PIL's packed bytes (read-only, never written).
+
+    ``np.asarray`` shares the bytes of PIL's export where ``np.array`` copies them again; torch
+    warns that the buffer is read-only, which is fine since every later step allocates its output.
+    """
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.asarray(img))
+
+
+def resize_hwc(src: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """(h, w, 3) uint8 (any strides) -> (height, width, 3) uint8, torch's antialiased bicubic.
+
+    The pixels of ``tvf.resize(..., BICUBIC, antialias=True)``. For a 1xCxHxW input torch cannot
+    tell channels-last from contiguous and allocates an NCHW output (pytorch#68430), whose HWC
+    copy then costs about as much as the resize; an unambiguous batch stride makes the SIMD kernel
+    write channels-last, i.e. the HWC array the colour ops want.
+    """
+    if tuple(src.shape[:2]) == (height, width):
+        return src.numpy().copy()  # the input aliases PIL's immutable bytes
+    # A strided box of the whole image takes the kernel's slow path: a contiguous copy is cheaper.
+    src = src.contiguous()
+    nchw = src.permute(2, 0, 1).unsqueeze(0)
+    nchw = nchw.as_strided(nchw.shape, (src.numel() + 1, *nchw.stride()[1:]))
+    out = nnf.interpolate(
+        nchw, size=(height, width), mode="bicubic", align_corners=False, antialias=True
+    )
+    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())  # a no-op when channels-last
+
+
+def _short_side_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """``Resize(size)``'s output (h, w): short side ``size``, long side scaled and truncated."""
+    if width <= height:
+        return int(size * height / width), size
+    return size, int(size * width / height)
 
 
 def _cv2() -> Any:
@@ -96,14 +149,19 @@ def _cv2() -> Any:
     return cv2
 
 
-def _factor(strength: float) -> float:
-    """A jitter factor ~ U[max(0, 1 - s), 1 + s] (torchvision's ColorJitter law)."""
-    lo = max(0.0, 1.0 - strength)
-    return lo + (1.0 + strength - lo) * float(torch.rand(1))
+@functools.lru_cache(maxsize=8)
+def _hue_plane_mask(shape: tuple[int, ...]) -> np.ndarray:
+    """Ones on the hue channel of an HSV array: a contiguous add beats ``hsv[..., 0] += k`` 3x."""
+    mask = np.zeros(shape, np.uint8)
+    mask[..., 0] = 1
+    return mask
 
 
 class _Uint8Ops:
-    """Colour ops on one HWC uint8 RGB image with OpenCV (saturating 8-bit arithmetic, as PIL)."""
+    """Colour ops on one HWC uint8 RGB image with OpenCV (saturating 8-bit arithmetic, as PIL).
+
+    Grayscale returns one (H, W) channel: the final table look-up writes it to all three.
+    """
 
     def __init__(self, cv2: Any) -> None:
         self.cv2 = cv2
@@ -115,21 +173,24 @@ class _Uint8Ops:
         return self.cv2.convertScaleAbs(x, alpha=f)
 
     def contrast(self, x: np.ndarray, f: float) -> np.ndarray:
-        mean = float(self.grey(x).mean())
+        # The mean grey is the luma of the channel means (no grey image needed).
+        mean = float(np.dot(self.cv2.mean(x)[:3], cb.LUMA))
         return self.cv2.addWeighted(x, f, x, 0.0, (1.0 - f) * mean)
 
     def saturation(self, x: np.ndarray, f: float) -> np.ndarray:
-        grey3 = self.cv2.cvtColor(self.grey(x), self.cv2.COLOR_GRAY2RGB)
-        return self.cv2.addWeighted(x, f, grey3, 1.0 - f, 0.0)
+        # f x + (1 - f) grey(x) is one 3x3 colour matrix: a single pass instead of three.
+        matrix = f * np.eye(3) + (1.0 - f) * np.array([cb.LUMA] * 3)
+        return self.cv2.transform(x, matrix)
 
     def hue(self, x: np.ndarray, turns: float) -> np.ndarray:
         # 8-bit hue in [0, 255] (OpenCV's *_FULL), shifted with wrap-around, as PIL's HSV mode.
         hsv = self.cv2.cvtColor(x, self.cv2.COLOR_RGB2HSV_FULL)
-        hsv[..., 0] += np.uint8(int(round(turns * 255)) % 256)
-        return self.cv2.cvtColor(hsv, self.cv2.COLOR_HSV2RGB_FULL)
+        shift = np.multiply(_hue_plane_mask(hsv.shape), np.uint8(round(turns * 255) % 256))
+        np.add(hsv, shift, out=hsv)
+        return self.cv2.cvtColor(hsv, self.cv2.COLOR_HSV2RGB_FULL, dst=shift)
 
     def grayscale(self, x: np.ndarray) -> np.ndarray:
-        return self.cv2.cvtColor(self.grey(x), self.cv2.COLOR_GRAY2RGB)
+        return self.grey(x)
 
     def blur(self, x: np.ndarray, sigma: float, kernel: int) -> np.ndarray:
         return self.cv2.GaussianBlur(
@@ -163,6 +224,28 @@ class _FloatOps:
         return cb.gaussian_blur(x, self._f(sigma), kernel)
 
 
+def _equalize(x: np.ndarray) -> np.ndarray:
+    """Per-channel histogram equalisation of an HWC (or HW) uint8 array (torchvision's, as PIL)."""
+    chw = torch.from_numpy(np.moveaxis(x.reshape(*x.shape[:2], -1), -1, 0).copy())
+    return np.ascontiguousarray(tvf.equalize(chw).permute(1, 2, 0).numpy().reshape(x.shape))
+
+
+def _normalise(pixels: np.ndarray, tables: np.ndarray, cv2: Any) -> torch.Tensor:
+    """HWC (or grey HW) uint8 -> (3, H, W) float32 by one table look-up per channel."""
+    out = torch.empty(3, *pixels.shape[:2])
+    dst = out.numpy()
+    if pixels.ndim == 2:
+        planes: Sequence[np.ndarray] = (pixels,) * 3
+    else:
+        planes = cv2.split(pixels) if cv2 is not None else [pixels[..., c] for c in range(3)]
+    for plane, table, plane_out in zip(planes, tables, dst, strict=True):
+        if cv2 is not None:
+            cv2.LUT(plane, table, dst=plane_out)
+        else:
+            np.take(table, plane, out=plane_out)
+    return out
+
+
 class FastView:
     """One view: RRC -> jitter -> grayscale -> blur -> solarize -> equalize -> flip -> normalise.
 
@@ -177,67 +260,85 @@ class FastView:
         self.spec = spec
         mean = spec.mean if spec.mean is not None else mean
         std = spec.std if spec.std is not None else std
-        self.scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(3, 1, 1)
-        self.offset = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)]).view(3, 1, 1)
+        # Normalisation as one float table per channel: value v -> (v / 255 - mean) / std.
+        self.tables = np.stack(
+            [(_LEVELS / 255.0 - m) / s for m, s in zip(mean, std, strict=True)]
+        ).astype(np.float32)
+        self.solarized_tables = np.ascontiguousarray(self.tables[:, _SOLARIZE])
         self.kernel_size = blur_kernel_size(spec.crop_size)
         cj = spec.color_jitter
-        self._jitter: list[tuple[str, Callable[[], float]]] = [
-            (name, draw)
-            for name, strength, draw in (
-                ("brightness", cj.brightness, lambda: _factor(cj.brightness)),
-                ("contrast", cj.contrast, lambda: _factor(cj.contrast)),
-                ("saturation", cj.saturation, lambda: _factor(cj.saturation)),
-                ("hue", cj.hue, lambda: (2.0 * float(torch.rand(1)) - 1.0) * cj.hue),
+        self._jitter = [
+            (name, strength)
+            for name, strength in (
+                ("brightness", cj.brightness),
+                ("contrast", cj.contrast),
+                ("saturation", cj.saturation),
+                ("hue", cj.hue),
             )
             if strength > 0
         ]
+        # Uniforms per view: jitter gate, one factor and one order key per jitter op, then
+        # grayscale, blur gate, blur sigma, solarize, equalize, flip.
+        self._num_draws = 1 + 2 * len(self._jitter) + 6
 
-    def crop(self, x: torch.Tensor) -> torch.Tensor:
-        """(3, H, W) uint8 -> (3, S, S) uint8 (short side S, aspect kept, when rrc is disabled)."""
-        spec, bicubic = self.spec, tvf.InterpolationMode.BICUBIC
-        if not spec.rrc.enabled:
-            return tvf.resize(x, spec.crop_size, interpolation=bicubic, antialias=True)
-        scale = (spec.rrc.crop_min_scale, spec.rrc.crop_max_scale)
-        top, left, h, w = rrc_box(x.shape[1], x.shape[2], scale)
-        size = [spec.crop_size, spec.crop_size]
-        return tvf.resized_crop(x, top, left, h, w, size, interpolation=bicubic, antialias=True)
-
-    def _pixel_ops(self, img: Any, ops: Any) -> Any:
+    def crop(self, x: torch.Tensor) -> np.ndarray:
+        """(H, W, 3) uint8 -> (S, S, 3) uint8 (short side S, aspect kept, when rrc is disabled)."""
         spec = self.spec
-        if self._jitter and float(torch.rand(1)) < spec.color_jitter.prob:
-            factors = [
-                (name, draw()) for name, draw in self._jitter
-            ]  # drawn in torchvision's order
-            for k in torch.randperm(len(factors)).tolist():
-                name, value = factors[k]
+        if not spec.rrc.enabled:
+            return resize_hwc(x, *_short_side_size(x.shape[0], x.shape[1], spec.crop_size))
+        scale = (spec.rrc.crop_min_scale, spec.rrc.crop_max_scale)
+        top, left, h, w = rrc_box(x.shape[0], x.shape[1], scale)
+        return resize_hwc(x[top : top + h, left : left + w], spec.crop_size, spec.crop_size)
+
+    def _jitter_params(self, u: list[float]) -> list[tuple[str, float]]:
+        """The jitter ops with their factors (torchvision's laws), in a uniformly random order."""
+        n = len(self._jitter)
+        params = []
+        for (name, strength), v in zip(self._jitter, u[:n], strict=True):
+            if name == "hue":
+                params.append((name, (2.0 * v - 1.0) * strength))  # U[-h, h]
+            else:
+                lo = max(0.0, 1.0 - strength)
+                params.append((name, lo + (1.0 + strength - lo) * v))  # U[max(0, 1-s), 1+s]
+        keys = u[n : 2 * n]  # sorting iid uniforms gives a uniformly random permutation
+        return [params[k] for k in sorted(range(n), key=keys.__getitem__)]
+
+    def _pixel_ops(self, img: Any, ops: Any, u: list[float]) -> Any:
+        spec, n = self.spec, 2 * len(self._jitter)
+        if self._jitter and u[0] < spec.color_jitter.prob:
+            for name, value in self._jitter_params(u[1 : 1 + n]):
                 img = getattr(ops, name)(img, value)
-        if spec.grayscale_prob > 0 and float(torch.rand(1)) < spec.grayscale_prob:
+        gray, blur, sigma = u[1 + n : 4 + n]
+        if gray < spec.grayscale_prob:
             img = ops.grayscale(img)
-        if spec.gaussian_blur_prob > 0 and float(torch.rand(1)) < spec.gaussian_blur_prob:
-            sigma = BLUR_SIGMA[0] + (BLUR_SIGMA[1] - BLUR_SIGMA[0]) * float(torch.rand(1))
+        if blur < spec.gaussian_blur_prob:
+            sigma = BLUR_SIGMA[0] + (BLUR_SIGMA[1] - BLUR_SIGMA[0]) * sigma
             img = ops.blur(img, sigma, self.kernel_size)
         return img
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Args: x: the decoded image, (3, H, W) uint8. Returns: (3, S, S) float32, normalised."""
+    def __call__(self, x: torch.Tensor, cv2: Any = None) -> torch.Tensor:
+        """Args: x: the decoded image, (H, W, 3) uint8; cv2: OpenCV or None (float fallback).
+
+        Returns: (3, S, S) float32, normalised.
+        """
         spec = self.spec
-        view = self.crop(x)
-        cv2 = _cv2()
+        pixels = self.crop(x)
+        u = torch.rand(self._num_draws, dtype=torch.float64).tolist()
         if cv2 is not None:
-            pixels = self._pixel_ops(
-                np.ascontiguousarray(view.permute(1, 2, 0).numpy()), _Uint8Ops(cv2)
-            )
-            out = torch.from_numpy(pixels).permute(2, 0, 1)
+            pixels = self._pixel_ops(pixels, _Uint8Ops(cv2), u)
         else:
-            as_float = self._pixel_ops(view.unsqueeze(0).float().div_(255.0), _FloatOps())
-            out = as_float.mul_(255.0).round_().to(torch.uint8).squeeze(0)
-        if spec.solarization_prob > 0 and float(torch.rand(1)) < spec.solarization_prob:
-            out = torch.where(out >= int(SOLARIZE_THRESHOLD), 255 - out, out)
-        if spec.equalization_prob > 0 and float(torch.rand(1)) < spec.equalization_prob:
-            out = tvf.equalize(out.contiguous())
-        if spec.horizontal_flip_prob > 0 and float(torch.rand(1)) < spec.horizontal_flip_prob:
-            out = out.flip(-1)
-        return torch.addcmul(self.offset, out.float(), self.scale)
+            as_float = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+            as_float = self._pixel_ops(as_float, _FloatOps(), u)
+            as_uint8 = as_float.mul_(255.0).round_().to(torch.uint8)[0].permute(1, 2, 0)
+            pixels = np.ascontiguousarray(as_uint8.numpy())
+        probs = (spec.solarization_prob, spec.equalization_prob, spec.horizontal_flip_prob)
+        solarize, equalize, flip = (v < p for v, p in zip(u[-3:], probs, strict=True))
+        tables = self.solarized_tables if solarize else self.tables
+        if equalize:  # solarization comes first, so it cannot stay folded into the tables
+            pixels, tables = _equalize(_SOLARIZE[pixels] if solarize else pixels), self.tables
+        if flip:
+            pixels = cv2.flip(pixels, 1) if cv2 is not None else pixels[:, ::-1]
+        return _normalise(pixels, tables, cv2)
 
 
 class FastMultiView:
@@ -266,8 +367,8 @@ class FastMultiView:
 
     def __call__(self, img: Image.Image) -> list[torch.Tensor]:
         """Args: img: an RGB PIL image. Returns: ``num_crops`` float tensors (3, S_k, S_k)."""
-        x = image_to_uint8(img)
-        return [view(x) for view, n in self._views for _ in range(n)]
+        x, cv2 = image_to_hwc(img), _cv2()
+        return [view(x, cv2) for view, n in self._views for _ in range(n)]
 
 
 def check_backend(backend: str) -> str:

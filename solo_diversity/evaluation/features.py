@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from solo_diversity.backbones import build_backbone
-from solo_diversity.data import ClassificationDataset
+from solo_diversity.data import (
+    ClassificationDataset,
+    ScreenCache,
+    default_crop_fraction,
+    eval_transform,
+    probe_batches,
+    probe_train_transform,
+)
 from solo_diversity.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -71,18 +80,65 @@ def load_backbone(
     return model.eval()
 
 
+@dataclass(frozen=True)
+class ProbeData:
+    """How probe images are read: the torchvision path or DALI (``data.format=dali``).
+
+    Attributes:
+        size: square side of the probe images.
+        mean: per-channel normalisation means.
+        std: per-channel normalisation standard deviations.
+        data_format: ``"dali"`` for the DALI pipeline; anything else reads with torchvision.
+        num_workers: DataLoader workers, or DALI feed processes.
+        dali_device: ``"cpu"`` or ``"gpu"`` (DALI only).
+        screen_cache: folder of DALI screening caches (DALI only; temp dir when None).
+        batch_size: images per forward pass.
+
+    """
+
+    size: int
+    mean: Sequence[float]
+    std: Sequence[float]
+    data_format: str = "h5"
+    num_workers: int = 0
+    dali_device: str = "cpu"
+    screen_cache: str | None = None
+    batch_size: int = 256
+
+    def batches(self, subset: Any, *, train: bool) -> Iterable[tuple[torch.Tensor, Any]]:
+        """``(X (b, 3, size, size), Y (b,))`` over every entry of ``subset`` in order.
+
+        ``train``: the probe's training view (RRC + flip); else resize + centre crop.
+        """
+        if self.data_format == "dali":
+            return probe_batches(
+                subset, self.size, self.mean, self.std, train=train,
+                crop_fraction=default_crop_fraction(self.size), batch_size=self.batch_size,
+                num_workers=self.num_workers, device=self.dali_device,
+                screen_cache=ScreenCache.default_path(subset.index, self.screen_cache),
+            )
+        transform = (probe_train_transform if train else eval_transform)(
+            self.size, self.mean, self.std
+        )
+        return DataLoader(ClassificationDataset(subset, transform), batch_size=self.batch_size,
+                          shuffle=False, num_workers=self.num_workers)
+
+
 @torch.no_grad()
 def extract_features(
-    model: nn.Module, dataset: ClassificationDataset, *, batch_size: int = 256, num_workers: int = 0
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, Any]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features of a frozen model in fp32 (probes are sensitive to low-precision features).
 
+    Args:
+        model: the frozen backbone (on the CPU; DALI GPU batches are brought to it).
+        batches: ``(X (b, 3, H, W), Y (b,))`` pairs, e.g. from :meth:`ProbeData.batches`.
+
     Returns:
-        (features (N, F), targets (N,)) in dataset order.
+        (features (N, F), targets (N,)) in batch order.
     """
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     feats, targets = [], []
-    for x, y in loader:
-        feats.append(model(x.float()).float())
-        targets.append(torch.as_tensor(y))
+    for x, y in batches:
+        feats.append(model(x.float().cpu()).float())
+        targets.append(torch.as_tensor(y).cpu())
     return torch.cat(feats), torch.cat(targets)

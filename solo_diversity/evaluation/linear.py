@@ -19,13 +19,18 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F  # noqa: N812
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from solo_diversity.data import ClassificationDataset, dataset_stats, eval_transform
+from solo_diversity.data import check_device, dataset_stats
 from solo_diversity.errors import UserError
-from solo_diversity.evaluation.features import extract_features, load_backbone, read_run_args
+from solo_diversity.evaluation.features import (
+    ProbeData,
+    extract_features,
+    load_backbone,
+    read_run_args,
+)
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.methods.settings import plain
 from solo_diversity.schedules import warmup_cosine
@@ -74,12 +79,25 @@ class ProbeResult:
 
 
 def _subset(
-    dataset: str, path: str, split: str, fraction: float, seed: int, stratified: bool
+    data: dict[str, Any], split: str, fraction: float, seed: int, stratified: bool
 ) -> Any:
-    index = open_index(
-        ensure_index(dataset, path, split=split, seed=seed), expected_dataset=dataset
+    dataset = str(data["dataset"])
+    path = str(data["train_path" if split == "train" else "val_path"])
+    found = ensure_index(
+        dataset, path, split=split, seed=seed, data_format=str(data.get("format", "h5")),
+        cache_dir=Path(data["index_cache"]) if data.get("index_cache") else None,
     )
-    return select_subset(index, fraction, stratified=stratified)
+    return select_subset(open_index(found, expected_dataset=dataset), fraction,
+                         stratified=stratified)
+
+
+def _dali_device(cfg: DictConfig, run: dict[str, Any]) -> str:
+    """``dali.device`` of the probe config, else the run's; ``auto`` -> gpu when one is visible."""
+    device = str(OmegaConf.select(cfg, "dali.device", default=None)
+                 or run.get("dali", {}).get("device") or "auto")
+    if device == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return check_device(device)
 
 
 def run_linear(cfg: DictConfig) -> ProbeResult:
@@ -113,19 +131,26 @@ def run_linear(cfg: DictConfig) -> ProbeResult:
     )
     pl.seed_everything(int(cfg.seed), workers=True)
     seed = int(data.get("index_seed", 0))
-    train = _subset(
-        data["dataset"], data["train_path"], "train", label_fraction, seed, stratified=True
+    train = _subset(data, "train", label_fraction, seed, stratified=True)
+    test = _subset(data, "test", -1, seed, stratified=False)
+    probe = ProbeData(
+        crop, *dataset_stats(str(data["dataset"])), data_format=str(data.get("format", "h5")),
+        num_workers=int(data.get("num_workers", 0)), dali_device=_dali_device(cfg, run),
+        screen_cache=data.get("index_cache"),
     )
-    test = _subset(data["dataset"], data["val_path"], "test", -1, seed, stratified=False)
-    transform = eval_transform(crop, *dataset_stats(str(data["dataset"])))
-    workers = int(data.get("num_workers", 0))
+    train_views = int(data.get("train_views") or 0)
+    if train_views < 0:
+        raise UserError(f"data.train_views={train_views} must be >= 0")
     start = time.time()
-    x_train, y_train = extract_features(
-        model, ClassificationDataset(train, transform), num_workers=workers
+    # Frozen backbone: features once. train_views > 0 adds that many RRC + flip views per
+    # labelled image (solo-learn's linear training views) instead of the one eval view.
+    parts = [extract_features(model, probe.batches(train, train=True)) for _ in range(train_views)]
+    x_train, y_train = (
+        (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+        if parts
+        else extract_features(model, probe.batches(train, train=False))
     )
-    x_test, y_test = extract_features(
-        model, ClassificationDataset(test, transform), num_workers=workers
-    )
+    x_test, y_test = extract_features(model, probe.batches(test, train=False))
     num_classes = train.index.num_classes
     if num_classes < 2:
         raise UserError(f"the probe needs labels, and index {train.index.path} has none")
@@ -162,6 +187,8 @@ def run_linear(cfg: DictConfig) -> ProbeResult:
         "fraction": run.get("data", {}).get("fraction"),
         "label_fraction": label_fraction,
         "n_labelled": len(train),
+        "train_views": train_views,
+        "data_format": probe.data_format,
         "n_test": len(test),
         "seed": run.get("seed"),
         "probe_seed": int(cfg.seed),

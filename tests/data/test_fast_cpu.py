@@ -149,3 +149,65 @@ def test_unknown_backend_is_a_user_error() -> None:
     message = "unknown data.augment_backend 'dali'; valid: fast, torchvision"
     with pytest.raises(UserError, match=message):
         check_backend("dali")
+
+
+def _photo(h: int = 37, w: int = 53) -> Image.Image:
+    """Smooth colours with texture: every op (and the resize) changes it."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(small, "RGB").resize((w, h), Image.Resampling.BICUBIC))
+    noise = rng.integers(-20, 21, base.shape)
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
+
+
+def test_hwc_resize_has_torchvisions_pixels() -> None:
+    from torchvision.transforms.v2 import functional as tvf
+
+    from solo_diversity.data.fast_cpu import image_to_hwc, resize_hwc
+
+    img = _photo()
+    hwc, chw = image_to_hwc(img), torch.from_numpy(np.array(img)).permute(2, 0, 1)
+    bicubic = tvf.InterpolationMode.BICUBIC
+    for top, left, h, w in ((0, 0, 37, 53), (3, 5, 20, 11), (36, 0, 1, 53), (2, 7, 9, 40)):
+        for size in ((16, 16), (50, 70), (h, w)):
+            ours = resize_hwc(hwc[top : top + h, left : left + w], *size)
+            ref = tvf.resized_crop(chw, top, left, h, w, list(size), interpolation=bicubic)
+            assert ours.flags.c_contiguous and ours.flags.writeable
+            np.testing.assert_array_equal(ours, ref.permute(1, 2, 0).numpy())
+
+
+def test_solarize_equalize_flip_and_grey_equal_the_reference() -> None:
+    img = _photo()
+    for entry in (
+        {"solarization": {"prob": 1.0}, "horizontal_flip": {"prob": 1.0}},
+        {"solarization": {"prob": 1.0}, "equalization": {"prob": 1.0}},
+        {"equalization": {"prob": 1.0}, "horizontal_flip": {"prob": 1.0}},
+        {"grayscale": {"prob": 1.0}, "horizontal_flip": {"prob": 1.0}},
+    ):
+        specs = parse_augmentations([{"crop_size": 37, "num_crops": 1, "rrc": {"enabled": False},
+                                      **entry}])
+        ref = MultiViewTransform(specs, MEAN, STD)(img)[0]
+        fast = FastMultiView(specs, MEAN, STD)(img)[0]
+        assert fast.is_contiguous() and fast.shape == ref.shape == (3, 37, 53)
+        # Grey: PIL's and OpenCV's fixed-point luma may round apart by one level.
+        tol = 1.01 / 255 if "grayscale" in entry else 1e-6
+        torch.testing.assert_close(fast, ref, atol=tol, rtol=0, msg=str(entry))
+
+
+def test_float_fallback_without_opencv_follows_the_same_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from solo_diversity.data import fast_cpu
+
+    specs = parse_augmentations([{
+        "crop_size": 24, "num_crops": 2, "color_jitter": {
+            "prob": 0.8, "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+        "grayscale": {"prob": 0.2}, "gaussian_blur": {"prob": 0.5},
+        "solarization": {"prob": 0.2}, "horizontal_flip": {"prob": 0.5},
+    }])
+    img = _photo()
+    with_cv2 = _draw(FastMultiView(specs, MEAN, STD), img, 40, 3)
+    monkeypatch.setattr(fast_cpu, "_cv2", lambda: None)
+    without = _draw(FastMultiView(specs, MEAN, STD), img, 40, 3)
+    # Same draws, so the same crops and ops; only 8-bit vs float arithmetic differs.
+    assert (with_cv2 - without).abs().mean() < 2 / 255

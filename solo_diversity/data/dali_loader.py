@@ -1,0 +1,200 @@
+# SPDX-License-Identifier: MIT
+"""``data.format=dali``: the DALI pretraining data module and the DALI probe batches.
+
+This module owns turning DALI pipelines into what Lightning and the probe consume. Training
+batches keep solo-learn's layout ``[indexes (B,), [crop_0 (B, 3, H, W), ...], targets (B,)]`` with
+real index positions; the order is this rank's :class:`~solo_diversity.data.EpochSampler` epoch, so
+sharding, per-epoch reshuffling, whole optimizer steps and therefore the budget ledger are exactly
+those of the torchvision path. Lightning's ``set_epoch`` on ``.sampler`` selects the epoch; a
+pipeline is rebuilt only when the epochs it would produce no longer follow on (a resume, or an
+epoch abandoned at ``max_steps``). Unreadable images are skipped by the feed and counted here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from solo_diversity.data.augment import AugmentationSpec
+from solo_diversity.data.dali_feed import IndexFeed, PaddedSequence, ScreenCache
+from solo_diversity.data.dali_pipeline import (
+    FEED_OUTPUTS,
+    build_pretrain_pipeline,
+    build_probe_pipeline,
+    check_device,
+    dali_module,
+)
+from solo_diversity.data.datamodule import PretrainDataModule
+from solo_diversity.data.fast_cpu import ordered_specs
+
+logger = logging.getLogger(__name__)
+
+
+def pipeline_seed(*parts: int) -> int:
+    """A 31-bit DALI seed from (seed, rank, epoch): ranks draw different augmentations."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0] >> 1)
+
+
+class DaliEpochs:
+    """Epochs of DALI outputs as dicts of tensors, one pipeline for as long as epochs follow on.
+
+    Args:
+        build: ``first_epoch -> built pipeline`` whose feed starts at that sampler epoch.
+        output_map: the pipeline's output names.
+
+    """
+
+    def __init__(self, build: Callable[[int], Any], output_map: Sequence[str]) -> None:
+        self.build, self.output_map = build, list(output_map)
+        self._iterator: Any = None
+        self._next_epoch: int | None = None
+
+    def _start(self, epoch: int) -> None:
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+        self.close()
+        dali_module()
+        self._iterator = DALIGenericIterator(
+            self.build(epoch), self.output_map, auto_reset=True, prepare_first_batch=False,
+        )
+
+    def run(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+        """Every batch of sampler epoch ``epoch``."""
+        if self._iterator is None or epoch != self._next_epoch:
+            self._start(epoch)
+        self._next_epoch = None  # an epoch left half-read cannot be continued
+        for outputs in self._iterator:
+            yield outputs[0]
+        self._next_epoch = epoch + 1
+
+    def close(self) -> None:
+        """Stop the pipeline and its feed workers."""
+        self._iterator, self._next_epoch = None, None
+
+
+class DaliPretrainDataModule(PretrainDataModule):
+    """:class:`PretrainDataModule` whose training batches come from a DALI pipeline.
+
+    Args:
+        subset: the pretraining subset.
+        specs: the resolved augmentations.
+        mean: default per-channel means.
+        std: default per-channel standard deviations.
+        device: ``"cpu"`` (``device_id=None``) or ``"gpu"`` (nvJPEG decode on the local rank).
+        num_threads: DALI operator threads per rank.
+        screen_cache: the :class:`ScreenCache` file; a temp-dir file named after the index
+            fingerprint when None.
+        **kwargs: the :class:`PretrainDataModule` arguments (batch_size, num_workers = feed
+            processes, seed, accumulate, max_bad_fraction, val_subset, val_transform, ...).
+
+    """
+
+    def __init__(self, subset: Any, specs: Sequence[AugmentationSpec], mean: Sequence[float],
+                 std: Sequence[float], *, device: str = "cpu", num_threads: int = 2,
+                 screen_cache: str | Path | None = None, **kwargs: Any) -> None:
+        self.specs, self.mean, self.std = ordered_specs(specs), list(mean), list(std)
+        self.device, self.num_threads = check_device(device), int(num_threads)
+        self.screen_path = Path(screen_cache) if screen_cache else ScreenCache.default_path(
+            subset.index, None)
+        self.local_rank = 0
+        self.dali_loaded = self.dali_bad = 0
+        super().__init__(subset, transform=None, **kwargs)
+        self.num_views = sum(s.num_crops for s in self.specs)
+        self._epochs = DaliEpochs(
+            self._build, [f"view_{k}" for k in range(self.num_views)] + list(FEED_OUTPUTS[1:]))
+
+    def setup(self, stage: str | None = None) -> None:
+        """Rank, world size and local rank (the GPU) from the trainer."""
+        super().setup(stage)
+        if self.trainer is not None:
+            self.local_rank = int(self.trainer.local_rank)
+
+    def _build(self, first_epoch: int) -> Any:
+        cache = ScreenCache(self.screen_path, len(self.subset.index))
+        feed = IndexFeed(self.subset, self.sampler, cache, first_epoch=first_epoch)
+        return build_pretrain_pipeline(
+            feed, self.specs, self.mean, self.std, batch_size=self.batch_size,
+            num_threads=self.num_threads, py_workers=self.num_workers, device=self.device,
+            device_id=self.local_rank, seed=pipeline_seed(self.seed, self.rank, first_epoch),
+        )
+
+    @property
+    def bad_images(self) -> int:
+        """Unreadable images skipped by the DALI feed (plus val reads)."""
+        return self.dali_bad + self.counter.bad
+
+    @property
+    def loaded_images(self) -> int:
+        """Images delivered by the DALI feed (plus val reads)."""
+        return self.dali_loaded + self.counter.loaded
+
+    def train_batches(self) -> Iterator[list[Any]]:
+        """Batches of this rank for the sampler's current epoch, in solo-learn's layout."""
+        for out in self._epochs.run(self.sampler.epoch):
+            self.dali_loaded += int(out["position"].numel())
+            self.dali_bad += int(out["skipped"].sum())
+            views = [out[f"view_{k}"] for k in range(self.num_views)]
+            yield [out["position"].view(-1).long(), views, out["label"].view(-1).long()]
+
+    def train_dataloader(self) -> Any:
+        """An iterable of ``len(sampler) // B`` batches; Lightning sets its ``sampler``'s epoch."""
+        return _TrainBatches(self)
+
+    def teardown(self, stage: str) -> None:
+        """Release the pipeline and its worker processes."""
+        self._epochs.close()
+
+
+class _TrainBatches:
+    """What Lightning sees as the train loader: ``len``, ``iter`` and a ``sampler`` to set_epoch."""
+
+    def __init__(self, datamodule: DaliPretrainDataModule) -> None:
+        self.datamodule = datamodule
+        self.sampler = datamodule.sampler
+
+    def __len__(self) -> int:
+        return len(self.datamodule.sampler) // self.datamodule.batch_size
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        return self.datamodule.train_batches()
+
+
+def probe_batches(
+    subset: Any,
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    train: bool,
+    crop_fraction: float,
+    batch_size: int = 256,
+    num_workers: int = 1,
+    num_threads: int = 2,
+    device: str = "cpu",
+    device_id: int = 0,
+    seed: int = 0,
+    screen_cache: str | Path | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Every entry of ``subset`` once, in subset order, as ``(X (b, 3, size, size), Y (b,))``.
+
+    ``train`` selects the probe's training view (RRC + flip) instead of the evaluation view
+    (resize + centre crop); see :func:`~solo_diversity.data.dali_pipeline.build_probe_pipeline`.
+    Unreadable entries are replaced by the next readable one, as in ``ClassificationDataset``.
+    """
+    cache = ScreenCache(screen_cache or ScreenCache.default_path(subset.index, None),
+                        len(subset.index))
+    batch = max(1, min(batch_size, len(subset)))
+    feed = IndexFeed(subset, PaddedSequence(len(subset), batch), cache)
+    epochs = DaliEpochs(lambda _: build_probe_pipeline(
+        feed, size, mean, std, train=train, crop_fraction=crop_fraction, batch_size=batch,
+        num_threads=num_threads, py_workers=num_workers, device=device, device_id=device_id,
+        seed=seed), ["image", *FEED_OUTPUTS[1:]])
+    for out in epochs.run(0):
+        keep = out["position"].view(-1) >= 0
+        yield out["image"][keep.to(out["image"].device)], out["label"].view(-1)[keep].long()
+    epochs.close()
