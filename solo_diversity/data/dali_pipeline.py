@@ -80,13 +80,13 @@ def _view(dali: Any, images: Any, spec: AugmentationSpec, mean: Sequence[float],
         view = fn.resize(images, device=device, resize_shorter=size,
                          interp_type=types.INTERP_CUBIC)
     cj = spec.color_jitter
-    if cj.prob > 0 and fn.random.coin_flip(probability=cj.prob):
-        view = fn.color_twist(
-            view, device=device,
-            brightness=_factor(fn, cj.brightness), contrast=_factor(fn, cj.contrast),
-            saturation=_factor(fn, cj.saturation),
-            hue=fn.random.uniform(range=[-360.0 * cj.hue, 360.0 * cj.hue]),
-        )
+    factors = {name: _factor(fn, strength) for name, strength in (
+        ("brightness", cj.brightness), ("contrast", cj.contrast), ("saturation", cj.saturation))
+        if strength > 0}
+    if cj.hue > 0:
+        factors["hue"] = fn.random.uniform(range=[-360.0 * cj.hue, 360.0 * cj.hue])
+    if factors and cj.prob > 0 and fn.random.coin_flip(probability=cj.prob):
+        view = fn.color_twist(view, device=device, **factors)
     if spec.grayscale_prob > 0 and fn.random.coin_flip(probability=spec.grayscale_prob):
         view = fn.hsv(view, device=device, saturation=0.0)
     if spec.gaussian_blur_prob > 0 and fn.random.coin_flip(probability=spec.gaussian_blur_prob):

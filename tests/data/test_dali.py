@@ -22,6 +22,7 @@ from solo_diversity.data import (
 )
 from solo_diversity.data.dali_feed import BAD, NATIVE, TRANSCODE
 from solo_diversity.errors import UserError
+from tests.data.test_fast_cpu import _box_stats, _draw, _gradient, _paths
 
 MEAN, STD = (0.25, 0.5, 0.75), (0.5, 0.25, 0.125)
 PLAIN = {"crop_size": 8, "num_crops": 2, "rrc": {"crop_min_scale": 0.3}}
@@ -205,3 +206,34 @@ def test_unknown_dali_device_is_a_user_error(build_subset, images, tmp_path):
     subset = build_subset(grey_layout(images, 1, 4))
     with pytest.raises(UserError, match="unknown dali.device 'tpu'; valid: cpu, gpu"):
         dali_dm(subset, tmp_path, device="tpu")
+
+
+def dali_views(build_subset, images, tmp_path, epochs, **entry):
+    """First views of ``epochs`` x 32 draws of the gradient image through a DALI pipeline."""
+    png = images.encode(_gradient(), "PNG")
+    subset = build_subset({"a": {f"g{i:02d}.png": png for i in range(32)}})
+    spec = {"crop_size": 16, "num_crops": 1, "rrc": {"crop_min_scale": 0.2}, **entry}
+    dm = DaliPretrainDataModule(subset, parse_augmentations([spec]), (0.0,) * 3, (1.0,) * 3,
+                                batch_size=32, num_workers=0, seed=0,
+                                screen_cache=tmp_path / "grad.u8")
+    return torch.cat([b[1][0] for e in range(epochs) for b in epoch_batches(dm, e)])
+
+
+def test_dali_draws_the_reference_crop_scale_and_flip_rate(build_subset, images, tmp_path):
+    views = dali_views(build_subset, images, tmp_path, 24, horizontal_flip={"prob": 0.5})
+    area, flipped = _box_stats(views)
+    reference, _ = _paths(rrc={"crop_min_scale": 0.2})
+    area_ref, _ = _box_stats(_draw(reference, _gradient(), 1500, 0))
+    for q in (0.1, 0.25, 0.5, 0.75, 0.9):
+        assert abs(np.quantile(area, q) - np.quantile(area_ref, q)) < 0.06, q
+    assert abs(flipped.mean() - 0.5) < 0.06
+
+
+def test_dali_applies_jitter_and_grayscale_at_their_rates(build_subset, images, tmp_path):
+    views = dali_views(build_subset, images, tmp_path, 24, grayscale={"prob": 0.2},
+                       color_jitter={"prob": 0.8, "brightness": 0.4})
+    grey = (views.amax(1) - views.amin(1)).amax((1, 2)) < 2 / 255
+    # B is 128 everywhere: a jittered view's blue level moves (|factor - 1| < 0.004 has p ~ 1%).
+    jittered = (views[:, 2].mean((1, 2)) - 128 / 255).abs() > 0.5 / 255
+    assert abs(grey.float().mean().item() - 0.2) < 0.06
+    assert abs(jittered.float().mean().item() - 0.8) < 0.06

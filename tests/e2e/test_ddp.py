@@ -7,10 +7,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
-def test_two_process_ddp_run_has_an_exact_global_ledger(tmp_path, digits_indexes):
+@pytest.mark.parametrize("data_format", ["h5", "dali"])
+def test_two_process_ddp_run_has_an_exact_global_ledger(tmp_path, digits_indexes, data_format):
     cmd = [
         sys.executable,
         str(REPO / "main_pretrain.py"),
@@ -25,6 +28,7 @@ def test_two_process_ddp_run_has_an_exact_global_ledger(tmp_path, digits_indexes
         "accelerator=cpu",
         "devices=2",
         "strategy=ddp",
+        f"data.format={data_format}",
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
