@@ -24,6 +24,7 @@ from solo_diversity.data.augment import AugmentationSpec
 from solo_diversity.data.dali_feed import IndexFeed, PaddedSequence, ScreenCache
 from solo_diversity.data.dali_pipeline import (
     FEED_OUTPUTS,
+    DaliRuntime,
     build_pretrain_pipeline,
     build_probe_pipeline,
     check_device,
@@ -117,11 +118,10 @@ class DaliPretrainDataModule(PretrainDataModule):
     def _build(self, first_epoch: int) -> Any:
         cache = ScreenCache(self.screen_path, len(self.subset.index))
         feed = IndexFeed(self.subset, self.sampler, cache, first_epoch=first_epoch)
-        return build_pretrain_pipeline(
-            feed, self.specs, self.mean, self.std, batch_size=self.batch_size,
-            num_threads=self.num_threads, py_workers=self.num_workers, device=self.device,
-            device_id=self.local_rank, seed=pipeline_seed(self.seed, self.rank, first_epoch),
-        )
+        return build_pretrain_pipeline(feed, self.specs, self.mean, self.std, DaliRuntime(
+            self.batch_size, self.num_threads, self.num_workers, self.device, self.local_rank,
+            pipeline_seed(self.seed, self.rank, first_epoch),
+        ))
 
     @property
     def bad_images(self) -> int:
@@ -190,10 +190,10 @@ def probe_batches(
                         len(subset.index))
     batch = max(1, min(batch_size, len(subset)))
     feed = IndexFeed(subset, PaddedSequence(len(subset), batch), cache)
+    run = DaliRuntime(batch, num_threads, num_workers, check_device(device), device_id, seed)
     epochs = DaliEpochs(lambda _: build_probe_pipeline(
-        feed, size, mean, std, train=train, crop_fraction=crop_fraction, batch_size=batch,
-        num_threads=num_threads, py_workers=num_workers, device=device, device_id=device_id,
-        seed=seed), ["image", *FEED_OUTPUTS[1:]])
+        feed, size, mean, std, train=train, crop_fraction=crop_fraction, run=run,
+    ), ["image", *FEED_OUTPUTS[1:]])
     for out in epochs.run(0):
         keep = out["position"].view(-1) >= 0
         yield out["image"][keep.to(out["image"].device)], out["label"].view(-1)[keep].long()

@@ -18,6 +18,7 @@ Outputs of the pretraining graph: ``view_0 .. view_{V-1}`` float (3, S_k, S_k) (
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from solo_diversity.data.augment import (
@@ -31,6 +32,28 @@ from solo_diversity.errors import UserError
 
 DALI_DEVICES = ("cpu", "gpu")
 FEED_OUTPUTS = ("encoded", "position", "label", "skipped")
+
+
+@dataclass(frozen=True)
+class DaliRuntime:
+    """Where and how wide a pipeline runs.
+
+    Attributes:
+        batch_size: per-device batch size B.
+        num_threads: DALI's CPU operator threads.
+        py_workers: processes that run the feed (0 = in the calling thread).
+        device: ``"cpu"`` (``device_id=None``) or ``"gpu"`` (nvJPEG decode and GPU operators).
+        device_id: the GPU (local rank) for ``device="gpu"``.
+        seed: the pipeline's random seed (make it differ per rank).
+
+    """
+
+    batch_size: int
+    num_threads: int = 2
+    py_workers: int = 0
+    device: str = "cpu"
+    device_id: int | None = None
+    seed: int = 0
 
 
 def dali_module() -> Any:
@@ -105,24 +128,24 @@ def _view(dali: Any, images: Any, spec: AugmentationSpec, mean: Sequence[float],
                       spec.std if spec.std is not None else std, device, mirror)
 
 
-def _feed_and_decode(dali: Any, feed: Callable[[Any], Any], parallel: bool, device: str) -> Any:
+def _feed_and_decode(dali: Any, feed: Callable[[Any], Any], run: DaliRuntime) -> Any:
     fn, types = dali.fn, dali.types
     encoded, position, label, skipped = fn.external_source(
-        source=feed, num_outputs=len(FEED_OUTPUTS), batch=False, parallel=parallel,
+        source=feed, num_outputs=len(FEED_OUTPUTS), batch=False, parallel=run.py_workers > 0,
         dtype=[types.UINT8, types.INT64, types.INT64, types.INT64],
     )
     # EXIF orientation is ignored, as in decode_image and solo-learn's PIL loader.
-    images = fn.decoders.image(encoded, device="mixed" if device == "gpu" else "cpu",
+    images = fn.decoders.image(encoded, device="mixed" if run.device == "gpu" else "cpu",
                                output_type=types.RGB, adjust_orientation=False)
     return images, position, label, skipped
 
 
-def _build(dali: Any, graph: Callable[[], tuple[Any, ...]], *, batch_size: int, num_threads: int,
-           py_workers: int, device: str, device_id: int | None, seed: int) -> Any:
+def _build(dali: Any, graph: Callable[[], tuple[Any, ...]], run: DaliRuntime) -> Any:
+    check_device(run.device)
     pipe = dali.pipeline_def(graph, enable_conditionals=True)(
-        batch_size=batch_size, num_threads=max(1, num_threads),
-        device_id=device_id if device == "gpu" else None, seed=seed,
-        py_num_workers=max(1, py_workers), py_start_method="spawn",
+        batch_size=run.batch_size, num_threads=max(1, run.num_threads),
+        device_id=run.device_id if run.device == "gpu" else None, seed=run.seed,
+        py_num_workers=max(1, run.py_workers), py_start_method="spawn",
     )
     pipe.build()
     return pipe
@@ -133,13 +156,7 @@ def build_pretrain_pipeline(
     specs: Sequence[AugmentationSpec],
     mean: Sequence[float],
     std: Sequence[float],
-    *,
-    batch_size: int,
-    num_threads: int,
-    py_workers: int,
-    device: str = "cpu",
-    device_id: int | None = None,
-    seed: int = 0,
+    run: DaliRuntime,
 ) -> Any:
     """A built DALI pipeline yielding ``(view_0, ..., view_{V-1}, position, label, skipped)``.
 
@@ -148,28 +165,21 @@ def build_pretrain_pipeline(
         specs: resolved augmentations (large crops first in the output).
         mean: default per-channel means.
         std: default per-channel standard deviations.
-        batch_size: per-device batch size B.
-        num_threads: DALI's CPU operator threads.
-        py_workers: processes that run ``feed`` (0 = in the calling thread).
-        device: ``"cpu"`` or ``"gpu"`` (nvJPEG decode and GPU augmentations on ``device_id``).
-        device_id: the GPU (local rank) for ``device="gpu"``.
-        seed: the pipeline's random seed (make it differ per rank).
+        run: batch size, threads, feed processes, device and seed.
 
     Raises:
         UserError: DALI missing or an unknown ``device``.
 
     """
-    check_device(device)
     dali = dali_module()
     views = [s for s in ordered_specs(specs) for _ in range(s.num_crops)]
 
     def graph() -> tuple[Any, ...]:
-        images, position, label, skipped = _feed_and_decode(dali, feed, py_workers > 0, device)
-        return (*[_view(dali, images, s, mean, std, device) for s in views],
+        images, position, label, skipped = _feed_and_decode(dali, feed, run)
+        return (*[_view(dali, images, s, mean, std, run.device) for s in views],
                 position, label, skipped)
 
-    return _build(dali, graph, batch_size=batch_size, num_threads=num_threads,
-                  py_workers=py_workers, device=device, device_id=device_id, seed=seed)
+    return _build(dali, graph, run)
 
 
 def build_probe_pipeline(
@@ -180,12 +190,7 @@ def build_probe_pipeline(
     *,
     train: bool,
     crop_fraction: float,
-    batch_size: int,
-    num_threads: int,
-    py_workers: int,
-    device: str = "cpu",
-    device_id: int | None = None,
-    seed: int = 0,
+    run: DaliRuntime,
 ) -> Any:
     """A built DALI pipeline of probe images ``(image, position, label, skipped)``.
 
@@ -194,12 +199,12 @@ def build_probe_pipeline(
     ``round(size / crop_fraction)`` (bilinear) + centre crop ``size``, as
     :func:`~solo_diversity.data.eval_transform` (Resize 256 + CenterCrop 224 at ImageNet scale).
     """
-    check_device(device)
     dali = dali_module()
     fn, types = dali.fn, dali.types
+    device = run.device
 
     def graph() -> tuple[Any, ...]:
-        images, position, label, skipped = _feed_and_decode(dali, feed, py_workers > 0, device)
+        images, position, label, skipped = _feed_and_decode(dali, feed, run)
         if train:
             image = fn.random_resized_crop(images, device=device, size=[size, size],
                                            random_area=[0.08, 1.0],
@@ -213,5 +218,4 @@ def build_probe_pipeline(
             mirror = 0
         return _normalize(fn, types, image, mean, std, device, mirror), position, label, skipped
 
-    return _build(dali, graph, batch_size=batch_size, num_threads=num_threads,
-                  py_workers=py_workers, device=device, device_id=device_id, seed=seed)
+    return _build(dali, graph, run)
