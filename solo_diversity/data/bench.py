@@ -5,8 +5,9 @@ This module owns the measurement: over a corpus of ~500 x 375 JPEGs (:mod:`bench
 (a) a PIL + torchvision (v1) loader assembled the way solo-learn assembles its pretraining loader
 (ImageFolder-style PIL loading, RandomResizedCrop bicubic, RandomApply(ColorJitter),
 RandomGrayscale, RandomHorizontalFlip, ToTensor, Normalize, two views), (b) our torchvision path,
-(b') our fast CPU path, (c) DALI on the CPU, (d) DALI on a GPU when one is visible, and the
-decode-only rate of one core as the ceiling. Every loader runs with the same worker count and
+(b') our fast CPU path, (c) our ``data.format=dali`` path on the CPU and (d) on a GPU when one is
+visible (each twice: a first epoch that screens every image, then one with cached verdicts), and
+the decode-only rate of one core as the ceiling. Every loader runs with the same worker count and
 batch size; it prints a table with ratios to (a) and writes JSON.
 Usage: ``python -m solo_diversity.data.bench --help``.
 """

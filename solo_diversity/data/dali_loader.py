@@ -45,29 +45,29 @@ class DaliEpochs:
     """Epochs of DALI outputs as dicts of tensors, one pipeline for as long as epochs follow on.
 
     Args:
-        build: ``first_epoch -> built pipeline`` whose feed starts at that sampler epoch.
         output_map: the pipeline's output names.
+
+    It holds no reference to its owner (``build`` comes with each call), so a dropped data module
+    frees its pipeline, its threads and its feed processes at once instead of at some later
+    garbage collection; a process forked meanwhile could inherit a thread's held lock.
 
     """
 
-    def __init__(self, build: Callable[[int], Any], output_map: Sequence[str]) -> None:
-        self.build, self.output_map = build, list(output_map)
+    def __init__(self, output_map: Sequence[str]) -> None:
+        self.output_map = list(output_map)
         self._iterator: Any = None
         self._next_epoch: int | None = None
 
-    def _start(self, epoch: int) -> None:
-        from nvidia.dali.plugin.pytorch import DALIGenericIterator
-
-        self.close()
-        dali_module()
-        self._iterator = DALIGenericIterator(
-            self.build(epoch), self.output_map, auto_reset=True, prepare_first_batch=False,
-        )
-
-    def run(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
-        """Every batch of sampler epoch ``epoch``."""
+    def run(self, epoch: int, build: Callable[[int], Any]) -> Iterator[dict[str, torch.Tensor]]:
+        """Every batch of sampler epoch ``epoch``; ``build(first_epoch)`` makes a pipeline."""
         if self._iterator is None or epoch != self._next_epoch:
-            self._start(epoch)
+            from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+            self.close()
+            dali_module()
+            self._iterator = DALIGenericIterator(
+                build(epoch), self.output_map, auto_reset=True, prepare_first_batch=False
+            )
         self._next_epoch = None  # an epoch left half-read cannot be continued
         for outputs in self._iterator:
             yield outputs[0]
@@ -107,7 +107,7 @@ class DaliPretrainDataModule(PretrainDataModule):
         super().__init__(subset, transform=None, **kwargs)
         self.num_views = sum(s.num_crops for s in self.specs)
         self._epochs = DaliEpochs(
-            self._build, [f"view_{k}" for k in range(self.num_views)] + list(FEED_OUTPUTS[1:]))
+            [f"view_{k}" for k in range(self.num_views)] + list(FEED_OUTPUTS[1:]))
 
     def setup(self, stage: str | None = None) -> None:
         """Rank, world size and local rank (the GPU) from the trainer."""
@@ -123,6 +123,14 @@ class DaliPretrainDataModule(PretrainDataModule):
             pipeline_seed(self.seed, self.rank, first_epoch),
         ))
 
+    def _loader_kwargs(self) -> dict[str, Any]:
+        # The torchvision val loader's workers start while DALI's threads run: fork could copy a
+        # held lock into them, so they are spawned.
+        kwargs = super()._loader_kwargs()
+        if self.num_workers > 0:
+            kwargs["multiprocessing_context"] = "spawn"
+        return kwargs
+
     @property
     def bad_images(self) -> int:
         """Unreadable images skipped by the DALI feed (plus val reads)."""
@@ -135,7 +143,7 @@ class DaliPretrainDataModule(PretrainDataModule):
 
     def train_batches(self) -> Iterator[list[Any]]:
         """Batches of this rank for the sampler's current epoch, in solo-learn's layout."""
-        for out in self._epochs.run(self.sampler.epoch):
+        for out in self._epochs.run(self.sampler.epoch, self._build):
             self.dali_loaded += int(out["position"].numel())
             self.dali_bad += int(out["skipped"].sum())
             views = [out[f"view_{k}"] for k in range(self.num_views)]
@@ -191,10 +199,10 @@ def probe_batches(
     batch = max(1, min(batch_size, len(subset)))
     feed = IndexFeed(subset, PaddedSequence(len(subset), batch), cache)
     run = DaliRuntime(batch, num_threads, num_workers, check_device(device), device_id, seed)
-    epochs = DaliEpochs(lambda _: build_probe_pipeline(
+    epochs = DaliEpochs(["image", *FEED_OUTPUTS[1:]])
+    for out in epochs.run(0, lambda _: build_probe_pipeline(
         feed, size, mean, std, train=train, crop_fraction=crop_fraction, run=run,
-    ), ["image", *FEED_OUTPUTS[1:]])
-    for out in epochs.run(0):
+    )):
         keep = out["position"].view(-1) >= 0
         yield out["image"][keep.to(out["image"].device)], out["label"].view(-1)[keep].long()
     epochs.close()

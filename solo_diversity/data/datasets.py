@@ -162,7 +162,9 @@ class _CountedReader(Generic[T]):
         transform: Callable[[Image.Image], T],
         counter: ReadCounter | None = None,
     ) -> None:
-        self.reader = SubsetReader(subset, _DecodeThen(transform))
+        # A transform that decodes bytes itself (the fast path's from_bytes) skips the PIL image.
+        load = getattr(transform, "from_bytes", None) or _DecodeThen(transform)
+        self.reader = SubsetReader(subset, load)
         self.counter = counter if counter is not None else ReadCounter()
 
     def __len__(self) -> int:

@@ -44,6 +44,7 @@ from solo_diversity.data.augment import (
     blur_kernel_size,
     crop_counts,
 )
+from solo_diversity.data.decode import decode_hwc
 from solo_diversity.errors import UserError
 
 AUGMENT_BACKENDS = ("fast", "torchvision")
@@ -367,7 +368,17 @@ class FastMultiView:
 
     def __call__(self, img: Image.Image) -> list[torch.Tensor]:
         """Args: img: an RGB PIL image. Returns: ``num_crops`` float tensors (3, S_k, S_k)."""
-        x, cv2 = image_to_hwc(img), _cv2()
+        return self._views_of(image_to_hwc(img))
+
+    def from_bytes(self, data: bytes) -> list[torch.Tensor]:
+        """The views of encoded bytes, decoded by :func:`~solo_diversity.data.decode.decode_hwc`.
+
+        Datasets call this instead of decoding to PIL first (it skips the same images).
+        """
+        return self._views_of(decode_hwc(data))
+
+    def _views_of(self, x: torch.Tensor) -> list[torch.Tensor]:
+        cv2 = _cv2()
         return [view(x, cv2) for view, n in self._views for _ in range(n)]
 
 
