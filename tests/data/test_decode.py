@@ -81,3 +81,19 @@ def test_decompression_bomb_limit(images):
     with pytest.raises(UnreadableImage, match="4096 pixels exceeds the limit of 4095"):
         decode_image(data, max_pixels=64 * 64 - 1)
     assert MAX_PIXELS == 89_478_485
+
+
+def test_decode_hwc_has_decode_images_pixels_and_rejects_the_same_files(images):
+    from solo_diversity.data.decode import dali_ready_bytes, decode_hwc
+
+    for name, data in images.good_files().items():
+        reference = np.asarray(decode_image(data)).astype(int)
+        fast = decode_hwc(data).numpy().astype(int)
+        assert fast.shape == reference.shape and np.abs(fast - reference).max() <= 1, name
+        ready, native = dali_ready_bytes(data)
+        assert native == (name in ("rgb.jpg", "gray.png")), name
+        assert native or np.array_equal(np.asarray(decode_image(ready)), reference), name
+    for data in images.bad_files().values():
+        for decoder in (decode_hwc, dali_ready_bytes):
+            with pytest.raises(UnreadableImage):
+                decoder(data)
