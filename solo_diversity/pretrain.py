@@ -124,7 +124,7 @@ def dali_device(cfg: DictConfig) -> str:
     """``dali.device``: ``auto`` decodes on the GPU when the run trains on one, else on the CPU."""
     device = str(cfg.dali.device)
     if device == "auto":
-        return "gpu" if _accelerator(cfg) == "gpu" else "cpu"
+        return "gpu" if _accelerator(cfg) in ("gpu", "cuda") else "cpu"
     if device == "gpu" and not torch.cuda.is_available():
         raise UserError("dali.device=gpu but no GPU is visible; use dali.device=cpu")
     return check_device(device)

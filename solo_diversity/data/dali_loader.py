@@ -102,7 +102,7 @@ class DaliPretrainDataModule(PretrainDataModule):
         self.device, self.num_threads = check_device(device), int(num_threads)
         self.screen_path = Path(screen_cache) if screen_cache else ScreenCache.default_path(
             subset.index, None)
-        self.local_rank = 0
+        self.gpu_index = 0  # the CUDA device of this rank (the trainer's root device)
         self.dali_loaded = self.dali_bad = 0
         super().__init__(subset, transform=None, **kwargs)
         self.num_views = sum(s.num_crops for s in self.specs)
@@ -110,16 +110,17 @@ class DaliPretrainDataModule(PretrainDataModule):
             [f"view_{k}" for k in range(self.num_views)] + list(FEED_OUTPUTS[1:]))
 
     def setup(self, stage: str | None = None) -> None:
-        """Rank, world size and local rank (the GPU) from the trainer."""
+        """Rank and world size from the trainer, and its GPU (``devices=[2, 3]`` -> cuda:2, 3)."""
         super().setup(stage)
         if self.trainer is not None:
-            self.local_rank = int(self.trainer.local_rank)
+            root = self.trainer.strategy.root_device
+            self.gpu_index = int(root.index or 0) if root.type == "cuda" else 0
 
     def _build(self, first_epoch: int) -> Any:
         cache = ScreenCache(self.screen_path, len(self.subset.index))
         feed = IndexFeed(self.subset, self.sampler, cache, first_epoch=first_epoch)
         return build_pretrain_pipeline(feed, self.specs, self.mean, self.std, DaliRuntime(
-            self.batch_size, self.num_threads, self.num_workers, self.device, self.local_rank,
+            self.batch_size, self.num_threads, self.num_workers, self.device, self.gpu_index,
             pipeline_seed(self.seed, self.rank, first_epoch),
         ))
 

@@ -131,14 +131,15 @@ def extract_features(
     """Features of a frozen model in fp32 (probes are sensitive to low-precision features).
 
     Args:
-        model: the frozen backbone (on the CPU; DALI GPU batches are brought to it).
+        model: the frozen backbone; batches are moved to its device (a GPU when the probe has one).
         batches: ``(X (b, 3, H, W), Y (b,))`` pairs, e.g. from :meth:`ProbeData.batches`.
 
     Returns:
-        (features (N, F), targets (N,)) in batch order.
+        (features (N, F), targets (N,)) on the CPU, in batch order.
     """
+    device = next(model.parameters()).device
     feats, targets = [], []
     for x, y in batches:
-        feats.append(model(x.float().cpu()).float())
+        feats.append(model(x.to(device, non_blocking=True).float()).float().cpu())
         targets.append(torch.as_tensor(y).cpu())
     return torch.cat(feats), torch.cat(targets)

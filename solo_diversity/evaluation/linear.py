@@ -129,6 +129,8 @@ def run_linear(cfg: DictConfig) -> ProbeResult:
         small_input_stem=crop <= 64 if stem is None else bool(stem),
         kwargs=dict(backbone.get("kwargs") or {}),
     )
+    if torch.cuda.is_available():  # features once, on the GPU when there is one
+        model = model.cuda()
     pl.seed_everything(int(cfg.seed), workers=True)
     seed = int(data.get("index_seed", 0))
     train = _subset(data, "train", label_fraction, seed, stratified=True)

@@ -67,3 +67,12 @@ def test_dali_device_gpu_without_a_gpu_is_a_clear_error(compose_cfg):
         pytest.skip("a GPU is visible: dali.device=gpu is valid here")
     with pytest.raises(UserError, match="dali.device=gpu but no GPU is visible"):
         run_pretrain(compose_cfg(overrides=[*DALI, "dali.device=gpu"]))
+
+
+def test_auto_dali_device_follows_the_accelerator(compose_cfg):
+    from solo_diversity.config import resolve_pretrain_cfg
+    from solo_diversity.pretrain import dali_device
+
+    cfg = resolve_pretrain_cfg(compose_cfg(overrides=["data.format=dali"]))
+    assert cfg.dali.device == "auto" and cfg.accelerator == "cpu"  # the digits group trains on CPU
+    assert dali_device(cfg) == "cpu"
