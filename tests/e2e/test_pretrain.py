@@ -62,8 +62,9 @@ class StopAt(pl.Callback):
             raise KeyboardInterrupt
 
 
-def test_interrupted_run_resumes_and_the_ledger_continues(compose_cfg, tmp_path):
-    cfg = compose_cfg(overrides=[*NO_VAL, "auto_resume.enabled=true"])
+@pytest.mark.parametrize("data_format", ["h5", "dali"])
+def test_interrupted_run_resumes_and_the_ledger_continues(compose_cfg, tmp_path, data_format):
+    cfg = compose_cfg(overrides=[*NO_VAL, "auto_resume.enabled=true", f"data.format={data_format}"])
     with pytest.raises(SystemExit):  # Lightning turns Ctrl-C into exit code 1 after saving
         run_pretrain(cfg, callbacks=[StopAt(12)])
     (saved,) = (tmp_path / "trained_models" / "simclr").glob("*/*.ckpt")
