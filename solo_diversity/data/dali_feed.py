@@ -138,9 +138,6 @@ class IndexFeed:
         self._epoch = -1
         self._indices = np.empty(0, dtype=np.int64)
 
-    def __len__(self) -> int:
-        return len(self.order.indices(self.first_epoch))
-
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_epoch"], state["_indices"] = -1, np.empty(0, dtype=np.int64)
