@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,15 @@ class DaliEpochs:
         self.output_map = list(output_map)
         self._iterator: Any = None
         self._next_epoch: int | None = None
+        self._end_pending = False  # last batch taken, DALI's end-of-epoch signal not yet
+        self.builds = 0
 
-    def run(self, epoch: int, build: Callable[[int], Any]) -> Iterator[dict[str, torch.Tensor]]:
-        """Every batch of sampler epoch ``epoch``; ``build(first_epoch)`` makes a pipeline."""
+    def run(
+        self, epoch: int, build: Callable[[int], Any], num_batches: int
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """The ``num_batches`` batches of sampler epoch ``epoch``; ``build(first_epoch)`` makes a
+        pipeline when the previous epoch was not read to its end.
+        """
         if self._iterator is None or epoch != self._next_epoch:
             from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
@@ -68,14 +75,30 @@ class DaliEpochs:
             self._iterator = DALIGenericIterator(
                 build(epoch), self.output_map, auto_reset=True, prepare_first_batch=False
             )
-        self._next_epoch = None  # an epoch left half-read cannot be continued
-        for outputs in self._iterator:
-            yield outputs[0]
-        self._next_epoch = epoch + 1
+            self.builds += 1
+        elif self._end_pending:
+            # Lightning stops after len() batches, before the StopIteration that resets DALI.
+            # (next(), never iter(): DALI's __iter__ may reset and so skip that signal.)
+            if self._next_batch() is not None:
+                raise RuntimeError("the DALI pipeline gave more batches than its epoch holds")
+        self._next_epoch, self._end_pending = None, False  # a half-read epoch cannot go on
+        count = 0
+        while (outputs := self._next_batch()) is not None:
+            count += 1
+            if count == num_batches:
+                self._next_epoch, self._end_pending = epoch + 1, True
+            yield outputs
+        self._end_pending = False  # read to the end: DALI has already reset
+
+    def _next_batch(self) -> dict[str, torch.Tensor] | None:
+        try:
+            return next(self._iterator)[0]
+        except StopIteration:  # end of DALI's epoch (auto_reset starts the next one)
+            return None
 
     def close(self) -> None:
         """Stop the pipeline and its feed workers."""
-        self._iterator, self._next_epoch = None, None
+        self._iterator, self._next_epoch, self._end_pending = None, None, False
 
 
 class DaliPretrainDataModule(PretrainDataModule):
@@ -144,7 +167,8 @@ class DaliPretrainDataModule(PretrainDataModule):
 
     def train_batches(self) -> Iterator[list[Any]]:
         """Batches of this rank for the sampler's current epoch, in solo-learn's layout."""
-        for out in self._epochs.run(self.sampler.epoch, self._build):
+        num_batches = len(self.sampler) // self.batch_size
+        for out in self._epochs.run(self.sampler.epoch, self._build, num_batches):
             self.dali_loaded += int(out["position"].numel())
             self.dali_bad += int(out["skipped"].sum())
             views = [out[f"view_{k}"] for k in range(self.num_views)]
@@ -201,9 +225,9 @@ def probe_batches(
     feed = IndexFeed(subset, PaddedSequence(len(subset), batch), cache)
     run = DaliRuntime(batch, num_threads, num_workers, check_device(device), device_id, seed)
     epochs = DaliEpochs(["image", *FEED_OUTPUTS[1:]])
-    for out in epochs.run(0, lambda _: build_probe_pipeline(
-        feed, size, mean, std, train=train, crop_fraction=crop_fraction, run=run,
-    )):
+    build = partial(build_probe_pipeline, feed, size, mean, std, train=train,
+                    crop_fraction=crop_fraction, run=run)
+    for out in epochs.run(0, lambda _: build(), -(-len(subset) // batch)):
         keep = out["position"].view(-1) >= 0
         yield out["image"][keep.to(out["image"].device)], out["label"].view(-1)[keep].long()
     epochs.close()

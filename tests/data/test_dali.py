@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 
@@ -119,6 +120,18 @@ def test_a_resumed_or_abandoned_epoch_restarts_on_the_sampler_order(
     for epoch in (4, 5):  # rebuilt once, then continued
         positions = torch.cat([b[0] for b in epoch_batches(dm, epoch)]).tolist()
         assert positions == [int(subset.positions[i]) for i in dm.sampler.indices(epoch)]
+
+
+def test_epochs_read_as_lightning_reads_them_keep_one_pipeline(build_subset, images, tmp_path):
+    subset = build_subset(grey_layout(images), seed=8)
+    dm = dali_dm(subset, tmp_path)
+    loader = dm.train_dataloader()
+    for epoch in range(3):  # Lightning takes len(loader) batches and never asks for one more
+        dm.sampler.set_epoch(epoch)
+        batches = list(itertools.islice(iter(loader), len(loader)))
+        positions = torch.cat([b[0] for b in batches]).tolist()
+        assert positions == [int(subset.positions[i]) for i in dm.sampler.indices(epoch)]
+    assert dm._epochs.builds == 1
 
 
 def huge_png_header(width: int, height: int) -> bytes:
