@@ -29,10 +29,10 @@ from solo_diversity.data import (
     PretrainDataModule,
     ScreenCache,
     check_backend,
-    check_device,
     dataset_stats,
     eval_transform,
     parse_augmentations,
+    resolve_device,
 )
 from solo_diversity.errors import UserError
 from solo_diversity.index import ensure_index, open_index, select_subset
@@ -122,12 +122,7 @@ def trainer_kwargs(
 
 def dali_device(cfg: DictConfig) -> str:
     """``dali.device``: ``auto`` decodes on the GPU when the run trains on one, else on the CPU."""
-    device = str(cfg.dali.device)
-    if device == "auto":
-        return "gpu" if _accelerator(cfg) in ("gpu", "cuda") else "cpu"
-    if device == "gpu" and not torch.cuda.is_available():
-        raise UserError("dali.device=gpu but no GPU is visible; use dali.device=cpu")
-    return check_device(device)
+    return resolve_device(str(cfg.dali.device), on_gpu=_accelerator(cfg) in ("gpu", "cuda"))
 
 
 def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainDataModule:

@@ -20,7 +20,7 @@ from solo_diversity.data.augment import (
 )
 from solo_diversity.data.dali_feed import IndexFeed, ScreenCache
 from solo_diversity.data.dali_loader import DaliPretrainDataModule, probe_batches
-from solo_diversity.data.dali_pipeline import DALI_DEVICES, check_device
+from solo_diversity.data.dali_pipeline import DALI_DEVICES, check_device, resolve_device
 from solo_diversity.data.datamodule import BadImageGuard, PretrainDataModule, collate_views
 from solo_diversity.data.datasets import (
     ClassificationDataset,
@@ -44,6 +44,7 @@ __all__ = [
     "dali_ready_bytes",
     "probe_batches",
     "probe_train_transform",
+    "resolve_device",
     "AUGMENT_BACKENDS",
     "FastMultiView",
     "check_backend",

@@ -12,7 +12,6 @@ epoch abandoned at ``max_steps``). Unreadable images are skipped by the feed and
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -33,8 +32,6 @@ from solo_diversity.data.dali_pipeline import (
 )
 from solo_diversity.data.datamodule import PretrainDataModule
 from solo_diversity.data.fast_cpu import ordered_specs
-
-logger = logging.getLogger(__name__)
 
 
 def pipeline_seed(*parts: int) -> int:
@@ -68,10 +65,10 @@ class DaliEpochs:
         pipeline when the previous epoch was not read to its end.
         """
         if self._iterator is None or epoch != self._next_epoch:
+            dali_module()  # a one-line install hint when DALI is missing
             from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
             self.close()
-            dali_module()
             self._iterator = DALIGenericIterator(
                 build(epoch), self.output_map, auto_reset=True, prepare_first_batch=False
             )
@@ -165,10 +162,14 @@ class DaliPretrainDataModule(PretrainDataModule):
         """Images delivered by the DALI feed (plus val reads)."""
         return self.dali_loaded + self.counter.loaded
 
+    @property
+    def num_batches(self) -> int:
+        """Batches per loader epoch on this rank: ``len(sampler) // B``."""
+        return len(self.sampler) // self.batch_size
+
     def train_batches(self) -> Iterator[list[Any]]:
         """Batches of this rank for the sampler's current epoch, in solo-learn's layout."""
-        num_batches = len(self.sampler) // self.batch_size
-        for out in self._epochs.run(self.sampler.epoch, self._build, num_batches):
+        for out in self._epochs.run(self.sampler.epoch, self._build, self.num_batches):
             self.dali_loaded += int(out["position"].numel())
             self.dali_bad += int(out["skipped"].sum())
             views = [out[f"view_{k}"] for k in range(self.num_views)]
@@ -188,10 +189,14 @@ class _TrainBatches:
 
     def __init__(self, datamodule: DaliPretrainDataModule) -> None:
         self.datamodule = datamodule
-        self.sampler = datamodule.sampler
+
+    @property
+    def sampler(self) -> Any:
+        """The data module's current sampler (``setup`` rebuilds it for the trainer's ranks)."""
+        return self.datamodule.sampler
 
     def __len__(self) -> int:
-        return len(self.datamodule.sampler) // self.datamodule.batch_size
+        return self.datamodule.num_batches
 
     def __iter__(self) -> Iterator[list[Any]]:
         return self.datamodule.train_batches()

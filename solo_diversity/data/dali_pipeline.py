@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from solo_diversity.data.augment import (
     BLUR_SIGMA,
     SOLARIZE_THRESHOLD,
@@ -72,6 +74,19 @@ def check_device(device: str) -> str:
     """Validate ``dali.device``."""
     if device not in DALI_DEVICES:
         raise UserError(f"unknown dali.device {device!r}; valid: {', '.join(DALI_DEVICES)}")
+    return device
+
+
+def resolve_device(device: str, *, on_gpu: bool) -> str:
+    """``dali.device`` -> ``"cpu"`` or ``"gpu"``; ``auto`` follows ``on_gpu`` (the model's device).
+
+    Raises:
+        UserError: an unknown value, or ``gpu`` on a machine without a visible GPU.
+    """
+    if device == "auto":
+        return "gpu" if on_gpu else "cpu"
+    if check_device(device) == "gpu" and not torch.cuda.is_available():
+        raise UserError("dali.device=gpu but no GPU is visible; use dali.device=cpu")
     return device
 
 

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from solo_diversity.data import check_device, dataset_stats
+from solo_diversity.data import dataset_stats, resolve_device
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import (
     ProbeData,
@@ -95,9 +95,7 @@ def _dali_device(cfg: DictConfig, run: dict[str, Any]) -> str:
     """``dali.device`` of the probe config, else the run's; ``auto`` -> gpu when one is visible."""
     device = str(OmegaConf.select(cfg, "dali.device", default=None)
                  or run.get("dali", {}).get("device") or "auto")
-    if device == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return check_device(device)
+    return resolve_device(device, on_gpu=torch.cuda.is_available())
 
 
 def run_linear(cfg: DictConfig) -> ProbeResult:

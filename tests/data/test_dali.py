@@ -250,3 +250,16 @@ def test_dali_applies_jitter_and_grayscale_at_their_rates(build_subset, images, 
     jittered = (views[:, 2].mean((1, 2)) - 128 / 255).abs() > 0.5 / 255
     assert abs(grey.float().mean().item() - 0.2) < 0.06
     assert abs(jittered.float().mean().item() - 0.8) < 0.06
+
+
+def test_resolve_device_follows_the_model_and_refuses_a_missing_gpu():
+    from solo_diversity.data import resolve_device
+
+    assert resolve_device("auto", on_gpu=False) == "cpu"
+    assert resolve_device("auto", on_gpu=True) == "gpu"
+    assert resolve_device("cpu", on_gpu=True) == "cpu"
+    with pytest.raises(UserError, match="unknown dali.device 'npu'; valid: cpu, gpu"):
+        resolve_device("npu", on_gpu=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="dali.device=gpu but no GPU is visible"):
+            resolve_device("gpu", on_gpu=False)
