@@ -20,6 +20,7 @@ from solo_diversity.errors import UserError
 
 BackboneFactory = Callable[..., nn.Module]
 BACKBONES: dict[str, BackboneFactory] = {}
+METHOD_AWARE_BACKBONES: set[str] = set()  # factories that take ``method=`` (per-method variants)
 
 
 def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
@@ -35,12 +36,28 @@ def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]
     return add
 
 
-def build_backbone(name: str, *, cifar: bool = False, **kwargs: Any) -> nn.Module:
+# solo-learn swaps in the 3x3 stride-1 stem (no max-pool) only for these datasets
+# (``cfg.data.dataset in ["cifar10", "cifar100"]`` in its BaseMethod and main_linear.py). We add our
+# own sub-32-px datasets, which solo-learn cannot load, so the rule is the same on both backends.
+SMALL_STEM_DATASETS = frozenset({"cifar10", "cifar100", "digits", "fashion_mnist"})
+
+
+def uses_small_stem(dataset: str, explicit: bool | None = None) -> bool:
+    """Whether a ResNet gets the small-input stem: ``backbone.small_input_stem`` if set, else
+    solo-learn's dataset rule (:data:`SMALL_STEM_DATASETS`)."""
+    return bool(explicit) if explicit is not None else dataset in SMALL_STEM_DATASETS
+
+
+def build_backbone(
+    name: str, *, cifar: bool = False, method: str | None = None, **kwargs: Any
+) -> nn.Module:
     """Build a registered backbone.
 
     Args:
         name: registry key, e.g. ``resnet18``.
         cifar: use the small-input stem (ResNets only; others ignore it).
+        method: the pretraining method's registry key; solo-learn builds some backbones per
+            method (MoCo v3's ViT), and factories that care read it.
         **kwargs: forwarded to the factory (``backbone.kwargs`` in the config).
 
     Returns:
@@ -48,7 +65,10 @@ def build_backbone(name: str, *, cifar: bool = False, **kwargs: Any) -> nn.Modul
     """
     if name not in BACKBONES:
         raise UserError(f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}")
-    return BACKBONES[name](cifar=cifar, **kwargs)
+    factory = BACKBONES[name]
+    if method is not None and name in METHOD_AWARE_BACKBONES:
+        kwargs["method"] = method
+    return factory(cifar=cifar, **kwargs)
 
 
 def _torchvision_resnet(

@@ -98,7 +98,9 @@ class BaseMethod(pl.LightningModule):
         self.cfg = cfg
         self.settings = method_settings(cfg)
         s = self.settings
-        self.backbone = build_backbone(s.backbone, cifar=s.small_input_stem, **s.backbone_kwargs)
+        self.backbone = build_backbone(
+            s.backbone, cifar=s.small_input_stem, method=s.method, **s.backbone_kwargs
+        )
         self.features_dim: int = int(self.backbone.num_features)  # type: ignore[arg-type]
         self.classifier = nn.Linear(self.features_dim, s.num_classes)
         self.num_large_crops = s.num_large_crops

@@ -66,7 +66,7 @@ class BaseMomentumMethod(BaseMethod):
         super().__init__(cfg)
         s = self.settings
         self.momentum_backbone = build_backbone(
-            s.backbone, cifar=s.small_input_stem, **s.backbone_kwargs
+            s.backbone, cifar=s.small_input_stem, method=s.method, **s.backbone_kwargs
         )
         initialize_momentum_params(self.backbone, self.momentum_backbone)
         self.base_tau = float(cfg.momentum.base_tau)

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from solo_diversity.backbones import uses_small_stem
 from solo_diversity.budget import BudgetPlan
 from solo_diversity.errors import UserError
 from solo_diversity.methods.optim import OptimizerSettings, SchedulerSettings
@@ -117,12 +118,11 @@ def method_settings(cfg: DictConfig) -> MethodSettings:
         lr_decay_steps=tuple(plan.reference_epochs_to_steps(float(e)) for e in decay_epochs),
     )
     stem = cfg.backbone.get("small_input_stem")
-    crop = int(cfg.augmentations[0].crop_size)
     return MethodSettings(
         method=str(cfg.method),
         backbone=str(cfg.backbone.name),
         backbone_kwargs=plain(cfg.backbone.get("kwargs")),
-        small_input_stem=bool(crop <= 64 if stem is None else stem),
+        small_input_stem=uses_small_stem(str(cfg.data.dataset), stem),
         num_classes=max(1, int(cfg.data.num_classes)),
         num_large_crops=int(cfg.data.num_large_crops),
         num_small_crops=int(cfg.data.num_small_crops),
