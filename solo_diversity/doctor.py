@@ -16,8 +16,9 @@ import torch
 
 from solo_diversity.backbones import BACKBONES
 from solo_diversity.methods import BACKEND, METHODS
+from solo_diversity.methods.upstream import solo_learn_version
 
-PACKAGES = ("torch", "torchvision", "lightning", "timm", "lightly", "hydra-core", "solo-learn")
+PACKAGES = ("torch", "torchvision", "lightning", "timm", "lightly", "hydra-core")
 
 
 def _version(package: str) -> str:
@@ -34,6 +35,7 @@ def doctor_report() -> dict[str, Any]:
         "methods": ", ".join(f"{k} ({v.__module__}.{v.__name__})" for k, v in METHODS.items()),
         "backbones": ", ".join(sorted(BACKBONES)),
         **{f"version {p}": _version(p) for p in PACKAGES},
+        "version solo-learn": solo_learn_version(),
         "cuda": torch.cuda.is_available(),
     }
 

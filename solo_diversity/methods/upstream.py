@@ -12,7 +12,9 @@ solo-learn's modules, forward and losses, and replaces only what the budget owns
   temperature and last-layer freeze, SwAV's queue start and prototype freeze) switches after the
   same number of images for every subset, as the converted keys of the built-in classes do;
 - ``max_epochs`` is set to ``ceil(E_ref)`` so solo-learn's per-epoch tables are long enough;
-- ``converted_schedules`` reports the converted keys for the plan table.
+- ``converted_schedules`` reports the converted keys for the plan table;
+- ResNet stems follow our one rule (solo-learn's dataset rule plus our small datasets), so a
+  config builds the same network, and checkpoints load, whichever backend is active.
 
 The step budget itself (``max_steps``) and the ledger are Trainer callbacks/arguments, so they
 apply to either backend unchanged. Without solo-learn the built-in classes are used.
@@ -21,14 +23,17 @@ apply to either backend unchanged. Without solo-learn the built-in classes are u
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import math
+import re
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from solo_diversity.backbones import BACKBONES, build_backbone
+from solo_diversity.backbones import BACKBONES, build_backbone, set_resnet_stem
 from solo_diversity.budget import BudgetPlan
 from solo_diversity.methods.base import fill_backbone_size
 from solo_diversity.methods.optim import build_optimizer, build_scheduler
@@ -60,6 +65,29 @@ def solo_learn_available() -> bool:
         return False
 
 
+def solo_learn_version() -> str:
+    """The version of the importable solo-learn, however it is installed.
+
+    An installed distribution reports its metadata; a source checkout on ``PYTHONPATH`` (how
+    solo-learn is usually used, since its release is not on the package registry) has none, so the
+    ``version=`` of the ``setup.py`` beside the package is read. "not installed" without solo-learn.
+    """
+    if not solo_learn_available():
+        return "not installed"
+    try:
+        return importlib.metadata.version("solo-learn")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    spec = importlib.util.find_spec("solo")
+    origin = Path(spec.origin) if spec and spec.origin else None
+    setup = origin.parent.parent / "setup.py" if origin else None
+    if setup and setup.is_file():
+        found = re.search(r"version\s*=\s*[\"']([^\"']+)", setup.read_text())
+        if found:
+            return f"{found.group(1)} (source at {origin.parent.parent})"  # type: ignore[union-attr]
+    return f"unknown version (source at {origin.parent if origin else '?'})"
+
+
 def backend_name() -> str:
     """``solo-learn`` when the upstream classes are used, else ``built-in``."""
     return "solo-learn" if solo_learn_available() else "built-in"
@@ -76,6 +104,25 @@ class BudgetPlugin:
         super().__init__(cfg)  # type: ignore[call-arg]
         self.settings = method_settings(cfg)
         self.plan = plan
+        self._align_stems()
+
+    def _align_stems(self) -> None:
+        """Apply our stem rule to solo-learn's ResNets (it decides by dataset name alone).
+
+        The rule (:func:`~solo_diversity.backbones.uses_small_stem`) agrees with solo-learn on its
+        own datasets and adds ours, so one config builds one network on either backend. A teacher
+        gets the student's new stem weights, as solo-learn initialises it from the student.
+        """
+        if not self.settings.backbone.startswith("resnet"):
+            return
+        small = self.settings.small_input_stem
+        set_resnet_stem(self.backbone, small)  # type: ignore[attr-defined]
+        teacher = getattr(self, "momentum_backbone", None)
+        if teacher is not None:
+            set_resnet_stem(teacher, small)
+            teacher.conv1.load_state_dict(self.backbone.conv1.state_dict())  # type: ignore[attr-defined]
+            for p in teacher.conv1.parameters():
+                p.requires_grad = False
 
     @classmethod
     def converted_schedules(cls, cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:
@@ -107,7 +154,7 @@ class BudgetPlugin:
 
 def _our_backbone(name: str, method: str, **kwargs: Any) -> Any:
     """solo-learn's backbone factory signature ``f(method, **kwargs)`` over our registry."""
-    return build_backbone(name, **kwargs)
+    return build_backbone(name, method=method, **kwargs)
 
 
 def share_backbones() -> None:

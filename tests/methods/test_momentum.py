@@ -20,8 +20,8 @@ def _teacher_state(model) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("name", MOMENTUM)
-def test_teacher_starts_as_student_and_gets_no_gradient(build_method, name: str) -> None:
-    model = build_method(name)
+def test_teacher_starts_as_student_and_gets_no_gradient(build_builtin_method, name: str) -> None:
+    model = build_builtin_method(name)
     for student, teacher in model.momentum_pairs:
         for ps, pt in zip(student.parameters(), teacher.parameters(), strict=True):
             assert torch.equal(ps, pt)
@@ -33,8 +33,8 @@ def test_teacher_starts_as_student_and_gets_no_gradient(build_method, name: str)
 
 
 @pytest.mark.parametrize("name", MOMENTUM)
-def test_teacher_moves_by_the_tau_rule(build_method, name: str) -> None:
-    model = build_method(name, ["momentum.base_tau=0.9", "momentum.final_tau=1.0"])
+def test_teacher_moves_by_the_tau_rule(build_builtin_method, name: str) -> None:
+    model = build_builtin_method(name, ["momentum.base_tau=0.9", "momentum.final_tau=1.0"])
     with torch.no_grad():
         for student, _ in model.momentum_pairs:
             for p in student.parameters():
@@ -84,8 +84,8 @@ def fit(model, steps: int, callbacks=()) -> pl.Trainer:
     return trainer
 
 
-def test_trainer_updates_the_teacher_once_per_optimizer_step(build_method) -> None:
-    model = build_method("byol", ["momentum.base_tau=0.5"])
+def test_trainer_updates_the_teacher_once_per_optimizer_step(build_builtin_method) -> None:
+    model = build_builtin_method("byol", ["momentum.base_tau=0.5"])
     taus: list[float] = []
 
     class Record(pl.Callback):

@@ -49,11 +49,11 @@ def test_epoch_keys_convert_to_the_same_image_position_for_every_fraction(
     assert sorted(positions[1.0].values()) == [2000, 3000]
 
 
-def test_dino_teacher_temperature_switches_at_the_converted_step(build_method) -> None:
-    model = build_method("dino", DINO_KEYS)  # C=800, batch 8 -> 100 steps, E_ref = 0.8
+def test_dino_teacher_temperature_switches_at_the_converted_step(build_builtin_method) -> None:
+    model = build_builtin_method("dino", DINO_KEYS)  # C=800, batch 8 -> 100 steps, E_ref = 0.8
     w = model.warmup_teacher_temperature_steps
     assert w == 100  # 3 reference epochs exceed the budget: the warmup is clamped to S
-    model = build_method(
+    model = build_builtin_method(
         "dino",
         [
             "method_kwargs.warmup_teacher_temperature_epochs=0.2",
@@ -82,16 +82,16 @@ def _grad_log(attr: str):
     return seen, Record()
 
 
-def test_dino_last_layer_is_frozen_until_the_converted_step(build_method) -> None:
-    model = build_method("dino", ["method_kwargs.freeze_last_layer=0.016"])  # 2 steps
+def test_dino_last_layer_is_frozen_until_the_converted_step(build_builtin_method) -> None:
+    model = build_builtin_method("dino", ["method_kwargs.freeze_last_layer=0.016"])  # 2 steps
     assert model.freeze_last_layer_steps == 2
     seen, cb = _grad_log("head.last_layer")
     fit(model, 4, [cb])
     assert seen == [(0, False), (1, False), (2, True), (3, True)]
 
 
-def test_swav_prototypes_frozen_and_queue_start_at_the_converted_steps(build_method) -> None:
-    model = build_method(
+def test_swav_prototypes_frozen_and_queue_start_at_the_converted_steps(build_builtin_method) -> None:
+    model = build_builtin_method(
         "swav",
         ["method_kwargs.freeze_prototypes_epochs=0.016", "method_kwargs.epoch_queue_starts=0.024"],
     )
