@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: MIT
-"""Linear probe of a pretrained backbone with a label fraction; appends a line to the results file.
+"""Linear evaluation of a pretrained backbone (solo-learn's protocol by default); appends a line
+to the results file. solo-learn's own linear YAMLs run unchanged:
 
     python main_linear.py --config-name linear_div \
         "pretrained_feature_extractor='<ckpt>'" data.label_fraction=0.05
+    python main_linear.py --config-path <solo-learn>/scripts/linear/imagenet-100 \
+        --config-name simclr.yaml "pretrained_feature_extractor='<ckpt>'"
 """
 
 import hydra
@@ -18,10 +21,15 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     with exit_on_user_error():
         record = run_linear(cfg).record
+        mode = (
+            "solo-learn protocol"
+            if record["probe_mode"] == "protocol"
+            else "features mode (not the paper's protocol)"
+        )
         console.print(
-            f"Linear probe top-1: {record['accuracy']:.2f}% "
+            f"Linear probe, {mode}: top-1 {record['acc1']:.2f}%, top-5 {record['acc5']:.2f}% "
             f"({record['dataset']}, label fraction {record['label_fraction']}, "
-            f"pretraining fraction {record['fraction']})"
+            f"pretraining fraction {record['fraction']}, {record['wall_seconds']:.0f} s)"
         )
 
 

@@ -3,12 +3,16 @@
 
 python main_pretrain.py --config-name simclr_div
 python main_pretrain.py --config-name simclr_div data.fraction=0.1 budget.C=2e5
-python main_pretrain.py --config-path <solo-learn>/scripts/pretrain/cifar --config-name simclr.yaml
+python main_pretrain.py --config-path <solo-learn>/scripts/pretrain/cifar \
+    --config-name simclr.yaml budget.C=50e6
 """
+
+import sys
 
 import hydra
 from omegaconf import DictConfig
 
+from solo_diversity.config import budget_overrides
 from solo_diversity.entry import exit_on_user_error
 from solo_diversity.pretrain import run_pretrain
 
@@ -21,4 +25,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # solo-learn's YAMLs have no budget group: a bare ``budget.C=...`` becomes hydra's
+    # ``++budget.C=...`` (add or override) before hydra reads the command line. DDP children
+    # re-run this script with the rewritten sys.argv, which the rewrite leaves unchanged.
+    sys.argv[1:] = budget_overrides(sys.argv[1:])
     main()

@@ -44,7 +44,8 @@ SMALL_STEM_DATASETS = frozenset({"cifar10", "cifar100", "digits", "fashion_mnist
 
 def uses_small_stem(dataset: str, explicit: bool | None = None) -> bool:
     """Whether a ResNet gets the small-input stem: ``backbone.small_input_stem`` if set, else
-    solo-learn's dataset rule (:data:`SMALL_STEM_DATASETS`)."""
+    solo-learn's dataset rule (:data:`SMALL_STEM_DATASETS`).
+    """
     return bool(explicit) if explicit is not None else dataset in SMALL_STEM_DATASETS
 
 
@@ -74,8 +75,16 @@ def build_backbone(
 def _torchvision_resnet(
     builder: Callable[..., models.ResNet], cifar: bool, **kwargs: Any
 ) -> nn.Module:
-    kwargs.pop("zero_init_residual", None)
-    net = builder(weights=None, zero_init_residual=False, **kwargs)
+    """Build a torchvision ResNet, passing ``backbone.kwargs`` (e.g. ``zero_init_residual``).
+
+    solo-learn calls the torchvision constructor with them too.
+    """
+    try:
+        net = builder(weights=None, **kwargs)
+    except TypeError as err:
+        raise UserError(
+            f"backbone.kwargs {sorted(kwargs)} not accepted by torchvision's ResNet ({err})"
+        ) from None
     net.num_features = net.fc.in_features  # type: ignore[assignment]
     net.fc = nn.Identity()  # type: ignore[assignment]
     if cifar:
@@ -138,29 +147,52 @@ def small_cnn(cifar: bool = False, **kwargs: Any) -> nn.Module:
 # the paper's pretraining. Their position embeddings depend on the input size, so they take
 # ``img_size``; :func:`backbone_kwargs_for` fills it from the run's crop size. timm is imported
 # lazily: the ResNets and the CPU net work without it.
+# Like solo-learn, the method ``mocov3`` gets MoCo v3's ViT (fixed sin-cos position embedding,
+# its own initialisation and head count; :mod:`solo_diversity.vit_mocov3`) and every other
+# method timm's plain ViT; solo-learn gives no other of our methods a variant.
 SIZED_BACKBONES: set[str] = set()  # factories whose weights depend on the input size (img_size)
 TRANSFORMER_BACKBONES: set[str] = set()  # transformers (MoCo v3 gives them 3 projector layers)
+MOCOV3_VIT_METHODS = frozenset({"mocov3"})
 
 
-def _timm_vit(variant: str, img_size: int, patch_size: int, **kwargs: Any) -> nn.Module:
+def _timm_vit(
+    variant: str, img_size: int, patch_size: int, method: str | None, **kwargs: Any
+) -> nn.Module:
     try:
         import timm
     except ImportError:
         raise UserError(f"backbone {variant!r} needs timm; pip install timm") from None
-    net = timm.create_model(f"{variant}_patch{patch_size}_224", pretrained=False, num_classes=0,
-                            img_size=img_size, **kwargs)
-    return net
+    if method in MOCOV3_VIT_METHODS:
+        from solo_diversity.vit_mocov3 import mocov3_vit
+
+        return mocov3_vit(variant, img_size=img_size, patch_size=patch_size, **kwargs)
+    return timm.create_model(
+        f"{variant}_patch{patch_size}_224",
+        pretrained=False,
+        num_classes=0,
+        img_size=img_size,
+        **kwargs,
+    )
 
 
 def _register_vit(name: str, variant: str) -> None:
-    def factory(cifar: bool = False, img_size: int = 224, patch_size: int = 16,
-                **kwargs: Any) -> nn.Module:
-        return _timm_vit(variant, int(img_size), int(patch_size), **kwargs)
+    def factory(
+        cifar: bool = False,
+        img_size: int = 224,
+        patch_size: int = 16,
+        method: str | None = None,
+        **kwargs: Any,
+    ) -> nn.Module:
+        return _timm_vit(variant, int(img_size), int(patch_size), method, **kwargs)
 
-    factory.__doc__ = f"timm's {variant} (patch 16, random init) -> (B, num_features) class token."
+    factory.__doc__ = (
+        f"timm's {variant} (patch 16, random init) -> (B, num_features) class token; "
+        "MoCo v3's variant for method='mocov3'."
+    )
     register_backbone(name)(factory)
     SIZED_BACKBONES.add(name)
     TRANSFORMER_BACKBONES.add(name)
+    METHOD_AWARE_BACKBONES.add(name)
 
 
 _register_vit("vit_small", "vit_small")  # ViT-S/16, 384-d features
@@ -182,3 +214,23 @@ def backbone_kwargs_for(name: str, kwargs: dict[str, Any], crop_size: int) -> di
     if name in SIZED_BACKBONES:
         out.setdefault("img_size", int(crop_size))
     return out
+
+
+def set_resnet_stem(net: nn.Module, small: bool) -> None:
+    """Give a torchvision-style ResNet the small-input stem or the standard one, in place.
+
+    Small: 3x3 stride-1 ``conv1`` (padding 2, as solo-learn) and no max-pool. Standard: the 7x7
+    stride-2 ``conv1`` and the 3x3 stride-2 max-pool. A stem that already matches is kept with
+    its weights; a replaced one is freshly initialised.
+    """
+    conv = net.conv1
+    assert isinstance(conv, nn.Conv2d)
+    if (conv.kernel_size == (3, 3)) == small:
+        return
+    if small:
+        net.conv1 = nn.Conv2d(3, conv.out_channels, kernel_size=3, stride=1, padding=2, bias=False)
+        net.maxpool = nn.Identity()
+    else:
+        net.conv1 = nn.Conv2d(3, conv.out_channels, kernel_size=7, stride=2, padding=3, bias=False)
+        nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+        net.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)

@@ -4,7 +4,12 @@
 Files are ``{checkpoint.dir}/{method}/{version}/{name}-{version}-ep={epoch}.ckpt`` with the config
 in ``args.json`` beside them, so solo-learn's tools and our probe read them alike. The save
 frequency is counted in reference epochs like every other epoch-counted key, then converted to
-optimizer steps; the final state is always saved.
+optimizer steps; ``checkpoint.every_n_steps`` adds saves every K optimizer steps. Saves during
+training are named ``...-ep={epoch}-step={step}.ckpt``; the final state is always saved under
+solo-learn's name. Every file is written to a temporary name and published atomically with a
+sha256 beside it (:mod:`~solo_diversity.checkpoint_files`); the previous checkpoint is removed
+(unless ``keep_prev``) only once the new one is complete. :func:`find_resumable` resumes from the
+newest checkpoint that passes its checksum, saying which ones it skipped and why.
 """
 
 from __future__ import annotations
@@ -13,12 +18,16 @@ import json
 import logging
 import secrets
 import string
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
+
+from solo_diversity import checkpoint_files as files
+from solo_diversity.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +53,36 @@ def new_version() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def checkpoint_path(logdir: Path, name: str, version: str, epoch: int) -> Path:
-    """``{logdir}/{version}/{name}-{version}-ep={epoch}.ckpt``."""
-    return logdir / version / f"{name}-{version}-ep={epoch}.ckpt"
+def checkpoint_path(
+    logdir: Path, name: str, version: str, epoch: int, step: int | None = None
+) -> Path:
+    """``{logdir}/{version}/{name}-{version}-ep={epoch}[-step={step}].ckpt``."""
+    tail = "" if step is None else f"-step={step}"
+    return logdir / version / f"{name}-{version}-ep={epoch}{tail}.ckpt"
+
+
+def every_n_steps(cfg: DictConfig) -> int:
+    """``checkpoint.every_n_steps`` (0 when unset): optimizer steps between step checkpoints."""
+    value = OmegaConf.select(cfg, "checkpoint.every_n_steps", default=0)
+    value = 0 if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UserError(
+            f"checkpoint.every_n_steps must be an integer >= 0 (0 = off), got {value!r}"
+        )
+    return value
+
+
+def _say(line: str) -> None:
+    """One line the user must see even when hydra has silenced logging."""
+    print(line, file=sys.stderr, flush=True)
 
 
 class SoloCheckpointer(pl.Callback):
     """Save every ``frequency_steps`` optimizer steps and at the end, in solo-learn's layout.
+
+    ``checkpoint.every_n_steps`` in ``cfg`` adds a save every that many optimizer steps. Each save
+    is written to a temporary file, published atomically with its sha256, and only then is the
+    previous checkpoint removed (unless ``keep_prev``).
 
     Args:
         cfg: the resolved config, written to ``args.json``.
@@ -72,6 +104,7 @@ class SoloCheckpointer(pl.Callback):
         self.logdir = Path(logdir)
         self.version = version
         self.frequency_steps = frequency_steps
+        self.every_n_steps = every_n_steps(cfg)
         self.keep_prev = keep_prev
         self.last_path: Path | None = None
         self.saved_at_step = -1  # micro-batches of one accumulated step share a global_step
@@ -83,22 +116,61 @@ class SoloCheckpointer(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if trainer.is_global_zero:
             self.version_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.version_dir.glob(f"*.ckpt{files.TMP_SUFFIX}"):
+                if stale.is_file():
+                    stale.unlink()  # a save that was killed half-way
             args = OmegaConf.to_container(self.cfg, resolve=True)
             (self.version_dir / "args.json").write_text(json.dumps(args, indent=2, default=str))
 
-    def save(self, trainer: pl.Trainer) -> Path:
-        """Write the checkpoint for the current epoch (all ranks must call it)."""
-        path = checkpoint_path(self.logdir, str(self.cfg.name), self.version, trainer.current_epoch)
-        trainer.save_checkpoint(path)
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A resumed run replaces the checkpoint it started from, as it would its own.
+        resumed = trainer.ckpt_path
+        if resumed and Path(resumed).parent.resolve() == self.version_dir.resolve():
+            self.last_path = Path(resumed)
+
+    def save(self, trainer: pl.Trainer, final: bool = False) -> Path:
+        """Write the current state atomically (all ranks must call it) and drop the previous one.
+
+        Args:
+            trainer: the trainer to save.
+            final: name it solo-learn's ``...-ep={epoch}.ckpt`` (the end of training) instead of
+                ``...-ep={epoch}-step={step}.ckpt``.
+
+        Raises:
+            UserError: when the file cannot be written (e.g. a full disk); the previous checkpoint
+                is left intact.
+
+        """
+        step = None if final else trainer.global_step
+        path = checkpoint_path(
+            self.logdir, str(self.cfg.name), self.version, trainer.current_epoch, step
+        )
+        tmp = files.temporary_path(path)
+        try:
+            trainer.save_checkpoint(tmp)
+            if trainer.is_global_zero:
+                files.publish(tmp, path)
+        except OSError as err:
+            if trainer.is_global_zero and tmp.is_file():
+                tmp.unlink()
+            kept = f"; {self.last_path} is intact" if self.last_path else ""
+            raise UserError(
+                f"could not write checkpoint {path} ({err.strerror or err}){kept}"
+            ) from err
         if (
             trainer.is_global_zero
             and self.last_path
             and self.last_path != path
             and not self.keep_prev
         ):
-            self.last_path.unlink(missing_ok=True)
+            files.remove(self.last_path)
         self.last_path = path
         return path
+
+    def _due(self, step: int) -> bool:
+        return any(
+            every and step % every == 0 for every in (self.frequency_steps, self.every_n_steps)
+        )
 
     def on_train_batch_end(
         self,
@@ -109,17 +181,12 @@ class SoloCheckpointer(pl.Callback):
         batch_idx: int,
     ) -> None:
         step = trainer.global_step
-        if (
-            self.frequency_steps
-            and step
-            and step % self.frequency_steps == 0
-            and step != self.saved_at_step
-        ):
+        if step and step != self.saved_at_step and self._due(step):
             self.saved_at_step = step
             self.save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.save(trainer)
+        self.save(trainer, final=True)
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -139,16 +206,23 @@ def _identity(args: dict[str, Any]) -> dict[str, Any]:
     return {k: args.get(k) for k in RUN_IDENTITY_KEYS}
 
 
+def _newest_first(paths: list[Path]) -> list[Path]:
+    return sorted(paths, key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+
+
 def find_resumable(logdir: Path, cfg: DictConfig, max_hours: float | None = None) -> Path | None:
-    """The newest unfinished checkpoint of the same experiment under ``logdir``, if any.
+    """The newest intact checkpoint of an unfinished run of the same experiment, if any.
 
     A run is the same when the keys in :data:`RUN_IDENTITY_KEYS` of its ``args.json`` equal the
-    current config's; it is finished when its ``ledger.json`` exists.
+    current config's; it is finished when its ``ledger.json`` exists. Checkpoints older than
+    ``max_hours`` are ignored. Candidates are tried newest first; one that fails
+    :func:`~solo_diversity.checkpoint_files.verify` (checksum mismatch, or unloadable) is skipped
+    with one line on stderr saying which and why.
     """
     if not logdir.is_dir():
         return None
     wanted = _identity(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    candidates = []
+    candidates: list[Path] = []
     for args_file in logdir.glob("*/args.json"):
         run_dir = args_file.parent
         if (run_dir / "ledger.json").exists():
@@ -157,9 +231,14 @@ def find_resumable(logdir: Path, cfg: DictConfig, max_hours: float | None = None
             same = _identity(json.loads(args_file.read_text())) == wanted
         except json.JSONDecodeError:
             continue
-        ckpts = sorted(run_dir.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
-        if same and ckpts:
-            if max_hours and time.time() - ckpts[-1].stat().st_mtime > max_hours * 3600:
-                continue
-            candidates.append(ckpts[-1])
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+        if same:
+            candidates += run_dir.glob("*.ckpt")
+    now = time.time()
+    for ckpt in _newest_first(candidates):
+        if max_hours and now - ckpt.stat().st_mtime > max_hours * 3600:
+            continue
+        reason = files.verify(ckpt)
+        if reason is None:
+            return ckpt
+        _say(f"auto-resume: skipping {ckpt}: {reason}")
+    return None

@@ -16,9 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 from solo_diversity.budget import BudgetPlan, check_budget_keys, parse_count, plan_budget
 from solo_diversity.data import crop_counts, parse_augmentations
 from solo_diversity.errors import UserError
+from solo_diversity.keys import reject_unsupported
+from solo_diversity.loggers import check_logger_keys
 from solo_diversity.methods import get_method
 from solo_diversity.methods.base import fill_defaults
-from solo_diversity.methods.settings import count_devices, global_batch
+from solo_diversity.methods.settings import global_batch
+from solo_diversity.world import cpu_devices, world_size_of
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +40,18 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "data.min_steps_per_epoch": 50,
     "dali.device": "auto",
     "dali.num_threads": 2,
+    "dali.encode_indexes_into_labels": False,  # accepted: batch indexes are always real here
+    "debug_augmentations": False,
+    "loggers": ["csv"],
     "wandb.enabled": False,
+    "wandb.entity": None,
     "wandb.project": "solo-learn",
+    "wandb.offline": False,
     "checkpoint.enabled": True,
     "checkpoint.dir": "trained_models",
     "checkpoint.frequency": 1,
     "checkpoint.keep_prev": False,
+    "checkpoint.every_n_steps": 0,
     "auto_resume.enabled": False,
     "auto_resume.max_hours": 36,
     "budget.mode": "images",
@@ -51,6 +60,48 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "num_nodes": 1,
     "precision": "32-true",
 }
+
+
+# Keys of solo-learn's pretraining schema (solo/args/pretrain.py parse_cfg, the add_and_assert of
+# its Checkpointer, AutoResumer, DALI module, AutoUMAP and BaseMethod, and the Trainer arguments
+# main_pretrain.py passes through) that this project does not implement, with their "off" values.
+# Every other key of that schema works as upstream.
+UNSUPPORTED_PRETRAIN_KEYS: dict[str, tuple[tuple[Any, ...], str]] = {
+    "auto_umap.enabled": ((False,), "UMAP plots of the features are not implemented"),
+    "scheduler.interval": (("step",), "the budget schedules the learning rate per optimizer step"),
+    "max_steps": ((-1,), "the budget sets max_steps = floor(C / G); give budget.C instead"),
+    "min_steps": ((), "the budget alone decides when training stops"),
+    "min_epochs": ((), "the budget alone decides when training stops"),
+    "max_time": ((), "a time limit would stop the run before its budget; give budget.C"),
+    "limit_train_batches": ((1.0,), "the budget decides how many batches train"),
+    "val_check_interval": ((1.0,), "validation runs 4 times per budgeted run"),
+    "check_val_every_n_epoch": ((1,), "validation runs 4 times per budgeted run"),
+}
+
+
+# Keys this project adds to solo-learn's schema, and ``wandb.offline`` (an upstream key that its
+# wandb groups leave out); hydra only sets them on a config that lacks them (every solo-learn
+# YAML) when prefixed with ``++`` (add or override).
+ADDED_KEY_PREFIXES = (
+    "budget.",
+    "loggers=",
+    "wandb.offline=",
+    "checkpoint.every_n_steps=",
+    "checkpoint.keep_prev=",
+    "knn_eval.",
+)
+
+
+def budget_overrides(argv: list[str]) -> list[str]:
+    """Command-line overrides with bare ``budget.<key>=v`` (``loggers=``, ...) as ``++...``.
+
+    solo-learn's YAMLs have no ``budget`` group, and hydra refuses to set a key that a config
+    lacks unless it is prefixed with ``+`` (add) or ``++`` (add or override). ``++`` works whether
+    the config has the key or not, so ``budget.C=50e6`` reads the same on every config.
+    """
+    return [
+        f"++{arg}" if arg.startswith(ADDED_KEY_PREFIXES) and "=" in arg else arg for arg in argv
+    ]
 
 
 def copy_cfg(cfg: DictConfig) -> DictConfig:
@@ -80,6 +131,8 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
             raise UserError(f"the config has no {key!r}; see yaml_configs/simclr_div.yaml")
     fill_defaults(cfg, {"budget": {}})
     fill_defaults(cfg, PRETRAIN_DEFAULTS)
+    reject_unsupported(cfg, UNSUPPORTED_PRETRAIN_KEYS, "main_pretrain.py")
+    check_logger_keys(cfg)
     check_budget_keys(OmegaConf.to_container(cfg.budget))  # type: ignore[arg-type]
     cfg = get_method(str(cfg.method)).add_and_assert_specific_cfg(cfg)
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
@@ -95,13 +148,18 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
 def trainer_devices(cfg: DictConfig, accelerator: str) -> Any:
     """Lightning's ``devices`` for the chosen accelerator (a CPU takes a count, not a list)."""
     devices = cfg.devices
-    if accelerator == "cpu" and not isinstance(devices, int):
-        return count_devices(devices)
-    return devices
+    if OmegaConf.is_config(devices):
+        devices = OmegaConf.to_container(devices)
+    return cpu_devices(devices) if accelerator == "cpu" else devices
 
 
 def attach_plan(
-    cfg: DictConfig, *, dataset_size: int, subset_size: int, num_classes: int
+    cfg: DictConfig,
+    *,
+    dataset_size: int,
+    subset_size: int,
+    num_classes: int,
+    world_size: int | None = None,
 ) -> tuple[DictConfig, BudgetPlan]:
     """Compute the budget plan and attach it (and the class count) to a copy of the config.
 
@@ -113,9 +171,12 @@ def attach_plan(
         dataset_size: images in the whole index (the default reference size N_ref).
         subset_size: N, images in the pretraining subset.
         num_classes: classes of the dataset (0 when unlabelled).
+        world_size: processes in total, as Lightning resolves them
+            (:func:`solo_diversity.world.resolve_world`); by default resolved from the config.
 
     Returns:
-        The new config (with ``budget_plan`` and ``data.num_classes``) and the plan.
+        The new config (with ``budget_plan``, its ``world_size``, and ``data.num_classes``) and
+        the plan.
     """
     budget = cfg.budget
     n_ref = (
@@ -129,10 +190,11 @@ def attach_plan(
             raise UserError("budget.C is not set; give the budget in images, e.g. budget.C=50e6")
         C = int(cfg.max_epochs) * n_ref  # noqa: N806
         log.warning("budget.C not set: using max_epochs * N_ref = %d images", C)
+    world = world_size_of(cfg) if world_size is None else world_size
     plan = plan_budget(
         C,
         subset_size,
-        global_batch(cfg),
+        global_batch(cfg, world),
         N_ref=n_ref,
         mode=str(budget.mode),
         epochs=budget.get("epochs"),
@@ -140,4 +202,5 @@ def attach_plan(
     out = copy_cfg(cfg)
     out.data.num_classes = max(1, num_classes)
     out.budget_plan = plan.as_dict()
+    out.budget_plan.world_size = world
     return out, plan

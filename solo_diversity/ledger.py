@@ -5,6 +5,8 @@ A Lightning callback counts the images of every micro-batch on every rank, group
 step, and at the end sums the ranks and compares with C_eff = S * G. The count survives resumption
 (it is stored in the checkpoint) and is written to ``ledger.json`` beside the checkpoints. A
 mismatch fails the run: a budget-normalized comparison is worthless if the budgets differ.
+Whichever loggers are on receive ``images_seen`` per step, the plan as ``budget/*``
+hyperparameters and, at the end, the ledger as ``ledger/*`` metrics.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ log = logging.getLogger(__name__)
 
 class LedgerMismatch(RuntimeError):
     """Images seen differ from the plan's effective budget."""
+
+
+def ledger_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The numbers of a ledger summary as ``ledger/<key>`` metrics (``match`` as 1.0 or 0.0)."""
+    return {
+        f"ledger/{key}": float(value)
+        for key, value in summary.items()
+        if isinstance(value, (int, float))
+    }
 
 
 class BudgetLedger(pl.Callback):
@@ -124,6 +135,9 @@ class BudgetLedger(pl.Callback):
         if trainer.is_global_zero and self.json_path is not None:
             self.json_path.parent.mkdir(parents=True, exist_ok=True)
             self.json_path.write_text(json.dumps(self.summary, indent=2) + "\n")
+        metrics = ledger_metrics(self.summary)
+        for logger in trainer.loggers:  # rank 0 only: Lightning's loggers log on global zero
+            logger.log_metrics(metrics, step=steps)
         if not self.summary["match"]:
             raise LedgerMismatch(
                 f"budget ledger mismatch: saw {images} images in {steps} steps, "

@@ -37,8 +37,16 @@ from solo_diversity.data import (
 from solo_diversity.errors import UserError
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.ledger import BudgetLedger
+from solo_diversity.loggers import (
+    build_loggers,
+    finish_loggers,
+    log_run_config,
+    logger_callbacks,
+)
 from solo_diversity.methods import BACKEND, get_method
 from solo_diversity.report.console import console, ledger_table, plan_table
+from solo_diversity.visits import VisitLedger
+from solo_diversity.world import GlobalBatchCheck, resolve_world
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,10 @@ def _accelerator(cfg: DictConfig) -> str:
 
 
 def trainer_kwargs(
-    cfg: DictConfig, plan: BudgetPlan, callbacks: list[pl.Callback]
+    cfg: DictConfig,
+    plan: BudgetPlan,
+    callbacks: list[pl.Callback],
+    loggers: list[pl.loggers.Logger] | None = None,
 ) -> dict[str, Any]:
     """Trainer arguments: config keys that Trainer takes, then the budget's exact stopping rule."""
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
@@ -109,14 +120,16 @@ def trainer_kwargs(
         use_distributed_sampler=False,
         enable_checkpointing=False,
         callbacks=callbacks,
-        logger=pl.loggers.CSVLogger(str(cfg.checkpoint.dir), name="logs")
-        if cfg.checkpoint.enabled
-        else False,
+        logger=list(loggers) if loggers else False,
         check_val_every_n_epoch=None,
         val_check_interval=batches_between_val,
     )
     if passed.get("strategy") in (None, "none"):
         passed["strategy"] = "auto"
+    if accelerator == "cpu" and passed.get("sync_batchnorm"):
+        # torch's SyncBatchNorm runs on GPUs only; solo-learn's YAMLs all set it.
+        log.warning("sync_batchnorm=True is GPU-only; using plain BatchNorm on the CPU")
+        passed["sync_batchnorm"] = False
     return passed
 
 
@@ -148,7 +161,11 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
     )
     if str(cfg.data.format) == "dali":
         return DaliPretrainDataModule(
-            subset, specs, mean, std, device=dali_device(cfg),
+            subset,
+            specs,
+            mean,
+            std,
+            device=dali_device(cfg),
             num_threads=int(cfg.dali.num_threads),
             screen_cache=ScreenCache.default_path(subset.index, cfg.data.index_cache),
             **common,  # type: ignore[arg-type]
@@ -156,6 +173,22 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
     backend = check_backend(str(cfg.data.get("augment_backend", "fast")))
     view_cls = FastMultiView if backend == "fast" else MultiViewTransform
     return PretrainDataModule(subset, view_cls(specs, mean, std), **common)  # type: ignore[arg-type]
+
+
+def budget_notes(cfg: DictConfig, plan: BudgetPlan) -> list[str]:
+    """Lines under the plan table saying which config keys the budget replaced."""
+    max_epochs = cfg.get("max_epochs")
+    if max_epochs in (None, -1):
+        return []
+    if cfg.budget.get("C") is None and plan.mode == "images":
+        return [
+            f"budget.C not set: C = max_epochs {max_epochs} x N_ref {plan.N_ref:,} = "
+            f"{plan.C:,} images, trained as {plan.steps:,} steps"
+        ]
+    return [
+        f"max_epochs {max_epochs} in the config -> replaced by the budget: "
+        f"{plan.steps:,} steps (E = {plan.epochs:,.2f} epochs of N = {plan.N:,})"
+    ]
 
 
 def _run_version() -> str:
@@ -179,8 +212,16 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     index = _open_split(cfg, str(cfg.data.train_path), "train")
     subset = select_subset(index, float(cfg.data.fraction), stratified=bool(cfg.data.stratified))
     num_classes = 0 if cfg.data.no_labels else index.num_classes
+    accelerator = _accelerator(cfg)
+    world = resolve_world(
+        accelerator, trainer_devices(cfg, accelerator), int(cfg.num_nodes), cfg.get("strategy")
+    )
     cfg, plan = attach_plan(
-        cfg, dataset_size=len(index), subset_size=len(subset), num_classes=num_classes
+        cfg,
+        dataset_size=len(index),
+        subset_size=len(subset),
+        num_classes=num_classes,
+        world_size=world.size,
     )
     method_cls = get_method(str(cfg.method))
     schedules = method_cls.converted_schedules(cfg, plan)
@@ -188,6 +229,7 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         plan_table(
             [(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)],
             title=f"Budget plan: {cfg.method} ({BACKEND} backend)",
+            notes=budget_notes(cfg, plan),
         )
     )
 
@@ -199,6 +241,8 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     if cfg.data.val_path and not cfg.data.no_labels:
         val_subset = select_subset(_open_split(cfg, str(cfg.data.val_path), "test"), -1)
     datamodule = build_datamodule(cfg, subset, val_subset)
+    if cfg.debug_augmentations:  # solo-learn prints the transforms
+        console.print("Transforms:", getattr(datamodule, "transform", None) or cfg.augmentations)
 
     logdir = Path(cfg.checkpoint.dir) / str(cfg.method)
     resume = cfg.get("resume_from_checkpoint")
@@ -219,10 +263,23 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     ledger = BudgetLedger(
         plan, logdir / version / "ledger.json" if cfg.checkpoint.enabled else None
     )
-    callbacks += [ledger, BadImageGuard(datamodule), *extra_callbacks]
+    loggers = build_loggers(cfg, version, resuming=resume is not None)
+    callbacks += [
+        GlobalBatchCheck(plan, int(cfg.optimizer.batch_size)),
+        ledger,
+        VisitLedger(logdir / version / "visits.npz" if cfg.checkpoint.enabled else None),
+        BadImageGuard(datamodule),
+        *logger_callbacks(loggers),
+        *extra_callbacks,
+    ]
 
-    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks, loggers))
+    log_run_config(loggers, cfg, model)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    finally:
+        if trainer.is_global_zero:
+            finish_loggers(loggers)
     path = checkpointer.last_path if checkpointer else None
     if trainer.is_global_zero:
         console.print(ledger_table(ledger.summary))

@@ -124,6 +124,8 @@ class IndexFeed:
             :class:`PaddedSequence`; ``order.indices(epoch)`` gives subset entries, -1 = padding.
         cache: the screening cache.
         first_epoch: the sampler epoch of DALI's epoch 0 (a resumed run starts later).
+        skip: samples of ``first_epoch`` already trained on (a run resumed mid-epoch); DALI's
+            epoch 0 then holds only the rest of it.
 
     A padding sample repeats the first readable entry with position -1; callers drop it.
     Raising ``StopIteration`` past the end of the order ends DALI's epoch.
@@ -131,10 +133,11 @@ class IndexFeed:
     """
 
     def __init__(self, subset: Any, order: EpochSampler | PaddedSequence, cache: ScreenCache,
-                 first_epoch: int = 0) -> None:
+                 first_epoch: int = 0, skip: int = 0) -> None:
         self.reader = ScreenedReader(subset, cache)
         self.order = order
         self.first_epoch = int(first_epoch)
+        self.skip = int(skip)
         self._epoch = -1
         self._indices = np.empty(0, dtype=np.int64)
 
@@ -144,9 +147,11 @@ class IndexFeed:
         return state
 
     def entries(self, epoch: int) -> np.ndarray:
-        """Subset entries of a sampler epoch (cached: every sample of an epoch asks)."""
+        """Subset entries of a sampler epoch still to feed (cached: every sample of it asks)."""
         if epoch != self._epoch:
-            self._indices, self._epoch = np.asarray(self.order.indices(epoch)), epoch
+            indices = np.asarray(self.order.indices(epoch))
+            self._indices = indices[self.skip :] if epoch == self.first_epoch else indices
+            self._epoch = epoch
         return self._indices
 
     def __call__(self, sample_info: Any) -> tuple[np.ndarray, ...]:

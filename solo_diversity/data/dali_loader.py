@@ -8,6 +8,10 @@ sharding, per-epoch reshuffling, whole optimizer steps and therefore the budget 
 those of the torchvision path. Lightning's ``set_epoch`` on ``.sampler`` selects the epoch; a
 pipeline is rebuilt only when the epochs it would produce no longer follow on (a resume, or an
 epoch abandoned at ``max_steps``). Unreadable images are skipped by the feed and counted here.
+The train loader saves its position like the torchvision path's (:class:`~.sampler.Cursor`), so a
+resumed run continues with the next batch of the same permutation; DALI's random operators draw
+from a per-pipeline stream, so the crops of a resumed epoch differ from the uninterrupted run's
+(the images, their order and the visit counts are the same).
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from solo_diversity.data.dali_pipeline import (
     check_device,
     dali_module,
 )
-from solo_diversity.data.datamodule import PretrainDataModule
+from solo_diversity.data.datamodule import PretrainDataModule, batches_in_flight
 from solo_diversity.data.fast_cpu import ordered_specs
+from solo_diversity.data.sampler import Cursor
 
 
 def pipeline_seed(*parts: int) -> int:
@@ -59,18 +64,19 @@ class DaliEpochs:
         self.builds = 0
 
     def run(
-        self, epoch: int, build: Callable[[int], Any], num_batches: int
+        self, epoch: int, build: Callable[[int, int], Any], num_batches: int, start: int = 0
     ) -> Iterator[dict[str, torch.Tensor]]:
-        """The ``num_batches`` batches of sampler epoch ``epoch``; ``build(first_epoch)`` makes a
-        pipeline when the previous epoch was not read to its end.
+        """Batches ``start`` to ``num_batches`` of sampler epoch ``epoch``; ``build(first_epoch,
+        start)`` makes a pipeline when the previous epoch was not read to its end (or when the
+        epoch starts part-way, at a resume).
         """
-        if self._iterator is None or epoch != self._next_epoch:
+        if self._iterator is None or epoch != self._next_epoch or start:
             dali_module()  # a one-line install hint when DALI is missing
             from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
             self.close()
             self._iterator = DALIGenericIterator(
-                build(epoch), self.output_map, auto_reset=True, prepare_first_batch=False
+                build(epoch, start), self.output_map, auto_reset=True, prepare_first_batch=False
             )
             self.builds += 1
         elif self._end_pending:
@@ -79,7 +85,7 @@ class DaliEpochs:
             if self._next_batch() is not None:
                 raise RuntimeError("the DALI pipeline gave more batches than its epoch holds")
         self._next_epoch, self._end_pending = None, False  # a half-read epoch cannot go on
-        count = 0
+        count = start
         while (outputs := self._next_batch()) is not None:
             count += 1
             if count == num_batches:
@@ -126,6 +132,7 @@ class DaliPretrainDataModule(PretrainDataModule):
         self.dali_loaded = self.dali_bad = 0
         super().__init__(subset, transform=None, **kwargs)
         self.num_views = sum(s.num_crops for s in self.specs)
+        self.cursor = Cursor()
         self._epochs = DaliEpochs(
             [f"view_{k}" for k in range(self.num_views)] + list(FEED_OUTPUTS[1:]))
 
@@ -136,12 +143,14 @@ class DaliPretrainDataModule(PretrainDataModule):
             root = self.trainer.strategy.root_device
             self.gpu_index = int(root.index or 0) if root.type == "cuda" else 0
 
-    def _build(self, first_epoch: int) -> Any:
+    def _build(self, first_epoch: int, start: int = 0) -> Any:
         cache = ScreenCache(self.screen_path, len(self.subset.index))
-        feed = IndexFeed(self.subset, self.sampler, cache, first_epoch=first_epoch)
+        feed = IndexFeed(self.subset, self.sampler, cache, first_epoch=first_epoch,
+                         skip=start * self.batch_size)
+        seed_parts = (self.seed, self.rank, first_epoch) + ((start,) if start else ())
         return build_pretrain_pipeline(feed, self.specs, self.mean, self.std, DaliRuntime(
             self.batch_size, self.num_threads, self.num_workers, self.device, self.gpu_index,
-            pipeline_seed(self.seed, self.rank, first_epoch),
+            pipeline_seed(*seed_parts),
         ))
 
     def _loader_kwargs(self) -> dict[str, Any]:
@@ -168,11 +177,19 @@ class DaliPretrainDataModule(PretrainDataModule):
         return len(self.sampler) // self.batch_size
 
     def train_batches(self) -> Iterator[list[Any]]:
-        """Batches of this rank for the sampler's current epoch, in solo-learn's layout."""
-        for out in self._epochs.run(self.sampler.epoch, self._build, self.num_batches):
+        """Batches of this rank for the sampler's current epoch, in solo-learn's layout (from
+        the restored position when a checkpoint was loaded).
+        """
+        epoch = self._epoch_now()  # not Lightning's set_epoch value: see ResumableLoader
+        if epoch is not None:
+            self.sampler.set_epoch(epoch)
+        epoch = self.sampler.epoch
+        start = self.cursor.begin(epoch)
+        for out in self._epochs.run(epoch, self._build, self.num_batches, start):
             self.dali_loaded += int(out["position"].numel())
             self.dali_bad += int(out["skipped"].sum())
             views = [out[f"view_{k}"] for k in range(self.num_views)]
+            self.cursor.advance()
             yield [out["position"].view(-1).long(), views, out["label"].view(-1).long()]
 
     def train_dataloader(self) -> Any:
@@ -200,6 +217,17 @@ class _TrainBatches:
 
     def __iter__(self) -> Iterator[list[Any]]:
         return self.datamodule.train_batches()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position Lightning stores in checkpoints (see :class:`~.sampler.Cursor`)."""
+        dm = self.datamodule
+        in_flight = 0 if dm.trainer is None else batches_in_flight(dm.trainer)
+        return dm.cursor.state_dict(dm.sampler, in_flight)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue at the saved position; UserError when the sampler's shape has changed."""
+        dm = self.datamodule
+        dm.cursor.restore(dm.sampler, state_dict, dm.num_batches)
 
 
 def probe_batches(
@@ -232,7 +260,7 @@ def probe_batches(
     epochs = DaliEpochs(["image", *FEED_OUTPUTS[1:]])
     build = partial(build_probe_pipeline, feed, size, mean, std, train=train,
                     crop_fraction=crop_fraction, run=run)
-    for out in epochs.run(0, lambda _: build(), -(-len(subset) // batch)):
+    for out in epochs.run(0, lambda *_: build(), -(-len(subset) // batch)):
         keep = out["position"].view(-1) >= 0
         yield out["image"][keep.to(out["image"].device)], out["label"].view(-1)[keep].long()
     epochs.close()

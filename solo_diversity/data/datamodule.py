@@ -4,15 +4,18 @@
 This module owns turning typed settings (a subset, its transform, batch size, workers, seed,
 accumulation) into Lightning's train/val DataLoaders: training batches come in solo-learn's layout
 ``[indexes (B,), [crop_0 (B, 3, H, W), ...], targets (B,)]`` from an :class:`EpochSampler`, so every
-optimizer step sees exactly G images; validation batches are ``(X, Y)``. :class:`BadImageGuard`
-stops a run whose share of unreadable images passes ``max_bad_fraction``.
+optimizer step sees exactly G images; validation batches are ``(X, Y)``. The train loader is a
+:class:`ResumableLoader`: Lightning saves its position (epoch, batches consumed) in every checkpoint
+and a resumed run continues with the next batch of the same permutation, each sample augmented
+from its own seed. :class:`BadImageGuard` stops a run whose share of unreadable images passes
+``max_bad_fraction``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -21,7 +24,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
 from solo_diversity.data.datasets import ClassificationDataset, PretrainDataset, ReadCounter
-from solo_diversity.data.sampler import EpochSampler
+from solo_diversity.data.sampler import Cursor, EpochSampler, StepBatches
 from solo_diversity.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,78 @@ def collate_views(items: Sequence[tuple[int, list[torch.Tensor], int]]) -> Batch
     views = [default_collate([item[1][k] for item in items]) for k in range(num_views)]
     targets = torch.tensor([item[2] for item in items], dtype=torch.long)
     return [indexes, views, targets]
+
+
+def batches_in_flight(trainer: pl.Trainer) -> int:
+    """Batches of the current epoch that Lightning took but has not finished a training step on.
+
+    1 while a step runs (between ``on_train_batch_start`` and the end of the step), else 0.
+    """
+    progress = trainer.fit_loop.epoch_loop.batch_progress.current
+    processed = int(getattr(progress, "processed", progress.completed))  # typed as its base
+    return max(0, int(progress.ready) - processed)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over :class:`StepBatches` that Lightning saves and restores mid-epoch.
+
+    Lightning (2.x) stores ``state_dict()`` of every train loader that has one in the checkpoint's
+    fit-loop state and calls ``load_state_dict()`` before it iterates the loader again; it then
+    expects the iterator to yield the rest of the interrupted epoch while ``len()`` stays the full
+    epoch. The position counts the batches handed to training in this process (workers' prefetched
+    batches are not counted), less ``in_flight()`` when given: batches handed over whose training
+    step has not finished, so that a checkpoint written while a step runs (Ctrl-C) resumes at that
+    step, as Lightning's own progress does. The epoch an iteration draws is ``epoch_now()`` when
+    given (the trainer's ``current_epoch``): after a resume from a checkpoint written on an
+    epoch's last batch, Lightning 2.6 passes ``set_epoch`` a number one behind its
+    ``current_epoch`` in the runs that follow, and would replay that epoch's order.
+
+    Args:
+        dataset: a map-style dataset taking ``(entry, sample seed)`` keys.
+        batches: the batch sampler.
+        in_flight: optional callable giving the batches taken but not yet trained on.
+        epoch_now: optional callable giving the epoch being trained (None: the sampler's).
+        **kwargs: other DataLoader arguments (collate_fn, num_workers, ...).
+
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batches: StepBatches,
+        in_flight: Callable[[], int] | None = None,
+        epoch_now: Callable[[], int | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset, batch_sampler=batches, **kwargs)
+        self.steps = batches  # the typed handle (``batch_sampler`` is typed loosely upstream)
+        self.in_flight = in_flight
+        self.epoch_now = epoch_now
+        self.cursor = Cursor()
+        self.cursor.epoch = batches.sampler.epoch
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        # A generator: nothing starts before the first next(), i.e. after Lightning's set_epoch.
+        sampler = self.steps.sampler
+        epoch = self.epoch_now() if self.epoch_now is not None else None
+        if epoch is not None:
+            sampler.set_epoch(epoch)
+        self.steps.start_at(self.cursor.begin(sampler.epoch))
+        for batch in super().__iter__():
+            self.cursor.advance()
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"position": LoaderPosition.to_dict()}``, stored by Lightning in checkpoints."""
+        in_flight = self.in_flight() if self.in_flight is not None else 0
+        return self.cursor.state_dict(self.steps.sampler, in_flight)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue at the saved position; UserError when the sampler's shape has changed."""
+        self.cursor.restore(self.steps.sampler, state_dict, len(self.steps))
 
 
 class PretrainDataModule(pl.LightningDataModule):
@@ -175,13 +250,25 @@ class PretrainDataModule(pl.LightningDataModule):
             "persistent_workers": workers > 0,
         }
 
-    def train_dataloader(self) -> DataLoader:
-        """``len(sampler) // B`` batches ``[indexes (B,), [crops (B, 3, H, W)], targets (B,)]``."""
-        return DataLoader(
+    def _batches_in_flight(self) -> int:
+        """Batches Lightning took but has not finished a training step on (0 without a trainer)."""
+        return 0 if self.trainer is None else batches_in_flight(self.trainer)
+
+    def _epoch_now(self) -> int | None:
+        """The epoch the trainer is in (None without a trainer)."""
+        return None if self.trainer is None else int(self.trainer.current_epoch)
+
+    def train_dataloader(self) -> ResumableLoader:
+        """``len(sampler) // B`` batches ``[indexes (B,), [crops (B, 3, H, W)], targets (B,)]``.
+
+        Each sample is augmented from its own seed (see :class:`StepBatches`), and the loader's
+        position survives a checkpoint (see :class:`ResumableLoader`).
+        """
+        return ResumableLoader(
             self.train_dataset,
-            batch_size=self.batch_size,
-            sampler=self.sampler,
-            drop_last=True,
+            StepBatches(self.sampler),
+            in_flight=self._batches_in_flight,
+            epoch_now=self._epoch_now,
             collate_fn=collate_views,
             **self._loader_kwargs(),
         )

@@ -6,13 +6,16 @@ pretraining (:class:`PretrainDataset`, solo-learn's ``(index, [crops], target)``
 evaluation (:class:`ClassificationDataset`, ``(image, target)``), plus :func:`eval_transform`.
 An unreadable entry is logged once, counted in a :class:`ReadCounter` that DataLoader workers share
 with the parent, and replaced by the next readable entry in subset order, so a batch is never short.
+A pretraining item asked for with a sample seed (``dataset[(i, seed)]``) draws its augmentations
+from torch's RNG seeded with it alone (:func:`seeded_draws`), whatever process or worker reads it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
@@ -178,6 +181,19 @@ class _CountedReader(Generic[T]):
         return entry.position, entry.value, entry.target
 
 
+@contextlib.contextmanager
+def seeded_draws(seed: int) -> Iterator[None]:
+    """Inside: torch's CPU RNG starts from ``seed``; after: it is back where it was.
+
+    The augmentations (torchvision's and the fast path's) draw from torch's default CPU
+    generator; seeding it per sample makes the views a function of the sample's key, and restoring
+    it keeps the caller's stream (e.g. the training process's, when ``num_workers=0``) untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
 class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
     """Pretraining items in solo-learn's layout: ``(index_position, [crop_0, ...], target)``.
 
@@ -188,7 +204,9 @@ class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
 
     Item i is ``(subset.positions[i], transform(image), label)``, label -1 when unlabeled. An
     unreadable entry is replaced by the next readable one in subset order (wrapping), with that
-    entry's position and label.
+    entry's position and label. The key is an entry i, or ``(i, seed)`` to draw the views from
+    ``seed`` (see :func:`seeded_draws`; :class:`~solo_diversity.data.sampler.StepBatches` hands
+    these out).
 
     """
 
@@ -209,8 +227,12 @@ class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
     def __len__(self) -> int:
         return len(self._reader)
 
-    def __getitem__(self, i: int) -> tuple[int, list[torch.Tensor], int]:
-        return self._reader.read(i)
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[int, list[torch.Tensor], int]:
+        if isinstance(key, tuple):
+            entry, seed = key
+            with seeded_draws(seed):
+                return self._reader.read(entry)
+        return self._reader.read(key)
 
 
 class ClassificationDataset(Dataset[tuple[torch.Tensor, int]]):
@@ -285,14 +307,18 @@ def probe_train_transform(
 ) -> Callable[[Image.Image], torch.Tensor]:
     """The probe's training view (solo-learn's linear training): RRC(size, 0.08-1) + flip.
 
+    Bilinear, torchvision's default, which solo-learn's linear transforms keep (its pretraining
+    crops are bicubic).
+
     Returns:
         A callable from an RGB PIL image to a float32 tensor (3, size, size).
 
     """
     return v2.Compose(
         [
-            v2.RandomResizedCrop(size, scale=(0.08, 1.0),
-                                 interpolation=v2.InterpolationMode.BICUBIC),
+            v2.RandomResizedCrop(
+                size, scale=(0.08, 1.0), interpolation=v2.InterpolationMode.BILINEAR
+            ),
             v2.RandomHorizontalFlip(),
             v2.ToImage(),
             v2.ToDtype(torch.float32, scale=True),

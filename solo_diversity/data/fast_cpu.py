@@ -20,6 +20,8 @@ the work where it is cheapest:
   float (3, S, S) output;
 - each view's random numbers come from two torch draws (box, then everything else) instead of
   one per decision: the same laws from the same (seedable) generator, less per-call overhead.
+  In training that generator is seeded per sample from (seed, pass, position) by
+  :func:`~solo_diversity.data.datasets.seeded_draws`, so the views do not depend on the worker.
 """
 
 from __future__ import annotations

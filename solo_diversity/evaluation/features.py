@@ -4,7 +4,9 @@
 A checkpoint is ours or solo-learn's: keys that contain ``backbone`` are kept with the
 ``backbone.`` prefix stripped and loaded with ``strict=False``, exactly as solo-learn's linear
 evaluation does, so either side reads the other's files. The run's ``args.json`` beside the
-checkpoint says which backbone and input size were used.
+checkpoint says which backbone, method and input size were used. The ResNet stem is read from the
+weights themselves (a 3x3 or 7x7 ``conv1``), and a checkpoint that has no weight for the requested
+backbone, or a weight of another shape, is refused with one line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -50,33 +52,98 @@ def backbone_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {k.replace("backbone.", ""): v for k, v in state_dict.items() if "backbone" in k}
 
 
-def load_backbone(
-    checkpoint: str | Path,
-    name: str,
-    *,
-    small_input_stem: bool,
-    kwargs: dict[str, Any] | None = None,
-) -> nn.Module:
-    """Build ``name`` and load the backbone weights of ``checkpoint`` into it (strict=False).
-
-    Raises:
-        UserError: the file is missing or unreadable, or none of its keys fit the backbone.
+def stem_of(state: dict[str, torch.Tensor]) -> bool | None:
+    """Whether a backbone state dict has the small-input ResNet stem: ``conv1.weight`` of shape
+    (64, 3, 3, 3) -> True, (64, 3, 7, 7) -> False; None when it has no such key (not a ResNet).
     """
-    path = Path(checkpoint)
+    conv1 = state.get("conv1.weight")
+    if conv1 is None or conv1.ndim != 4:
+        return None
+    return int(conv1.shape[-1]) == 3
+
+
+def run_method(run: dict[str, Any]) -> str | None:
+    """The pretraining method of a run's config: ``method``, or solo-learn's ``pretrain_method``."""
+    method = run.get("method") or run.get("pretrain_method")
+    return str(method) if method else None
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
         raise UserError(f"checkpoint {path} cannot be read: {err.__class__.__name__}") from None
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
-    model = build_backbone(name, cifar=small_input_stem, **(kwargs or {}))
-    result = model.load_state_dict(backbone_state(state), strict=False)
-    expected = len(model.state_dict())
-    if len(result.missing_keys) == expected:
-        raise UserError(f"checkpoint {path} has no weights for backbone {name!r}")
-    if result.missing_keys:
-        log.warning("%d backbone keys missing in %s", len(result.missing_keys), path)
+    return ckpt if isinstance(ckpt, dict) else {}
+
+
+def _stored_args(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
+    args_file = path.parent / "args.json"
+    if args_file.exists():
+        return dict(json.loads(args_file.read_text()))
+    return dict(ckpt.get("solo_diversity", {}).get("cfg", {}))
+
+
+def load_backbone(
+    checkpoint: str | Path,
+    name: str,
+    *,
+    small_input_stem: bool | None = None,
+    kwargs: dict[str, Any] | None = None,
+    method: str | None = None,
+) -> nn.Module:
+    """Build ``name`` and load the backbone weights of ``checkpoint`` into it (strict=False).
+
+    The ResNet stem is the one the checkpoint has (``conv1.weight`` 3x3 -> small stem, 7x7 ->
+    standard), whatever ``small_input_stem`` says; ``small_input_stem`` decides only when the
+    state dict has no ``conv1`` (callers pass ``uses_small_stem(dataset, ...)``).
+
+    Args:
+        checkpoint: a ``.ckpt`` of ours or solo-learn's (``state_dict`` with ``backbone.*`` keys).
+        name: the backbone's registry key.
+        small_input_stem: the fallback stem rule.
+        kwargs: ``backbone.kwargs``.
+        method: the pretraining method (some backbones are built per method); None: the one in
+            the checkpoint's config (``method`` or ``pretrain_method``).
+
+    Returns:
+        The backbone in eval mode, mapping (B, 3, H, W) to (B, num_features).
+
+    Raises:
+        UserError: the file is missing or unreadable, a weight has another shape than the
+            backbone's, or no parameter or buffer of the backbone is in the checkpoint.
+    """
+    path = Path(checkpoint)
+    ckpt = _read_checkpoint(path)
+    state = backbone_state(ckpt.get("state_dict", ckpt))
+    args = _stored_args(path, ckpt)
+    theirs = (args.get("backbone") or {}).get("name") or "unknown"
+    stem = stem_of(state)
+    if stem is not None and small_input_stem is not None and stem != small_input_stem:
+        log.info("%s has the %s ResNet stem; building that one", path, "3x3" if stem else "7x7")
+    model = build_backbone(
+        name,
+        cifar=bool(small_input_stem) if stem is None else stem,
+        method=method or run_method(args),
+        **(kwargs or {}),
+    )
+    own = model.state_dict()
+    for key, value in state.items():
+        if key in own and tuple(own[key].shape) != tuple(value.shape):
+            raise UserError(
+                f"checkpoint {path} (backbone {theirs!r}) does not fit backbone {name!r}: "
+                f"{key} is {tuple(value.shape)} there and {tuple(own[key].shape)} here"
+            )
+    loaded = sum(key in state for key in own)
+    if loaded == 0:
+        raise UserError(
+            f"checkpoint {path} has no weights for backbone {name!r} (0 of {len(own)} parameters "
+            f"and buffers); its backbone is {theirs!r}"
+        )
+    model.load_state_dict(state, strict=False)
+    if loaded < len(own):
+        log.warning("%d of %d backbone keys missing in %s", len(own) - loaded, len(own), path)
     return model.eval()
 
 

@@ -1,16 +1,26 @@
 # SPDX-License-Identifier: MIT
-"""Linear probing of a frozen backbone with a fraction of the labels (the paper's Table 5).
+"""Linear evaluation of a checkpoint with a fraction of the labels (the paper's Table 5).
 
-The backbone is frozen, so features are computed once and a linear layer is trained on them with
-SGD and a cosine schedule (Lightning runs the loop). The labelled subset is stratified and nested:
-the first round(k * n_c) images of each class in the index's shuffled order, so 5% is inside 10%
-is inside 50%. Each probe appends one JSON line to a results file for the report.
+Two modes (``probe.mode``):
+
+- ``protocol`` (default): solo-learn's ``main_linear.py`` protocol, the one behind the paper's
+  numbers. A frozen backbone in eval mode and a ``classifier`` layer, trained by Lightning for
+  ``max_epochs`` epochs on augmented views drawn afresh every epoch, with the configured optimizer
+  (LR scaled by ``batch_size * devices * num_nodes / 256``) and scheduler, validated every epoch
+  on the val split; top-1 and top-5 of the last epoch are reported.
+- ``features`` (fast; not the paper's protocol): the same classifier, optimizer and schedule on
+  frozen features computed once (the eval view, or ``data.train_views`` augmented views each).
+
+The labelled subset is stratified and nested in both modes: the first round(k * n_c) images of
+each class in the index's shuffled order, so 5% is inside 10% is inside 50%. Each probe appends
+one JSON line to ``results``. With ``checkpoint.enabled`` the probe is saved in solo-learn's
+layout under ``{checkpoint.dir}/linear/`` and ``auto_resume.enabled`` continues an unfinished one.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,166 +28,232 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F  # noqa: N812
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from solo_diversity.data import dataset_stats, resolve_device
+from solo_diversity.backbones import uses_small_stem
+from solo_diversity.checkpoint import SoloCheckpointer, new_version
+from solo_diversity.config import trainer_devices
+from solo_diversity.data import resolve_device
 from solo_diversity.errors import UserError
-from solo_diversity.evaluation.features import (
-    ProbeData,
-    extract_features,
-    load_backbone,
-    read_run_args,
-)
+from solo_diversity.evaluation.features import ProbeData, load_backbone, read_run_args, run_method
+from solo_diversity.evaluation.probe_data import feature_loaders, probe_stats, protocol_loaders
+from solo_diversity.evaluation.protocol import LinearProbe
+from solo_diversity.evaluation.settings import ProbeSettings, probe_settings, resolve_linear_cfg
 from solo_diversity.index import ensure_index, open_index, select_subset
+from solo_diversity.loggers import (
+    build_loggers,
+    check_logger_keys,
+    finish_loggers,
+    log_run_config,
+    logger_callbacks,
+)
 from solo_diversity.methods.settings import plain
-from solo_diversity.schedules import warmup_cosine
-
-log = logging.getLogger(__name__)
+from solo_diversity.report.console import console
 
 LABEL_FRACTIONS = (0.05, 0.1, 0.5, 1.0)
-
-
-class LinearHead(pl.LightningModule):
-    """A linear classifier on fixed features, trained with SGD + per-step cosine decay."""
-
-    def __init__(
-        self, in_dim: int, num_classes: int, lr: float, weight_decay: float, total_steps: int
-    ):
-        super().__init__()
-        self.norm = nn.BatchNorm1d(in_dim, affine=False)  # standardises features; no parameters
-        self.linear = nn.Linear(in_dim, num_classes)
-        self.lr, self.weight_decay, self.total_steps = lr, weight_decay, total_steps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, F) features -> (B, num_classes) logits."""
-        return self.linear(self.norm(x))
-
-    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:  # type: ignore[override]
-        x, y = batch
-        loss = F.cross_entropy(self(x), y)
-        self.log("probe_loss", loss, prog_bar=True)
-        return loss
-
-    def configure_optimizers(self) -> Any:
-        opt = torch.optim.SGD(
-            self.linear.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay
-        )
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, self.total_steps, 0, 1.0)
-        )
-        return [opt], [{"scheduler": sched, "interval": "step"}]
+FINISHED = "result.json"  # written beside a probe's checkpoints when it has finished
+# Keys that make two probe configs the same experiment (so that one may resume the other).
+PROBE_IDENTITY_KEYS = ("name", "pretrained_feature_extractor", "pretrain_method", "backbone",
+                       "data", "probe", "optimizer", "scheduler", "max_epochs", "seed",
+                       "label_smoothing")
 
 
 @dataclass
 class ProbeResult:
-    """One probe: the record appended to the results file."""
+    """One probe: the record appended to the results file, and the probe checkpoint if saved."""
 
     record: dict[str, Any]
+    checkpoint: Path | None = None
 
 
-def _subset(
-    data: dict[str, Any], split: str, fraction: float, seed: int, stratified: bool
-) -> Any:
+def probe_subset(data: dict[str, Any], split: str, fraction: float, seed: int,
+                 stratified: bool) -> Any:
+    """The probe's ``split`` subset of the run's data: a ``fraction`` (stratified: per class).
+
+    Args:
+        data: the merged ``data`` config (``dataset``, ``train_path``, ``val_path``, ``format``).
+        split: ``"train"`` (reads ``train_path``) or ``"test"`` (``val_path``).
+        fraction: in (0, 1], or -1 for all.
+        seed: shuffle seed of an index built here.
+        stratified: the first round(fraction * n_c) entries of each class c (nested).
+    """
     dataset = str(data["dataset"])
-    path = str(data["train_path" if split == "train" else "val_path"])
+    key = "train_path" if split == "train" else "val_path"
+    path = data.get(key)
+    if not path:
+        raise UserError(f"set data.{key} (the checkpoint's run has none)")
     found = ensure_index(
-        dataset, path, split=split, seed=seed, data_format=str(data.get("format", "h5")),
+        dataset, str(path), split=split, seed=seed, data_format=str(data.get("format") or "h5"),
         cache_dir=Path(data["index_cache"]) if data.get("index_cache") else None,
     )
     return select_subset(open_index(found, expected_dataset=dataset), fraction,
                          stratified=stratified)
 
 
-def _dali_device(cfg: DictConfig, run: dict[str, Any]) -> str:
-    """``dali.device`` of the probe config, else the run's; ``auto`` -> gpu when one is visible."""
-    device = str(OmegaConf.select(cfg, "dali.device", default=None)
-                 or run.get("dali", {}).get("device") or "auto")
-    return resolve_device(device, on_gpu=torch.cuda.is_available())
+def _accelerator(cfg: DictConfig) -> str:
+    accelerator = str(cfg.accelerator)
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(f"accelerator={accelerator} but no GPU is visible; run with "
+                        "accelerator=cpu (and strategy=auto sync_batchnorm=False on one CPU)")
+    if accelerator == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return accelerator
 
 
-def run_linear(cfg: DictConfig) -> ProbeResult:
-    """Probe ``cfg.pretrained_feature_extractor`` and append the result line to ``cfg.results``."""
-    ckpt = cfg.get("pretrained_feature_extractor")
-    if not ckpt:
-        raise UserError("set pretrained_feature_extractor=<path to a .ckpt>")
-    ckpt = Path(str(ckpt))
+def trainer_kwargs(cfg: DictConfig, settings: ProbeSettings, callbacks: list[pl.Callback],
+                   logger: Any) -> dict[str, Any]:
+    """Config keys that ``Trainer`` takes (as upstream passes them), made valid for the machine.
+
+    ``precision=16`` on a CPU becomes 32-true (said on the console). The features mode trains on
+    one device: its global batch is already the protocol's ``batch_size * devices * nodes``.
+    """
+    accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    passed = {k: v for k, v in container.items() if k in accepted and k not in ("callbacks",
+                                                                                  "logger")}
+    accelerator = _accelerator(cfg)
+    precision = str(cfg.precision)
+    if accelerator == "cpu" and precision in ("16", "16-mixed"):
+        console.print(f"note: precision={precision} is GPU-only; the probe runs 32-true on the CPU")
+        precision = "32-true"
+    passed.update(accelerator=accelerator, devices=trainer_devices(cfg, accelerator),
+                  precision=precision, max_epochs=settings.max_epochs, callbacks=callbacks,
+                  logger=logger, enable_checkpointing=False)
+    if passed.get("strategy") in (None, "none"):
+        passed["strategy"] = "auto"
+    if settings.mode == "features":
+        passed.update(devices=1, num_nodes=1, strategy="auto", sync_batchnorm=False)
+    return passed
+
+
+def _identity(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: args.get(k) for k in PROBE_IDENTITY_KEYS}
+
+
+def find_unfinished_probe(logdir: Path, cfg: DictConfig, max_hours: float) -> Path | None:
+    """The newest checkpoint of an unfinished probe with the same identity keys, if any."""
+    wanted = _identity(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    found = []
+    for args_file in logdir.glob("*/args.json") if logdir.is_dir() else []:
+        if (args_file.parent / FINISHED).exists():
+            continue
+        try:
+            same = _identity(json.loads(args_file.read_text())) == wanted
+        except json.JSONDecodeError:
+            continue
+        ckpts = sorted(args_file.parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if same and ckpts and time.time() - ckpts[-1].stat().st_mtime <= max_hours * 3600:
+            found.append(ckpts[-1])
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _merged(run: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data, backbone) of the probe: the run's, overridden by the probe config's set values."""
+    data = {**run.get("data", {}), **{k: v for k, v in plain(cfg.data).items() if v is not None}}
+    theirs = dict(run.get("backbone") or {})
+    ours = {k: v for k, v in plain(cfg.backbone).items() if v is not None}
+    backbone = {**theirs, **ours,
+                "kwargs": {**(theirs.get("kwargs") or {}), **(ours.get("kwargs") or {})}}
+    if "name" not in backbone or not data.get("dataset"):
+        raise UserError(f"no args.json beside {cfg.pretrained_feature_extractor}: set "
+                        "backbone.name and data.dataset")
+    return data, backbone
+
+
+def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> ProbeResult:
+    """Probe ``pretrained_feature_extractor`` and append the result line to ``results``.
+
+    Args:
+        raw_cfg: the composed hydra config (``linear_div.yaml`` or a solo-learn linear YAML).
+        callbacks: extra Lightning callbacks.
+    """
+    wall = time.time()
+    cfg = resolve_linear_cfg(raw_cfg)
+    settings = probe_settings(cfg)
+    check_logger_keys(cfg)
+    ckpt = Path(str(cfg.pretrained_feature_extractor))
     if not ckpt.is_file():
         raise UserError(f"checkpoint {ckpt} does not exist")
     run = read_run_args(ckpt)
-    label_fraction = float(cfg.data.label_fraction)
-    if not 0 < label_fraction <= 1:
-        raise UserError(
-            f"data.label_fraction={label_fraction} must be in (0, 1], e.g. one of {LABEL_FRACTIONS}"
-        )
-    data = {**run.get("data", {}), **{k: v for k, v in plain(cfg.data).items() if v is not None}}
-    backbone = {
-        **run.get("backbone", {}),
-        **{k: v for k, v in plain(cfg.get("backbone")).items() if v is not None},
-    }
-    if "name" not in backbone or "dataset" not in data:
-        raise UserError(f"no args.json beside {ckpt}: set backbone.name and data.dataset")
+    data, backbone = _merged(run, cfg)
+    dataset = str(data["dataset"])
     crop = int(data.get("crop_size") or run.get("augmentations", [{}])[0].get("crop_size", 224))
-    stem = backbone.get("small_input_stem")
+    method = None if cfg.pretrain_method in (None, "None") else str(cfg.pretrain_method)
     model = load_backbone(
-        ckpt,
-        str(backbone["name"]),
-        small_input_stem=crop <= 64 if stem is None else bool(stem),
-        kwargs=dict(backbone.get("kwargs") or {}),
+        ckpt, str(backbone["name"]),
+        small_input_stem=uses_small_stem(dataset, backbone.get("small_input_stem")),
+        kwargs=dict(backbone["kwargs"]), method=method or run_method(run),
     )
-    if torch.cuda.is_available():  # features once, on the GPU when there is one
-        model = model.cuda()
-    pl.seed_everything(int(cfg.seed), workers=True)
-    seed = int(data.get("index_seed", 0))
-    train = _subset(data, "train", label_fraction, seed, stratified=True)
-    test = _subset(data, "test", -1, seed, stratified=False)
-    probe = ProbeData(
-        crop, *dataset_stats(str(data["dataset"])), data_format=str(data.get("format", "h5")),
-        num_workers=int(data.get("num_workers", 0)), dali_device=_dali_device(cfg, run),
-        screen_cache=data.get("index_cache"),
-    )
-    train_views = int(data.get("train_views") or 0)
-    if train_views < 0:
-        raise UserError(f"data.train_views={train_views} must be >= 0")
-    start = time.time()
-    # Frozen backbone: features once. train_views > 0 adds that many RRC + flip views per
-    # labelled image (solo-learn's linear training views) instead of the one eval view.
-    parts = [extract_features(model, probe.batches(train, train=True)) for _ in range(train_views)]
-    x_train, y_train = (
-        (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
-        if parts
-        else extract_features(model, probe.batches(train, train=False))
-    )
-    x_test, y_test = extract_features(model, probe.batches(test, train=False))
+    pl.seed_everything(settings.seed, workers=True)
+    index_seed = int(data.get("index_seed", 0))
+    train = probe_subset(data, "train", settings.label_fraction, index_seed, stratified=True)
+    test = probe_subset(data, "test", -1, index_seed, stratified=False)
     num_classes = train.index.num_classes
     if num_classes < 2:
         raise UserError(f"the probe needs labels, and index {train.index.path} has none")
-    opt = cfg.optimizer
-    batch = min(int(opt.batch_size), len(x_train))
-    steps = int(opt.max_epochs) * max(1, len(x_train) // batch)
-    head = LinearHead(x_train.size(1), num_classes, float(opt.lr), float(opt.weight_decay), steps)
-    loader = DataLoader(
-        TensorDataset(x_train, y_train), batch_size=batch, shuffle=True, drop_last=True
+    accelerator = _accelerator(cfg)
+    # Only the probe's own dali.device decides (a run's args.json may say gpu on a CPU machine).
+    probe = ProbeData(
+        crop, *probe_stats(dataset), data_format=str(data.get("format") or "h5"),
+        num_workers=int(data.get("num_workers") or 0),
+        dali_device=resolve_device(str(cfg.dali.device), on_gpu=accelerator in ("gpu", "cuda")),
+        screen_cache=data.get("index_cache"),
     )
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(head, loader)
-    head.eval()
-    with torch.no_grad():
-        accuracy = float((head(x_test).argmax(1) == y_test).float().mean() * 100)
+    if probe.data_format == "dali" and settings.mode == "protocol" and (
+        settings.devices * settings.num_nodes > 1
+    ):
+        raise UserError("data.format=dali probes on one device (its training views are not "
+                        "sharded by rank); use devices=1, or data.format=h5/image_folder")
+    start = time.time()
+    module: LinearProbe
+    if settings.mode == "protocol":
+        train_loader, val_loader = protocol_loaders(
+            probe, train, test, settings.optimizer.batch_size, settings.seed)
+        module = LinearProbe(model, num_classes, settings)
+    else:
+        if accelerator in ("gpu", "cuda"):
+            model = model.cuda()
+        train_loader, val_loader, dim = feature_loaders(
+            model, probe, train, test, settings.global_batch, settings.train_views)
+        module = LinearProbe(nn.Identity(), num_classes, settings, num_features=dim)
+
+    logdir = Path(str(cfg.checkpoint.dir)) / "linear"
+    resume = cfg.resume_from_checkpoint
+    if resume is None and cfg.auto_resume.enabled:
+        found = find_unfinished_probe(logdir, cfg, float(cfg.auto_resume.max_hours))
+        resume = str(found) if found else None
+        if resume:
+            console.print(f"Resuming the probe from {resume}")
+    checkpointer = None
+    version = Path(str(resume)).parent.name if resume else new_version()
+    loggers = build_loggers(cfg, version, resuming=bool(resume))  # wandb.*, loggers: [csv, ...]
+    all_callbacks = [*logger_callbacks(loggers), *(callbacks or [])]
+    if cfg.checkpoint.enabled:
+        steps_per_epoch = max(1, len(train_loader) // int(cfg.accumulate_grad_batches))
+        checkpointer = SoloCheckpointer(cfg, logdir, version,
+                                        int(cfg.checkpoint.frequency) * steps_per_epoch,
+                                        bool(cfg.checkpoint.keep_prev))
+        all_callbacks.insert(0, checkpointer)
+    trainer = pl.Trainer(**trainer_kwargs(cfg, settings, all_callbacks, loggers or False))
+    log_run_config(loggers, cfg, module)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    if module.last_val_epoch != trainer.current_epoch - 1 or not module.last_val:
+        trainer.validate(module, val_loader, verbose=False)  # the final classifier's numbers
+    if trainer.is_global_zero:
+        finish_loggers(loggers)
+    metrics = module.last_val
+    saved = None
+    if checkpointer is not None:  # a resumed probe that had nothing left to train keeps its file
+        saved = checkpointer.last_path or (Path(str(resume)) if resume else None)
+    probe_seconds = round(time.time() - start, 2)
+
     plan = run.get("budget_plan", {})
+    opt, sch = settings.optimizer, settings.scheduler
     record = {
-        "method": run.get("method"),
-        "dataset": data["dataset"],
+        "method": method or run_method(run),
+        "dataset": dataset,
         "backbone": backbone["name"],
         "C": plan.get("C"),
         "C_eff": plan.get("C_eff"),
@@ -185,20 +261,38 @@ def run_linear(cfg: DictConfig) -> ProbeResult:
         "D": plan.get("D"),
         "E": plan.get("E"),
         "fraction": run.get("data", {}).get("fraction"),
-        "label_fraction": label_fraction,
+        "label_fraction": settings.label_fraction,
         "n_labelled": len(train),
-        "train_views": train_views,
+        "train_views": settings.train_views,
         "data_format": probe.data_format,
         "n_test": len(test),
         "seed": run.get("seed"),
-        "probe_seed": int(cfg.seed),
-        "accuracy": round(accuracy, 3),
+        "probe_seed": settings.seed,
+        "probe_mode": settings.mode,
+        "accuracy": round(metrics["val_acc1"], 3),
+        "acc1": round(metrics["val_acc1"], 3),
+        "acc5": round(metrics["val_acc5"], 3),
+        "val_loss": round(metrics["val_loss"], 5),
+        "optimizer": opt.name,
+        "lr": opt.base_lr,
+        "lr_scaled": opt.lr,
+        "weight_decay": opt.weight_decay,
+        "batch_size": opt.batch_size,
+        "global_batch": settings.global_batch,
+        "scheduler": sch.name,
+        "lr_decay_steps": list(sch.lr_decay_steps),
+        "max_epochs": settings.max_epochs,
+        "label_smoothing": settings.label_smoothing,
         "checkpoint": str(ckpt),
-        "probe_seconds": round(time.time() - start, 2),
+        "probe_checkpoint": str(saved) if saved else None,
+        "probe_seconds": probe_seconds,
+        "wall_seconds": round(time.time() - wall, 2),
     }
-    results = Path(str(cfg.results))
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with results.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
-    log.info("probe top-1 %.2f%% written to %s", accuracy, results)
-    return ProbeResult(record=record)
+    if trainer.is_global_zero:
+        results = Path(str(cfg.results))
+        results.parent.mkdir(parents=True, exist_ok=True)
+        with results.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if checkpointer is not None:
+            (checkpointer.version_dir / FINISHED).write_text(json.dumps(record, indent=2))
+    return ProbeResult(record=record, checkpoint=saved)

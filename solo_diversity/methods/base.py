@@ -23,8 +23,10 @@ from torch import nn
 from solo_diversity.backbones import backbone_kwargs_for, build_backbone
 from solo_diversity.budget import BudgetPlan
 from solo_diversity.errors import UserError
-from solo_diversity.methods.optim import build_optimizer, build_scheduler
-from solo_diversity.methods.settings import method_settings, plain
+from solo_diversity.evaluation.knn import DISTANCES, OnlineKNN
+from solo_diversity.methods.optim import build_optimizer, build_scheduler, optimizer_kwargs_defaults
+from solo_diversity.methods.settings import MethodSettings, method_settings, plain
+from solo_diversity.world import world_size_of
 
 
 def _default(cfg: DictConfig, key: str, value: Any) -> None:
@@ -85,6 +87,33 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return F.cross_entropy(logits.float(), targets, ignore_index=-1)
 
 
+def online_knn(
+    cfg: DictConfig, feature_dim: int, settings: MethodSettings
+) -> OnlineKNN | None:
+    """solo-learn's online kNN (``knn_eval.{enabled,k,distance_func}``), None when disabled.
+
+    The training bank keeps ``knn_eval.max_train_features`` rows per rank (an addition; default:
+    one epoch of large crops of this rank's share of the subset, the bank solo-learn holds when it
+    validates once per epoch), because this run validates a fixed number of times per budget.
+    """
+    knn = cfg.get("knn_eval") or {}
+    if not knn.get("enabled", False):
+        return None
+    world = world_size_of(cfg)
+    distance = str(knn.get("distance_func", "euclidean"))
+    if distance not in DISTANCES:
+        raise UserError(
+            f"knn_eval.distance_func={distance!r} is unknown; choose one of {', '.join(DISTANCES)}"
+        )
+    capacity = knn.get("max_train_features") or (
+        -(-settings.plan.N // world) * settings.num_large_crops
+    )
+    return OnlineKNN(
+        feature_dim, max(1, settings.num_classes), int(capacity), k=int(knn.get("k", 20)),
+        distance=distance,
+    )
+
+
 class BaseMethod(pl.LightningModule):
     """Backbone + online linear classifier on detached features + budgeted optimizer and schedule.
 
@@ -108,6 +137,7 @@ class BaseMethod(pl.LightningModule):
         self.num_crops = s.num_crops
         self.multicrop = s.num_small_crops > 0
         self.plan = s.plan
+        self.knn = online_knn(cfg, self.features_dim, s)
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
@@ -130,10 +160,13 @@ class BaseMethod(pl.LightningModule):
                 "scheduler.warmup_epochs": 10,
                 "scheduler.interval": "step",
                 "knn_eval.enabled": False,
+                "knn_eval.k": 20,
+                "knn_eval.distance_func": "euclidean",
                 "performance.disable_channel_last": False,
                 "method_kwargs": {},
             },
         )
+        fill_defaults(cfg, optimizer_kwargs_defaults(str(cfg.optimizer.name)))
         return fill_backbone_size(cfg)
 
     @staticmethod
@@ -207,6 +240,11 @@ class BaseMethod(pl.LightningModule):
                 outs.setdefault(k, []).append(v)
         for k in ("loss", "acc1", "acc5"):
             outs[k] = sum(outs[k]) / self.num_large_crops
+        if self.knn is not None:  # solo-learn's bank: every large crop of the labelled images
+            self.knn.add_train(
+                torch.cat(outs["feats"][: self.num_large_crops]),
+                targets.repeat(self.num_large_crops),
+            )
         self.log_dict(
             {
                 "train_class_loss": outs["loss"],
@@ -228,7 +266,15 @@ class BaseMethod(pl.LightningModule):
             sync_dist=True,
             batch_size=X.size(0),
         )
+        if self.knn is not None and not self.trainer.sanity_checking:
+            self.knn.add_test(out["feats"], targets)
         return out
+
+    def on_validation_epoch_end(self) -> None:
+        """Score the kNN bank (every rank takes part) and log ``val_knn_acc1``/``val_knn_acc5``."""
+        if self.knn is not None and not self.trainer.sanity_checking:
+            acc1, acc5 = self.knn.compute(device=self.device)
+            self.log_dict({"val_knn_acc1": acc1, "val_knn_acc5": acc5}, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the resolved run next to the weights: plan, effective LRs, converted schedules."""

@@ -4,9 +4,13 @@
 ``loss = mocov3(q_1, k_2) + mocov3(q_2, k_1)`` with ``q = predictor(projector(f(x)))`` from the
 student and ``k = momentum_projector(momentum_backbone(x))`` from the teacher
 (:func:`~solo_diversity.methods.losses.mocov3_loss`). Config (solo-learn's ``method_kwargs``):
-``proj_hidden_dim``, ``proj_output_dim``, ``pred_hidden_dim``, ``temperature``. As upstream, the
-projector has 2 layers on convolutional backbones and 3 on transformers, each ending in an affine-
-free BatchNorm; the predictor has 2 layers.
+``proj_hidden_dim``, ``proj_output_dim``, ``pred_hidden_dim``, ``temperature``. The heads are
+solo-learn's ``_build_mlp``: bias-free Linears with BatchNorm1d + ReLU between them. On
+convolutional backbones the projector has 2 layers and ends in an affine-free BatchNorm1d, and
+the 2-layer predictor ends in the Linear; on transformers (MoCo v3's ViT, see
+:mod:`solo_diversity.vit_mocov3`) the projector has 3 layers, and both end in the affine-free
+BatchNorm1d. (solo-learn takes the ResNet branch when the backbone's name contains ``resnet``; our
+convolutional ``small_cnn`` takes it too.)
 """
 
 from __future__ import annotations
@@ -27,6 +31,26 @@ from solo_diversity.methods.momentum import (
 )
 
 
+def mocov3_mlp(
+    in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, *, last_batch_norm: bool = True
+) -> torch.nn.Sequential:
+    """MoCo v3's MLP: (Linear without bias, BatchNorm1d, ReLU) x (num_layers - 1), Linear without
+    bias, then an affine-free BatchNorm1d if ``last_batch_norm``.
+
+    Keys for 2 layers: ``0.weight``, ``1.*`` (BatchNorm), ``3.weight`` and, with the last
+    BatchNorm, ``4.running_mean/running_var/num_batches_tracked``.
+    """
+    return mlp(
+        in_dim,
+        hidden_dim,
+        out_dim,
+        num_layers=num_layers,
+        batch_norm=True,
+        last_batch_norm=last_batch_norm,
+        bias=False,
+    )
+
+
 class MoCoV3(PredictorMomentumMethod):
     """Student: backbone -> projector (z) -> predictor (q). Teacher: EMA copy -> projector (k)."""
 
@@ -35,22 +59,17 @@ class MoCoV3(PredictorMomentumMethod):
         kw = self.settings.method_kwargs
         self.temperature = float(kw["temperature"])
         hidden, out = int(kw["proj_hidden_dim"]), int(kw["proj_output_dim"])
-        layers = 3 if self.settings.backbone in TRANSFORMER_BACKBONES else 2
+        transformer = self.settings.backbone in TRANSFORMER_BACKBONES
 
         def projector() -> torch.nn.Sequential:
-            return mlp(
-                self.features_dim,
-                hidden,
-                out,
-                num_layers=layers,
-                batch_norm=True,
-                last_batch_norm=True,
-            )
+            return mocov3_mlp(self.features_dim, hidden, out, 3 if transformer else 2)
 
         self.projector = projector()
         self.momentum_projector = projector()
         initialize_momentum_params(self.projector, self.momentum_projector)
-        self.predictor = mlp(out, int(kw["pred_hidden_dim"]), out, batch_norm=True)
+        self.predictor = mocov3_mlp(
+            out, int(kw["pred_hidden_dim"]), out, 2, last_batch_norm=transformer
+        )
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:

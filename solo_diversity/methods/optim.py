@@ -96,6 +96,29 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
+# solo-learn's defaults for ``optimizer.kwargs`` per optimizer (its ``solo/args/pretrain.py``
+# fills them after reading the config): a key the config leaves out gets this value, so the
+# stored config says what really ran. Adam has none.
+OPTIMIZER_KWARGS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"momentum": 0.9},
+    "lars": {"momentum": 0.9, "eta": 1e-3, "clip_lr": False, "exclude_bias_n_norm": False},
+    "adamw": {"betas": [0.9, 0.999]},
+}
+
+
+def optimizer_kwargs_defaults(name: str) -> dict[str, Any]:
+    """The dotted config keys (``optimizer.kwargs.<key>``) and defaults for optimizer ``name``.
+
+    Args:
+        name: ``optimizer.name``; names without defaults (or unknown ones) give ``{}``.
+
+    Returns:
+        ``{"optimizer.kwargs.momentum": 0.9, ...}``, ready for ``fill_defaults``.
+    """
+    defaults = OPTIMIZER_KWARGS_DEFAULTS.get(name, {})
+    return {f"optimizer.kwargs.{key}": value for key, value in defaults.items()}
+
+
 @dataclass(frozen=True)
 class OptimizerSettings:
     """The optimizer as it will really run: learning rates are already scaled."""

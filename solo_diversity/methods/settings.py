@@ -18,31 +18,24 @@ from solo_diversity.backbones import uses_small_stem
 from solo_diversity.budget import BudgetPlan
 from solo_diversity.errors import UserError
 from solo_diversity.methods.optim import OptimizerSettings, SchedulerSettings
+from solo_diversity.world import resolve_world, world_size_of
 
 
-def count_devices(devices: Any) -> int:
-    """Number of devices per node from Lightning's ``devices`` (a list, an int or "auto")."""
-    if devices is None or devices == "auto":
-        return 1
-    if isinstance(devices, int):
-        return max(1, devices)
-    if isinstance(devices, str):
-        return (
-            len([d for d in devices.split(",") if d.strip()])
-            if "," in devices
-            else max(1, int(devices))
-        )
-    return max(1, len(list(devices)))
+def count_devices(devices: Any, accelerator: str = "auto") -> int:
+    """Devices per node as Lightning resolves ``devices`` (an int, -1, "auto", a list or "0,1")."""
+    return resolve_world(accelerator, devices).devices
 
 
-def global_batch(cfg: DictConfig) -> int:
-    """G: images per optimizer step = batch_size * devices * num_nodes * accumulate_grad_batches."""
-    return (
-        int(cfg.optimizer.batch_size)
-        * count_devices(cfg.get("devices"))
-        * int(cfg.get("num_nodes") or 1)
-        * int(cfg.get("accumulate_grad_batches") or 1)
-    )
+def global_batch(cfg: DictConfig, world_size: int | None = None) -> int:
+    """G: images per optimizer step = batch_size * world size * accumulate_grad_batches.
+
+    Args:
+        cfg: the run's config.
+        world_size: processes in total (devices * num_nodes, as Lightning resolves them); by
+            default the plan's once ``budget_plan`` is attached, else resolved from the config.
+    """
+    world = world_size_of(cfg) if world_size is None else world_size
+    return int(cfg.optimizer.batch_size) * world * int(cfg.get("accumulate_grad_batches") or 1)
 
 
 def lr_scale(cfg: DictConfig) -> float:

@@ -25,7 +25,7 @@ from solo_diversity.methods.base import BaseMethod, fill_defaults, require_kwarg
 from solo_diversity.methods.dino import WeightNormLinear
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import sinkhorn_codes, swav_loss
-from solo_diversity.methods.settings import count_devices
+from solo_diversity.world import world_size_of
 
 
 class SwAV(BaseMethod):
@@ -48,7 +48,7 @@ class SwAV(BaseMethod):
             self.features_dim, int(kw["proj_hidden_dim"]), out_dim, batch_norm=True
         )
         self.prototypes = WeightNormLinear(out_dim, int(kw["num_prototypes"]), fix_norm=True)
-        self.world_size = count_devices(cfg.get("devices")) * int(cfg.get("num_nodes") or 1)
+        self.world_size = world_size_of(cfg)
         if self.queue_size > 0:
             rows = self.queue_size // self.world_size
             self.register_buffer("queue", torch.zeros(self.num_large_crops, rows, out_dim))

@@ -31,12 +31,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+import torch
+from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.backbones import BACKBONES, build_backbone, set_resnet_stem
 from solo_diversity.budget import BudgetPlan
-from solo_diversity.methods.base import fill_backbone_size
-from solo_diversity.methods.optim import build_optimizer, build_scheduler
+from solo_diversity.methods.base import fill_backbone_size, fill_defaults, online_knn
+from solo_diversity.methods.optim import (
+    build_optimizer,
+    build_scheduler,
+    optimizer_kwargs_defaults,
+)
 from solo_diversity.methods.settings import budget_plan_of, method_settings
 
 # registry key -> (solo-learn module, class name)
@@ -101,10 +106,16 @@ class BudgetPlugin:
     def __init__(self, cfg: DictConfig):
         plan = budget_plan_of(cfg)
         cfg.max_epochs = max(1, math.ceil(plan.reference_epochs))
+        knn_on = bool(OmegaConf.select(cfg, "knn_eval.enabled", default=False))
+        cfg.knn_eval.enabled = False  # solo-learn's torchmetrics kNN no longer builds; ours below
         super().__init__(cfg)  # type: ignore[call-arg]
+        cfg.knn_eval.enabled = knn_on
         self.settings = method_settings(cfg)
         self.plan = plan
         self._align_stems()
+        if knn_on:
+            knn = online_knn(cfg, self.features_dim, self.settings)  # type: ignore[attr-defined]
+            self.knn_eval, self.knn = True, _UpstreamKnn(knn)
 
     def _align_stems(self) -> None:
         """Apply our stem rule to solo-learn's ResNets (it decides by dataset name alone).
@@ -152,6 +163,30 @@ class BudgetPlugin:
         return [optimizer], [{"scheduler": scheduler, "interval": "step", "frequency": 1}]
 
 
+class _UpstreamKnn:
+    """Our online kNN behind solo-learn's call interface (``knn(train_features=...,
+    train_targets=...)``, ``knn(test_features=..., test_targets=...)``, ``knn.compute()``).
+
+    solo-learn's ``WeightedKNNClassifier`` passes ``compute_on_step`` to torchmetrics, which current
+    torchmetrics rejects, so ``knn_eval.enabled=true`` cannot build on the upstream backend as is.
+    """
+
+    def __init__(self, knn: Any):
+        self.inner = knn
+
+    def __call__(self, **batch: torch.Tensor) -> None:
+        if "train_features" in batch:
+            self.inner.add_train(batch["train_features"], batch["train_targets"])
+        if "test_features" in batch:
+            self.inner.add_test(batch["test_features"], batch["test_targets"])
+
+    def compute(self) -> tuple[float, float]:
+        return self.inner.compute()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # banks, sizes, settings: as on the built-in classes
+
+
 def _our_backbone(name: str, method: str, **kwargs: Any) -> Any:
     """solo-learn's backbone factory signature ``f(method, **kwargs)`` over our registry."""
     return build_backbone(name, method=method, **kwargs)
@@ -169,8 +204,12 @@ def share_backbones() -> None:
 
 
 def _upstream_defaults(base: type, cfg: DictConfig) -> DictConfig:
-    """solo-learn's defaults for ``base``, then the ViT crop size that solo-learn leaves unset."""
-    return fill_backbone_size(base.add_and_assert_specific_cfg(cfg))  # type: ignore[attr-defined]
+    """solo-learn's defaults for ``base``, the optimizer defaults its ``args/pretrain.py`` fills
+    (which this path does not run), then the ViT crop size that solo-learn leaves unset.
+    """
+    cfg = base.add_and_assert_specific_cfg(cfg)  # type: ignore[attr-defined]
+    fill_defaults(cfg, optimizer_kwargs_defaults(str(cfg.optimizer.name)))
+    return fill_backbone_size(cfg)
 
 
 def upstream_methods() -> dict[str, type]:

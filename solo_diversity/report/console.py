@@ -21,16 +21,19 @@ def _count(n: float) -> str:
 
 
 def plan_table(
-    rows: Sequence[tuple[str, BudgetPlan, dict[str, int]]], title: str = "Budget plan"
+    rows: Sequence[tuple[str, BudgetPlan, dict[str, int]]],
+    title: str = "Budget plan",
+    notes: Sequence[str] = (),
 ) -> Table:
     """One row per plan: label, N, C, C_eff, G, steps, E, D and each converted schedule in steps.
 
     Args:
         rows: (label, plan, {schedule name: steps}) for each run.
         title: the table title.
+        notes: lines printed under the table, e.g. which config keys the budget replaced.
     """
     schedule_names = sorted({name for _, _, sched in rows for name in sched})
-    table = Table(title=title)
+    table = Table(title=title, caption="\n".join(notes) or None, caption_justify="left")
     for col in ("run", "N", "C", "C_eff", "G", "steps", "E", "D", *schedule_names):
         table.add_column(col, justify="left" if col == "run" else "right")
     for label, plan, sched in rows:

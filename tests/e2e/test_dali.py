@@ -24,7 +24,7 @@ def probe(checkpoint, results, *overrides):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.2"):
         cfg = compose(config_name="linear_div", overrides=[
             f"pretrained_feature_extractor='{checkpoint}'", f"results={results}",
-            "optimizer.max_epochs=5", *overrides,
+            "max_epochs=5", *overrides,
         ])
     return run_linear(cfg).record
 
@@ -37,11 +37,16 @@ def test_dali_pretraining_on_the_embedded_digits_keeps_the_ledger_exact(compose_
         "dali"
     )
     assert list(tmp_path.glob("digits-*.dali-screen"))  # verdicts cached for the next run
-    # The probe follows the run's data.format (DALI), with DALI's RRC + flip training views too.
-    record = probe(result.checkpoint, tmp_path / "r.jsonl", "data.train_views=2",
-                   "data.label_fraction=0.5")
-    assert record["data_format"] == "dali" and record["train_views"] == 2
+    # The probe follows the run's data.format (DALI): fresh DALI training views every epoch ...
+    record = probe(result.checkpoint, tmp_path / "r.jsonl", "data.label_fraction=0.5",
+                   "optimizer.batch_size=64", "optimizer.lr=1.0")  # 55 steps at lr 0.25
+    assert record["data_format"] == "dali" and record["probe_mode"] == "protocol"
     assert record["accuracy"] > 30.0  # 10 classes: far above chance after 31 steps
+    # ... and the features mode draws its RRC + flip views with DALI too.
+    record = probe(result.checkpoint, tmp_path / "r.jsonl", "probe.mode=features",
+                   "data.train_views=2", "data.label_fraction=0.5")
+    assert record["data_format"] == "dali" and record["train_views"] == 2
+    assert record["accuracy"] > 30.0
 
 
 def test_dali_pretraining_on_a_path_index_of_jpegs(compose_cfg, digits_indexes, tmp_path):

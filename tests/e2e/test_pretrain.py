@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from solo_diversity.checkpoint_files import verify
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.index import open_index
 from solo_diversity.pretrain import run_pretrain
@@ -68,12 +69,21 @@ def test_interrupted_run_resumes_and_the_ledger_continues(compose_cfg, tmp_path,
     with pytest.raises(SystemExit):  # Lightning turns Ctrl-C into exit code 1 after saving
         run_pretrain(cfg, callbacks=[StopAt(12)])
     (saved,) = (tmp_path / "trained_models" / "simclr").glob("*/*.ckpt")
+    visits = saved.parent / "visits.npz"
+    assert saved.name.endswith("-ep=0-step=12.ckpt") and verify(saved) is None  # sha256 beside
     assert not (saved.parent / "ledger.json").exists()
-    assert torch.load(saved, weights_only=False)["budget_ledger"]["images_seen"] == 12 * 32
-    second = run_pretrain(cfg)  # auto_resume finds the interrupted run
+    stored = torch.load(saved, weights_only=False)
+    assert stored["budget_ledger"]["images_seen"] == 12 * 32
+    (position,) = stored["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert (position["position"]["epoch"], position["position"]["batches"]) == (0, 12)
+    second = run_pretrain(cfg)  # auto_resume finds the run
     assert second.checkpoint.parent == saved.parent
     assert second.ledger["images_seen"] == 992 and second.ledger["resumes"] == 1
     assert second.ledger["images_per_step_rank0"] == {"32": 31 - 12}
+    # 992 of the 1,438 images in one epoch: the resumed run went on with batch 13 of the same
+    # permutation, so no image was seen twice (a replayed epoch would show 384 images twice).
+    counts = np.load(visits)["counts"]
+    assert counts.sum() == 992 and counts.max() == 1
 
 
 def test_probe_loads_the_checkpoint_and_appends_a_result_line(
@@ -88,7 +98,7 @@ def test_probe_loads_the_checkpoint_and_appends_a_result_line(
                 f"pretrained_feature_extractor='{result.checkpoint}'",
                 f"results={results}",
                 "data.label_fraction=0.1",
-                "optimizer.max_epochs=5",
+                "max_epochs=5",
             ],
         )
     for _ in range(2):

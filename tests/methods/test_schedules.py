@@ -90,7 +90,9 @@ def test_dino_last_layer_is_frozen_until_the_converted_step(build_builtin_method
     assert seen == [(0, False), (1, False), (2, True), (3, True)]
 
 
-def test_swav_prototypes_frozen_and_queue_start_at_the_converted_steps(build_builtin_method) -> None:
+def test_swav_prototypes_frozen_and_queue_start_at_the_converted_steps(
+    build_builtin_method,
+) -> None:
     model = build_builtin_method(
         "swav",
         ["method_kwargs.freeze_prototypes_epochs=0.016", "method_kwargs.epoch_queue_starts=0.024"],

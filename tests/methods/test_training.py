@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Steps on one repeated batch lower every SSL loss; checkpoints load in a solo-learn-style probe."""
+"""Steps on one repeated batch lower every SSL loss; checkpoints load in solo-learn's probe."""
 
 from __future__ import annotations
 

@@ -15,7 +15,31 @@ reaches the final temperature after the same number of images.
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from lightly.loss import DINOLoss
+
+
+class CenteredDINOLoss(DINOLoss):
+    """lightly's DINOLoss whose state_dict holds the centre as solo-learn's does.
+
+    lightly keeps ``center`` as (1, 1, P); solo-learn's ``DINOLoss`` registers (1, P). This class
+    saves (1, P) and loads either shape, so ``dino_loss_func.center`` moves between checkpoints of
+    both libraries.
+    """
+
+    def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        key = prefix + "center"
+        destination[key] = destination[key].reshape(1, -1)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        key = prefix + "center"
+        center = state_dict.get(key)
+        if isinstance(center, torch.Tensor) and center.dim() == 2:
+            state_dict[key] = center.reshape(1, 1, -1)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 def teacher_temperature(step: int, warmup_steps: int, warmup_temp: float, temp: float) -> float:
@@ -40,13 +64,13 @@ def make_dino_loss(
     student_temperature: float,
     teacher_temperature: float,
     center_momentum: float = 0.9,
-) -> DINOLoss:
-    """Lightly's DINOLoss with a ``(1, 1, num_prototypes)`` centre buffer.
+) -> CenteredDINOLoss:
+    """Lightly's DINOLoss; its centre is stored as solo-learn's ``(1, num_prototypes)``.
 
     Call it as ``loss(teacher_out=[t_0, t_1], student_out=[s_0, ..., s_n], teacher_temp=T_t)``
     with each entry (B, num_prototypes), large crops first in the student list.
     """
-    return DINOLoss(
+    return CenteredDINOLoss(
         output_dim=num_prototypes,
         warmup_teacher_temp=teacher_temperature,
         teacher_temp=teacher_temperature,

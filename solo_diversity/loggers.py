@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: MIT
+"""The loggers of a pretraining run: CSV, TensorBoard and Weights & Biases, chosen by the config.
+
+- ``loggers: [csv, tensorboard]`` (default ``[csv]``; ``[]`` for none) picks the file loggers;
+  they write to ``{checkpoint.dir}/logs/{csv,tensorboard}/{version}/``.
+- ``wandb.{enabled, project, entity, offline}`` is solo-learn's own group and works as in its
+  ``main_pretrain.py``: a Lightning ``WandbLogger`` named after ``name``, the gradients watched
+  every 100 steps, the whole config logged as hyperparameters, and a resumed run continuing the
+  same wandb run (its id is the run's version, the checkpoint sub-folder). Its files go to
+  ``{checkpoint.dir}/logs/wandb/``. ``wandb.offline=true`` needs no network and no login.
+
+Whichever loggers are on receive the resolved config (with ``budget_plan``) as hyperparameters,
+the per-step ``images_seen`` and, at the end, the ledger (see :mod:`solo_diversity.ledger`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from solo_diversity.errors import UserError
+
+log = logging.getLogger(__name__)
+
+FILE_LOGGERS = ("csv", "tensorboard")
+WANDB_WATCH_EVERY = 100  # steps between gradient histograms, as solo-learn's main_pretrain.py
+
+
+def logger_names(cfg: DictConfig) -> list[str]:
+    """The ``loggers`` list, checked: each entry one of :data:`FILE_LOGGERS`, once."""
+    value = cfg.get("loggers")
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    elif isinstance(value, ListConfig):
+        value = list(OmegaConf.to_container(value))  # type: ignore[arg-type]
+    if not isinstance(value, list):
+        raise UserError(f"loggers={value!r} must be a list, e.g. loggers=[csv,tensorboard]")
+    names = [str(v) for v in value]
+    for name in names:
+        if name == "wandb":
+            raise UserError("loggers=[...wandb] is not a file logger; set wandb.enabled=true")
+        if name not in FILE_LOGGERS:
+            raise UserError(
+                f"loggers: unknown logger {name!r}; choose from {', '.join(FILE_LOGGERS)}"
+            )
+    if len(set(names)) != len(names):
+        raise UserError(f"loggers={names} names a logger twice")
+    return names
+
+
+def wandb_entity(value: Any) -> str | None:
+    """``wandb.entity``; solo-learn's ``private.yaml`` writes ``None``, a string in YAML."""
+    if value is None or str(value) in ("None", "null", ""):
+        return None
+    return str(value)
+
+
+def check_logger_keys(cfg: DictConfig) -> None:
+    """Fail early, with one line, on a bad ``loggers`` list or ``wandb`` group."""
+    logger_names(cfg)
+    wandb_cfg = cfg.get("wandb") or {}
+    for key in ("enabled", "offline"):
+        value = wandb_cfg.get(key, False)
+        if not isinstance(value, bool):
+            raise UserError(f"wandb.{key}={value!r} must be true or false")
+
+
+def logs_dir(cfg: DictConfig) -> Path:
+    """``{checkpoint.dir}/logs``: where every logger of a run writes."""
+    return Path(str(cfg.checkpoint.dir)) / "logs"
+
+
+def _wandb_logger(cfg: DictConfig, version: str, resuming: bool) -> Logger:
+    try:
+        import wandb  # noqa: F401 - WandbLogger imports it lazily; fail here with the hint
+        from lightning.pytorch.loggers import WandbLogger
+    except ImportError:
+        raise UserError(
+            "wandb.enabled=true needs the wandb package: "
+            'pip install -e ".[wandb]" torch==2.14.1 torchvision==0.29.1'
+        ) from None
+    save_dir = logs_dir(cfg)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    return WandbLogger(
+        name=str(cfg.name),
+        project=str(cfg.wandb.project),
+        entity=wandb_entity(cfg.wandb.get("entity")),
+        offline=bool(cfg.wandb.offline),
+        save_dir=str(save_dir),
+        id=version,  # the checkpoint sub-folder is the wandb run id, as upstream
+        resume="allow" if resuming else None,
+    )
+
+
+def build_loggers(cfg: DictConfig, version: str, *, resuming: bool = False) -> list[Logger]:
+    """The run's loggers, in the order CSV, TensorBoard, wandb.
+
+    Args:
+        cfg: the resolved config.
+        version: the run id (the checkpoint sub-folder; the wandb run id).
+        resuming: the run continues an interrupted one (wandb then resumes the same run).
+    """
+    names = logger_names(cfg)
+    root = str(logs_dir(cfg))
+    loggers: list[Logger] = []
+    if "csv" in names:
+        loggers.append(CSVLogger(root, name="csv", version=version))
+    if "tensorboard" in names:
+        if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+            raise UserError(
+                "loggers=[tensorboard] needs the tensorboard package: "
+                'pip install -e ".[tensorboard]" torch==2.14.1 torchvision==0.29.1'
+            )
+        loggers.append(TensorBoardLogger(root, name="tensorboard", version=version))
+    if cfg.wandb.enabled:
+        loggers.append(_wandb_logger(cfg, version, resuming))
+    return loggers
+
+
+def logger_callbacks(loggers: list[Logger]) -> list[pl.Callback]:
+    """The learning rate per step, logged whenever a logger is on (upstream: with wandb)."""
+    if not loggers:
+        return []
+    return [pl.callbacks.LearningRateMonitor(logging_interval="step")]
+
+
+def log_run_config(loggers: list[Logger], cfg: DictConfig, model: pl.LightningModule) -> None:
+    """Log the resolved config (budget plan included) and, for wandb, watch the gradients."""
+    params = OmegaConf.to_container(cfg, resolve=True)
+    for logger in loggers:
+        try:
+            logger.log_hyperparams(params)  # type: ignore[arg-type]
+            watch = getattr(logger, "watch", None)
+            if watch is not None:
+                watch(model, log="gradients", log_freq=WANDB_WATCH_EVERY)
+        except Exception as err:
+            _raise_wandb_error(err)
+            raise
+
+
+def _raise_wandb_error(err: Exception) -> None:
+    try:
+        import wandb
+    except ImportError:
+        return
+    if isinstance(err, wandb.errors.Error):
+        first = " ".join(str(err).split())[:200]
+        raise UserError(
+            f"wandb could not start ({first}); log in with `wandb login`, or set wandb.offline=true"
+        ) from None
+
+
+def finish_loggers(loggers: list[Logger]) -> None:
+    """Close a wandb run so that its files are complete when the run returns (rank 0 only)."""
+    for logger in loggers:
+        run = getattr(logger, "_experiment", None)  # WandbLogger's run, only once it started
+        if run is not None and hasattr(run, "finish"):
+            run.finish()
