@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,13 @@ def logs_dir(cfg: DictConfig) -> Path:
     return Path(str(cfg.checkpoint.dir)) / "logs"
 
 
+# Lightning's WandbLogger sets WANDB_MODE=dryrun for an offline run and wandb.init sets
+# WANDB_SERVICE (its service socket) in os.environ, for good: a later run in the same process would
+# stay offline, and a child process would attach to this process's service and write no run of its
+# own. finish_loggers puts them back as they were before the run.
+WANDB_PROCESS_ENV = ("WANDB_MODE", "WANDB_SERVICE")
+
+
 def _wandb_logger(cfg: DictConfig, version: str, resuming: bool) -> Logger:
     try:
         import wandb  # noqa: F401 - WandbLogger imports it lazily; fail here with the hint
@@ -89,7 +97,8 @@ def _wandb_logger(cfg: DictConfig, version: str, resuming: bool) -> Logger:
         ) from None
     save_dir = logs_dir(cfg)
     save_dir.mkdir(parents=True, exist_ok=True)
-    return WandbLogger(
+    before = {key: os.environ.get(key) for key in WANDB_PROCESS_ENV}
+    logger = WandbLogger(
         name=str(cfg.name),
         project=str(cfg.wandb.project),
         entity=wandb_entity(cfg.wandb.get("entity")),
@@ -98,6 +107,8 @@ def _wandb_logger(cfg: DictConfig, version: str, resuming: bool) -> Logger:
         id=version,  # the checkpoint sub-folder is the wandb run id, as upstream
         resume="allow" if resuming else None,
     )
+    logger.solo_div_env_before = before  # type: ignore[attr-defined]  # for finish_loggers
+    return logger
 
 
 def build_loggers(cfg: DictConfig, version: str, *, resuming: bool = False) -> list[Logger]:
@@ -159,8 +170,15 @@ def _raise_wandb_error(err: Exception) -> None:
 
 
 def finish_loggers(loggers: list[Logger]) -> None:
-    """Close a wandb run so that its files are complete when the run returns (rank 0 only)."""
+    """Close a wandb run so that its files are complete when the run returns (rank 0 only), and
+    give the process back the wandb environment it had (see :data:`WANDB_PROCESS_ENV`).
+    """
     for logger in loggers:
         run = getattr(logger, "_experiment", None)  # WandbLogger's run, only once it started
         if run is not None and hasattr(run, "finish"):
             run.finish()
+        for key, value in getattr(logger, "solo_div_env_before", {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import pytest
 import yaml
@@ -11,7 +12,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from solo_diversity.errors import UserError
-from solo_diversity.loggers import logger_names, wandb_entity
+from solo_diversity.loggers import WANDB_PROCESS_ENV, logger_names, wandb_entity
 from solo_diversity.pretrain import run_pretrain
 from tests.e2e.wandb_records import read_run
 
@@ -33,7 +34,11 @@ def test_csv_tensorboard_and_offline_wandb_hold_plan_images_and_ledger(
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    for key in WANDB_PROCESS_ENV:
+        monkeypatch.delenv(key, raising=False)
     result = run_pretrain(compose_cfg(overrides=RUN))
+    # the offline run leaves no wandb mode or service socket behind for later runs or children
+    assert not {key for key in WANDB_PROCESS_ENV if key in os.environ}
     version = result.checkpoint.parent.name
     logs = tmp_path / "trained_models" / "logs"
 

@@ -10,7 +10,6 @@ a user would.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,12 +104,7 @@ def test_cifar_simclr_yaml_trains_through_main_pretrain(solo_root, tmp_path):
         "simclr.yaml",
         *_overrides(solo_root, "cifar"),
     ]
-    # An in-process wandb run earlier in the session leaves WANDB_SERVICE (its service socket) and
-    # WANDB_MODE in os.environ; a child must start its own, as a user's fresh shell would.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    proc = subprocess.run(
-        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "max_epochs 1000 in the config -> replaced by the budget: 1 steps" in proc.stdout
     (run_dir,) = (tmp_path / "trained_models" / "simclr").iterdir()
