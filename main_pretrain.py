@@ -5,6 +5,11 @@ python main_pretrain.py --config-name simclr_div
 python main_pretrain.py --config-name simclr_div data.fraction=0.1 budget.C=2e5
 python main_pretrain.py --config-path <solo-learn>/scripts/pretrain/cifar \
     --config-name simclr.yaml budget.C=50e6
+
+Ctrl-C or SIGTERM saves at the next optimizer step and exits 128 + the signal number with one line
+saying how to resume (``auto_resume.enabled=true``); a second Ctrl-C stops at once. Under SLURM
+(``#SBATCH --signal=USR1@90``) the requeue signal saves the same way and requeues the job, which
+resumes from that checkpoint when its command has ``auto_resume.enabled=true``.
 """
 
 import sys

@@ -188,3 +188,36 @@ def check_budget_keys(budget_cfg: dict[str, Any]) -> None:
         raise UserError(
             f"unknown key budget.{unknown[0]}; the budget group takes {', '.join(BUDGET_KEYS)}"
         )
+
+
+# The keys each budget mode reads (``mode`` itself is always read).
+USED_BUDGET_KEYS = {"images": ("C", "reference_size"), "epochs": ("epochs",)}
+UNUSED_WHY = {
+    "images": "budget.mode=images fixes C; E = C / N follows from it",
+    "epochs": "budget.mode=epochs sets C = N x budget.epochs and counts the schedule in its own "
+    "epochs (N_ref = N)",
+}
+
+
+def unused_budget_keys(budget_cfg: dict[str, Any]) -> list[str]:
+    """One line for each set ``budget`` key that the chosen mode ignores.
+
+    These are warnings, not errors: budget values arrive from layered config groups (a data group
+    sets ``budget.C``, a preset ``budget.reference_size``), so a key that the mode ignores is
+    usually inherited rather than mistyped; unknown keys (typos) are errors
+    (:func:`check_budget_keys`).
+
+    Args:
+        budget_cfg: the ``budget`` group as a plain dict.
+
+    Returns:
+        Lines like ``budget.reference_size=50000 is ignored: budget.mode=epochs sets ...``.
+    """
+    mode = str(budget_cfg.get("mode", "images"))
+    if mode not in USED_BUDGET_KEYS:
+        return []  # plan_budget names the bad mode
+    return [
+        f"budget.{key}={budget_cfg[key]!r} is ignored: {UNUSED_WHY[mode]}"
+        for key in BUDGET_KEYS
+        if key != "mode" and key not in USED_BUDGET_KEYS[mode] and budget_cfg.get(key) is not None
+    ]

@@ -9,13 +9,13 @@ training are named ``...-ep={epoch}-step={step}.ckpt``; the final state is alway
 solo-learn's name. Every file is written to a temporary name and published atomically with a
 sha256 beside it (:mod:`~solo_diversity.checkpoint_files`); the previous checkpoint is removed
 (unless ``keep_prev``) only once the new one is complete. :func:`find_resumable` resumes from the
-newest checkpoint that passes its checksum, saying which ones it skipped and why.
+newest checkpoint that passes its checksum, saying which ones it skipped and why. Stopping on a
+signal (and saving at that step) is :mod:`~solo_diversity.interrupt`'s.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import string
 import sys
@@ -28,8 +28,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity import checkpoint_files as files
 from solo_diversity.errors import UserError
-
-log = logging.getLogger(__name__)
 
 # Keys that decide whether an earlier run is the same experiment (and so may be resumed).
 RUN_IDENTITY_KEYS = (
@@ -108,6 +106,9 @@ class SoloCheckpointer(pl.Callback):
         self.keep_prev = keep_prev
         self.last_path: Path | None = None
         self.saved_at_step = -1  # micro-batches of one accumulated step share a global_step
+        self.exception_saved: Path | None = None  # the save on_exception made, if any
+        self._step_at_batch_start = 0
+        self._at_boundary = True  # no training step or validation half-way
 
     @property
     def version_dir(self) -> Path:
@@ -116,17 +117,35 @@ class SoloCheckpointer(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if trainer.is_global_zero:
             self.version_dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.version_dir.glob(f"*.ckpt{files.TMP_SUFFIX}"):
+            for stale in self.version_dir.glob(f"*.ckpt*{files.TMP_SUFFIX}"):
                 if stale.is_file():
                     stale.unlink()  # a save that was killed half-way
             args = OmegaConf.to_container(self.cfg, resolve=True)
-            (self.version_dir / "args.json").write_text(json.dumps(args, indent=2, default=str))
+            target = self.version_dir / "args.json"
+            try:
+                target.write_text(json.dumps(args, indent=2, default=str))
+            except OSError as err:
+                raise UserError(f"could not write {target} ({err.strerror or err})") from err
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # A resumed run replaces the checkpoint it started from, as it would its own.
         resumed = trainer.ckpt_path
         if resumed and Path(resumed).parent.resolve() == self.version_dir.resolve():
             self.last_path = Path(resumed)
+            self.saved_at_step = trainer.global_step
+        self._at_boundary = True
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._step_at_batch_start = trainer.global_step
+        self._at_boundary = False
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._at_boundary = False
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._at_boundary = True
 
     def save(self, trainer: pl.Trainer, final: bool = False) -> Path:
         """Write the current state atomically (all ranks must call it) and drop the previous one.
@@ -167,6 +186,18 @@ class SoloCheckpointer(pl.Callback):
         self.last_path = path
         return path
 
+    def save_at_step(self, trainer: pl.Trainer) -> Path:
+        """Save at the current optimizer step unless that step is saved already; the file's path.
+
+        Call it at a step boundary (``on_train_batch_end`` where ``global_step`` just advanced):
+        the ledger and visit counts then cover exactly the trained batches.
+        """
+        step = trainer.global_step
+        if step == self.saved_at_step and self.last_path is not None:
+            return self.last_path
+        self.saved_at_step = step
+        return self.save(trainer)
+
     def _due(self, step: int) -> bool:
         return any(
             every and step % every == 0 for every in (self.frequency_steps, self.every_n_steps)
@@ -181,9 +212,10 @@ class SoloCheckpointer(pl.Callback):
         batch_idx: int,
     ) -> None:
         step = trainer.global_step
+        # A boundary: this batch's optimizer step ran (not a micro-batch inside an accumulation).
+        self._at_boundary = step != self._step_at_batch_start
         if step and step != self.saved_at_step and self._due(step):
-            self.saved_at_step = step
-            self.save(trainer)
+            self.save_at_step(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.save(trainer, final=True)
@@ -191,15 +223,20 @@ class SoloCheckpointer(pl.Callback):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        """An interrupted run keeps its progress: save where it stopped, to resume from."""
-        if isinstance(exception, (KeyboardInterrupt, SystemExit)) and trainer.global_step:
-            path = self.save(trainer)
-            log.warning(
-                "interrupted: progress saved to %s; rerun with auto_resume.enabled=true or "
-                "resume_from_checkpoint=%s",
-                path,
-                path,
-            )
+        """An interrupt that lands on a step boundary keeps its progress: save that step.
+
+        A ``KeyboardInterrupt`` or ``SystemExit`` raised between two optimizer steps (by a callback,
+        or Lightning's ``SIGTERMException``) saves there; one raised inside a step or a validation
+        saves nothing, since that state is half-way. Ctrl-C and SIGTERM themselves are handled by
+        :class:`~solo_diversity.interrupt.GracefulStop`, which saves before it raises (so this
+        save is then the same file).
+        """
+        if (
+            isinstance(exception, (KeyboardInterrupt, SystemExit))
+            and trainer.global_step
+            and self._at_boundary
+        ):
+            self.exception_saved = self.save_at_step(trainer)
 
 
 def _identity(args: dict[str, Any]) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
 """Checkpoint files that are either complete or absent, and the check that tells them apart.
 
-This module owns the file side of checkpointing: :func:`publish` moves a freshly written temporary
-file to its final name (fsync, rename in the same folder, fsync of the folder) and then writes its
-sha256 beside it (``<ckpt>.sha256``, in ``sha256sum`` format, itself written atomically), so a
-crash or a full disk never leaves a truncated file under a checkpoint's name. :func:`verify` says
-why a checkpoint cannot be resumed from (checksum mismatch, or unloadable when it has no checksum),
-or returns None for a good one.
+This module owns the file side of checkpointing: :func:`publish` writes the sha256 of a freshly
+written temporary file beside its final name (``<ckpt>.sha256``, in ``sha256sum`` format, itself
+written atomically) and moves the file to that name (fsync, rename in the same folder, fsync of the
+folder), so a crash or a full disk never leaves a truncated file under a checkpoint's name.
+:func:`verify` says why a checkpoint cannot be resumed from (checksum mismatch, or unloadable when
+it has no checksum), or returns None for a good one.
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ def _replace_durably(tmp: Path, path: Path) -> None:
 
 
 def publish(tmp: Path, path: Path) -> str:
-    """Make the complete file ``tmp`` the checkpoint ``path``, then write its checksum file.
+    """Make the complete file ``tmp`` the checkpoint ``path``, with its checksum file beside it.
+
+    The checksum is computed and written (to its own temporary file) before anything is renamed,
+    so a full disk fails here with nothing published and no temporary file left behind.
 
     Args:
         tmp: the fully written temporary file (same folder as ``path``).
@@ -72,12 +75,25 @@ def publish(tmp: Path, path: Path) -> str:
     Returns:
         The file's hex sha256 (also in :func:`checksum_path`).
 
+    Raises:
+        OSError: when a file cannot be written; ``tmp`` and the checksum's temporary are removed.
+
     """
-    _replace_durably(tmp, path)
-    digest = file_sha256(path)
     sidecar = checksum_path(path)
     sidecar_tmp = temporary_path(sidecar)
-    sidecar_tmp.write_text(f"{digest}  {path.name}\n")
+    try:
+        digest = file_sha256(tmp)
+        sidecar_tmp.write_text(f"{digest}  {path.name}\n")
+        _fsync_file(sidecar_tmp)
+        sidecar.unlink(missing_ok=True)  # an older file of this name: its checksum is stale
+        _replace_durably(tmp, path)
+    except OSError:
+        for leftover in (tmp, sidecar_tmp):
+            if leftover.is_file():
+                leftover.unlink()
+        raise
+    # The checkpoint is published; a crash before the next rename leaves it without a checksum
+    # file, which verify() accepts when the file loads.
     _replace_durably(sidecar_tmp, sidecar)
     return digest
 

@@ -11,12 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from solo_diversity import doctor
+from solo_diversity import doctor, ledger_cli
 from solo_diversity.budget import plan_budget
 from solo_diversity.catalog import train_size
 from solo_diversity.entry import exit_on_user_error
+from solo_diversity.experiments import cli as experiment_cli
 from solo_diversity.index import cli as index_cli
 from solo_diversity.metrics import cli as distance_cli
+from solo_diversity.report import cli as report_cli
 from solo_diversity.report.console import console, plan_table
 
 
@@ -61,7 +63,15 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_plan)
 
 
-REGISTRARS = [_register_plan, index_cli.register, distance_cli.register, doctor.register]
+REGISTRARS = [
+    _register_plan,
+    index_cli.register,
+    distance_cli.register,
+    doctor.register,
+    ledger_cli.register,
+    experiment_cli.register,
+    report_cli.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

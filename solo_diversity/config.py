@@ -9,14 +9,33 @@ and attaches the budget plan. Nothing mutates the config after :func:`attach_pla
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
+from lightning.fabric.connector import (
+    _PRECISION_INPUT_INT,
+    _PRECISION_INPUT_STR,
+    _PRECISION_INPUT_STR_ALIAS,
+)
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.budget import BudgetPlan, check_budget_keys, parse_count, plan_budget
+from solo_diversity.budget import (
+    BudgetPlan,
+    check_budget_keys,
+    parse_count,
+    plan_budget,
+    unused_budget_keys,
+)
 from solo_diversity.data import crop_counts, parse_augmentations
 from solo_diversity.errors import UserError
-from solo_diversity.keys import reject_unsupported
+from solo_diversity.keys import (
+    OWN_PRETRAIN_TOP_LEVEL,
+    PRETRAIN_NUMBERS,
+    SOLO_PRETRAIN_TOP_LEVEL,
+    check_numbers,
+    reject_unknown_top_level,
+    reject_unsupported,
+    trainer_arguments,
+)
 from solo_diversity.loggers import check_logger_keys
 from solo_diversity.methods import get_method
 from solo_diversity.methods.base import fill_defaults
@@ -132,8 +151,15 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
     fill_defaults(cfg, {"budget": {}})
     fill_defaults(cfg, PRETRAIN_DEFAULTS)
     reject_unsupported(cfg, UNSUPPORTED_PRETRAIN_KEYS, "main_pretrain.py")
+    known = SOLO_PRETRAIN_TOP_LEVEL | OWN_PRETRAIN_TOP_LEVEL | trainer_arguments()
+    reject_unknown_top_level(cfg, known, "yaml_configs/simclr_div.yaml")
+    check_numbers(cfg, PRETRAIN_NUMBERS)
+    check_precision(cfg.precision)
     check_logger_keys(cfg)
-    check_budget_keys(OmegaConf.to_container(cfg.budget))  # type: ignore[arg-type]
+    budget = OmegaConf.to_container(cfg.budget)
+    check_budget_keys(budget)  # type: ignore[arg-type]
+    for line in unused_budget_keys(budget):  # type: ignore[arg-type]
+        log.warning(line)
     cfg = get_method(str(cfg.method)).add_and_assert_specific_cfg(cfg)
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
     cfg.data.num_large_crops, cfg.data.num_small_crops = crop_counts(specs)
@@ -143,6 +169,20 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
             f"data.fraction={cfg.data.fraction} must be in (0, 1], or -1 for all images"
         )
     return cfg
+
+
+PRECISIONS: tuple[Any, ...] = (
+    *get_args(_PRECISION_INPUT_STR),
+    *get_args(_PRECISION_INPUT_STR_ALIAS),
+    *get_args(_PRECISION_INPUT_INT),
+)
+
+
+def check_precision(precision: Any) -> None:
+    """Refuse a ``precision`` that Lightning would reject only once the Trainer is built."""
+    if isinstance(precision, bool) or precision not in PRECISIONS:
+        allowed = ", ".join(dict.fromkeys(str(p) for p in PRECISIONS))
+        raise UserError(f"precision={precision!r} is not valid; choose one of {allowed}")
 
 
 def trainer_devices(cfg: DictConfig, accelerator: str) -> Any:

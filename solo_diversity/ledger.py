@@ -1,10 +1,15 @@
 # SPDX-License-Identifier: MIT
 """The budget ledger: proof that a run processed exactly the images its plan promised.
 
-A Lightning callback counts the images of every micro-batch on every rank, groups them by optimizer
-step, and at the end sums the ranks and compares with C_eff = S * G. The count survives resumption
-(it is stored in the checkpoint) and is written to ``ledger.json`` beside the checkpoints. A
-mismatch fails the run: a budget-normalized comparison is worthless if the budgets differ.
+A Lightning callback counts the images of every micro-batch on every rank and its own optimizer
+steps (``on_before_optimizer_step``), and at the end sums the images over ranks, checks that every
+rank counted the same steps, and compares both with the plan: C_eff = S * G images in S steps.
+Lightning's ``global_step`` is not consulted, so a ledger that lost or double-counted a step
+cannot agree with the plan by borrowing the trainer's count. The counts survive resumption (they
+are stored in the checkpoint, covering finished optimizer steps only: images of a batch in flight
+or of an unfinished accumulation are left out, as the resumable loader leaves them out of its
+position) and are written to ``ledger.json`` beside the checkpoints. A mismatch fails the run: a
+budget-normalized comparison is worthless if the budgets differ.
 Whichever loggers are on receive ``images_seen`` per step, the plan as ``budget/*``
 hyperparameters and, at the end, the ledger as ``ledger/*`` metrics.
 """
@@ -20,6 +25,7 @@ import lightning.pytorch as pl
 import torch
 
 from solo_diversity.budget import BudgetPlan
+from solo_diversity.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +54,8 @@ class BudgetLedger(pl.Callback):
     def __init__(self, plan: BudgetPlan, json_path: str | Path | None = None):
         self.plan = plan
         self.json_path = Path(json_path) if json_path else None
-        self.resumed_images = (
-            0  # global images seen before this process started (from a checkpoint)
-        )
-        self.resumed_steps = 0
+        self.resumed_images = 0  # global images seen before this process started (checkpoint)
+        self.resumed_steps = 0  # optimizer steps before this process started (checkpoint)
         self.local_images = 0  # images this rank processed since start or resume
         self.pending = 0  # images of micro-batches since the last optimizer step (this rank)
         self.images_per_step: dict[int, int] = {}  # local images per step -> number of steps
@@ -62,9 +66,26 @@ class BudgetLedger(pl.Callback):
     def state_key(self) -> str:
         return "BudgetLedger"
 
-    def _global(self, trainer: pl.Trainer, value: int) -> int:
-        total = trainer.strategy.reduce(torch.tensor(float(value)), reduce_op="sum")
-        return int(round(float(total)))
+    @property
+    def local_steps(self) -> int:
+        """Optimizer steps this process counted since start or resume."""
+        return sum(self.images_per_step.values())
+
+    def _global(self, trainer: pl.Trainer | None, value: int) -> int:
+        """``value`` summed over ranks (int64: a float32 sum is inexact above 2**24 images)."""
+        if trainer is None or trainer.world_size <= 1:
+            return value
+        tensor = torch.tensor(value, dtype=torch.int64, device=trainer.strategy.root_device)
+        return int(trainer.strategy.reduce(tensor, reduce_op="sum"))  # type: ignore[arg-type]
+
+    def _steps_range(self, trainer: pl.Trainer | None) -> tuple[int, int]:
+        """(fewest, most) optimizer steps counted by any rank, resumed ones included."""
+        steps = self.resumed_steps + self.local_steps
+        if trainer is None or trainer.world_size <= 1:
+            return steps, steps
+        both = torch.tensor([-steps, steps], dtype=torch.int64, device=trainer.strategy.root_device)
+        low, high = trainer.strategy.reduce(both, reduce_op="max").tolist()  # type: ignore[union-attr]
+        return -int(low), int(high)
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -95,12 +116,13 @@ class BudgetLedger(pl.Callback):
             logger.log_hyperparams({f"budget/{k}": v for k, v in self.plan.as_dict().items()})
 
     def state_dict(self) -> dict[str, Any]:
+        """The counts of finished optimizer steps (a collective in DDP: every rank must call it)."""
         trainer = getattr(self, "_trainer", None)
-        local = self.local_images
-        total = self.resumed_images + (self._global(trainer, local) if trainer else local)
+        finished = self.local_images - self.pending  # not a batch in flight, nor half a step
+        _, steps = self._steps_range(trainer)
         return {
-            "images_seen": total,
-            "steps": self.resumed_steps + sum(self.images_per_step.values()),
+            "images_seen": self.resumed_images + self._global(trainer, finished),
+            "steps": steps,
             "plan": self.plan.as_dict(),
             "resumes": self.resumes,
         }
@@ -121,7 +143,7 @@ class BudgetLedger(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         images = self.resumed_images + self._global(trainer, self.local_images)
-        steps = trainer.global_step
+        fewest, steps = self._steps_range(trainer)
         plan = self.plan
         self.summary = {
             **plan.as_dict(),
@@ -130,16 +152,27 @@ class BudgetLedger(pl.Callback):
             "images_per_step_rank0": {str(k): v for k, v in sorted(self.images_per_step.items())},
             "world_size": trainer.world_size,
             "resumes": self.resumes,
-            "match": images == plan.C_eff and steps == plan.steps,
+            "match": images == plan.C_eff and fewest == steps == plan.steps,
         }
         if trainer.is_global_zero and self.json_path is not None:
-            self.json_path.parent.mkdir(parents=True, exist_ok=True)
-            self.json_path.write_text(json.dumps(self.summary, indent=2) + "\n")
+            self._write_json()
         metrics = ledger_metrics(self.summary)
         for logger in trainer.loggers:  # rank 0 only: Lightning's loggers log on global zero
-            logger.log_metrics(metrics, step=steps)
+            logger.log_metrics(metrics, step=trainer.global_step)
         if not self.summary["match"]:
+            ranks = f" (ranks counted {fewest} to {steps})" if fewest != steps else ""
             raise LedgerMismatch(
-                f"budget ledger mismatch: saw {images} images in {steps} steps, "
-                f"the plan is C_eff={plan.C_eff} images in {plan.steps} steps"
+                f"budget ledger mismatch: counted {images} images in {steps} optimizer "
+                f"steps{ranks}, the plan is C_eff={plan.C_eff} images in {plan.steps} steps "
+                f"(the trainer's global step is {trainer.global_step})"
             )
+
+    def _write_json(self) -> None:
+        assert self.json_path is not None
+        try:
+            self.json_path.parent.mkdir(parents=True, exist_ok=True)
+            self.json_path.write_text(json.dumps(self.summary, indent=2) + "\n")
+        except OSError as err:
+            raise UserError(
+                f"could not write the ledger {self.json_path} ({err.strerror or err})"
+            ) from err

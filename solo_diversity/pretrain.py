@@ -36,6 +36,7 @@ from solo_diversity.data import (
 )
 from solo_diversity.errors import UserError
 from solo_diversity.index import ensure_index, open_index, select_subset
+from solo_diversity.interrupt import GracefulStop
 from solo_diversity.ledger import BudgetLedger
 from solo_diversity.loggers import (
     build_loggers,
@@ -44,7 +45,9 @@ from solo_diversity.loggers import (
     logger_callbacks,
 )
 from solo_diversity.methods import BACKEND, get_method
+from solo_diversity.preflight import preflight
 from solo_diversity.report.console import console, ledger_table, plan_table
+from solo_diversity.run_identity import RunIdentity
 from solo_diversity.visits import VisitLedger
 from solo_diversity.world import GlobalBatchCheck, resolve_world
 
@@ -223,6 +226,7 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         num_classes=num_classes,
         world_size=world.size,
     )
+    preflight(cfg, index, subset, plan, open_split=_open_split)
     method_cls = get_method(str(cfg.method))
     schedules = method_cls.converted_schedules(cfg, plan)
     console.print(
@@ -265,6 +269,7 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     )
     loggers = build_loggers(cfg, version, resuming=resume is not None)
     callbacks += [
+        RunIdentity.of(subset, cfg),
         GlobalBatchCheck(plan, int(cfg.optimizer.batch_size)),
         ledger,
         VisitLedger(logdir / version / "visits.npz" if cfg.checkpoint.enabled else None),
@@ -272,11 +277,15 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         *logger_callbacks(loggers),
         *extra_callbacks,
     ]
+    # Last: a stop on a signal saves once every other callback has finished the step.
+    stopper = GracefulStop(checkpointer, auto_resume=bool(cfg.auto_resume.enabled))
+    callbacks.append(stopper)
 
     trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks, loggers))
     log_run_config(loggers, cfg, model)
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+        with stopper.catching_signals(trainer):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     finally:
         if trainer.is_global_zero:
             finish_loggers(loggers)

@@ -7,13 +7,16 @@ subset entry, the training batches' ``indexes`` (index positions) whose training
 it out of its position), summed over ranks. The counts travel in every checkpoint (so a resumed run
 continues them) and are written at the end as ``visits.npz`` beside the checkpoints: ``counts``
 (N,) in the subset's entry order, ``positions`` (N,) the index positions of those entries, and
-``outside`` the number of visits to positions that are not in the subset (0 for a correct run).
-:func:`visit_summary` turns counts into what the ledger proves: every image seen floor(E) or
-ceil(E) times (up to dropped tails).
+``outside`` the number of visits to positions that are not in the subset (0 for a correct run),
+with ``visits.json`` holding their :func:`visit_proof`. :func:`visit_proof` turns counts into what
+the ledger proves: no visit outside the subset, and counts that the sampler's passes (each dropping
+its tail of N mod G images) produce, checked from the counts alone and, given the seed, against
+a replay of the sampler's order.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,10 @@ import numpy as np
 import torch
 
 from solo_diversity.data.datamodule import batches_in_flight
+from solo_diversity.data.sampler import epoch_permutation
+
+# Replaying the sampler costs about one permutation of N per pass; skip it above this many entries.
+REPLAY_LIMIT = 200_000_000
 
 
 def count_dtype(max_visits: int) -> np.dtype:
@@ -62,6 +69,161 @@ def visit_summary(counts: np.ndarray, outside: int) -> dict[str, Any]:
         "unseen": int((counts == 0).sum()),
         "outside": int(outside),
         "histogram": {str(int(v)): int(n) for v, n in zip(values, images, strict=True)},
+    }
+
+
+def pass_layout(num_samples: int, global_batch: int, steps: int) -> tuple[int, int, int]:
+    """``(whole passes, images of the last partial pass, images dropped per pass)`` of a run.
+
+    A pass over the subset is one permutation cut to ``N // G`` optimizer steps (see
+    :class:`~solo_diversity.data.sampler.EpochSampler` and
+    :func:`~solo_diversity.data.sampler.per_rank_samples`, whose nested floors equal
+    ``N // G``), so it visits ``N - N mod G`` distinct images and drops the other ``N mod G``.
+    ``steps`` optimizer steps are ``steps // (N // G)`` whole passes and, over all ranks, the
+    first ``(steps mod (N // G)) * G`` entries of the next pass's permutation.
+
+    Args:
+        num_samples: N, the subset size.
+        global_batch: G, images per optimizer step.
+        steps: optimizer steps trained.
+
+    """
+    per_pass = num_samples // global_batch
+    if per_pass == 0:  # the sampler refuses such a subset; no step can have run
+        return 0, 0, num_samples
+    whole, rest = divmod(steps, per_pass)
+    return whole, rest * global_batch, num_samples - per_pass * global_batch
+
+
+def misses_feasible(counts: np.ndarray, touched: int, misses: list[int]) -> bool:
+    """Whether passes that each leave ``misses[j]`` images out can give the visit ``counts``.
+
+    Image i misses ``s_i = touched - counts_i`` of the ``touched`` passes, at most once each, and
+    pass j misses exactly ``misses[j]`` images, any of them. Such a 0/1 (image x pass) matrix
+    exists iff ``0 <= s_i <= touched``, ``sum(s) == sum(misses)`` and, for every k, the k
+    largest ``misses`` sum to at most ``sum_i min(s_i, k)`` (the Gale-Ryser theorem).
+
+    Args:
+        counts: (N,) visits per image.
+        touched: passes the run started.
+        misses: (touched,) images each pass left out.
+
+    """
+    short = touched - np.asarray(counts, dtype=np.int64)
+    if len(short) == 0 or short.min() < 0 or short.max() > touched:
+        return len(short) == 0 and sum(misses) == 0
+    if int(short.sum()) != sum(misses):
+        return False
+    if touched == 0:
+        return True
+    at_least = np.bincount(short, minlength=touched + 1)[::-1].cumsum()[::-1]  # #{s_i >= t}
+    capacity = np.cumsum(at_least[1 : touched + 1])  # [k-1] = sum_i min(s_i, k)
+    demand = np.cumsum(sorted(misses, reverse=True))
+    return bool((demand <= capacity).all())
+
+
+def replayed_visits(num_samples: int, global_batch: int, steps: int, seed: int) -> np.ndarray:
+    """The visit counts (N,) int64 of a correct run: the sampler's order replayed.
+
+    Pass p is ``epoch_permutation(N, seed, p)`` (loader epoch e chains passes ``e * passes``
+    to ``e * passes + passes - 1``, so passes run 0, 1, 2, ... whatever ``passes`` is); the
+    ranks together take its prefix, so the counts do not depend on the world size.
+    """
+    whole, partial, dropped = pass_layout(num_samples, global_batch, steps)
+    counts = np.zeros(num_samples, dtype=np.int64)
+    for p in range(whole):
+        counts[epoch_permutation(num_samples, seed, p)[: num_samples - dropped]] += 1
+    if partial:
+        counts[epoch_permutation(num_samples, seed, whole)[:partial]] += 1
+    return counts
+
+
+def visit_proof(
+    counts: np.ndarray, outside: int, *, global_batch: int, steps: int, seed: int | None = None
+) -> dict[str, Any]:
+    """What the visit counts prove about a run of ``steps`` optimizer steps of G images.
+
+    With W whole passes, a last pass of P images (P = 0 when it ended on a pass boundary) and
+    d = N mod G images dropped from every pass (:func:`pass_layout`), image i is visited
+    ``v_i = T - s_i`` times, T = W + (P > 0) the passes started and s_i the passes that left it
+    out (each pass visits an image at most once). The counts are consistent with the sampler iff
+    no visit falls outside the subset, ``sum(v) == steps * G``, ``0 <= s_i <= T`` and the
+    misses fit W passes leaving d images out and one leaving N - P out
+    (:func:`misses_feasible`). With d = 0 this is exactly: every image seen floor(E') or
+    ceil(E') times, E' = images_seen / N, with P images at ceil (``allowed`` is
+    ``[floor, ceil]``); with d > 0 an image seen fewer times fell in that many dropped tails
+    (``allowed`` is ``[0, T]``), and the tails bound how many can. Given the ``seed``, the
+    counts must also equal :func:`replayed_visits` (``exact``; None when not checked: no seed,
+    or more than :data:`REPLAY_LIMIT` entries to replay). A bad image replaced by the next one
+    (see :class:`~solo_diversity.data.datasets.PretrainDataset`) shows up as a difference.
+
+    Args:
+        counts: (N,) visits per subset entry.
+        outside: visits to index positions outside the subset.
+        global_batch: G, images per optimizer step.
+        steps: optimizer steps trained.
+        seed: the sampler's seed, to replay its order.
+
+    Returns:
+        :func:`visit_summary` plus ``steps``, ``global_batch``, ``expected_images`` (steps x G),
+        ``passes`` (steps / (N // G), counting the dropped tails), ``epochs_seen``
+        (images_seen / N), ``whole_passes``, ``last_pass_images``, ``dropped_per_pass``,
+        ``allowed`` ([lowest, highest] visits of one image), ``feasible``, ``exact``,
+        ``visits_ok`` and ``problems`` (one line each).
+
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    n = len(counts)
+    whole, partial, dropped = pass_layout(n, global_batch, steps)
+    touched = whole + (partial > 0)
+    low = whole if dropped == 0 else 0
+    summary = visit_summary(counts, outside)
+    expected = steps * global_batch
+    misses = [dropped] * whole + ([n - partial] if partial else [])
+    feasible = misses_feasible(counts, touched, misses)
+    replay = None
+    if seed is not None and touched * n <= REPLAY_LIMIT:
+        replay = replayed_visits(n, global_batch, steps, seed)
+    exact = None if replay is None else bool(np.array_equal(counts, replay))
+    problems = []
+    if outside:
+        problems.append(f"{outside} visits to images outside the subset")
+    if summary["images_seen"] != expected:
+        problems.append(
+            f"the counts total {summary['images_seen']} visits; {steps} steps of "
+            f"{global_batch} images make {expected}"
+        )
+    above, below = int((counts > touched).sum()), int((counts < low).sum())
+    if above:
+        problems.append(f"{above} images seen more than {touched} times (once per pass at most)")
+    if below:
+        problems.append(f"{below} images seen fewer than {low} times")
+    if not (feasible or above or below or summary["images_seen"] != expected):
+        last = f" and a last pass leaving {n - partial} out" if partial else ""
+        problems.append(
+            f"{int((counts < touched).sum())} images seen fewer than {touched} times "
+            f"({summary['unseen']} unseen) cannot come from {whole} whole passes dropping "
+            f"{dropped} images each{last}"
+        )
+    if replay is not None and not exact:
+        differ = int((counts != replay).sum())
+        problems.append(f"{differ} images' counts differ from the sampler's order (seed {seed})")
+    per_pass = n // global_batch
+    return {
+        **summary,
+        "steps": steps,
+        "global_batch": global_batch,
+        "expected_images": expected,
+        "passes": steps / per_pass if per_pass else 0.0,
+        "epochs_seen": summary["images_seen"] / n if n else 0.0,
+        "whole_passes": whole,
+        "last_pass_images": partial,
+        "dropped_per_pass": dropped,
+        "allowed": [low, touched],
+        "feasible": feasible,
+        "exact": exact,
+        "visits_ok": not problems,
+        "problems": problems,
     }
 
 
@@ -136,6 +298,25 @@ class VisitLedger(pl.Callback):
         self.resumed = state_dict["counts"].numpy().astype(np.int64)
         self.resumed_outside = int(state_dict["outside"])
 
+    def proof(self, trainer: pl.Trainer) -> dict[str, Any]:
+        """:func:`visit_proof` of the counts so far (a collective in DDP: call on every rank).
+
+        G and the seed are the training sampler's (``datamodule.sampler``), the steps are
+        ``trainer.global_step``.
+        """
+        return self._prove(trainer, *self._global())
+
+    @staticmethod
+    def _prove(trainer: pl.Trainer, counts: np.ndarray, outside: int) -> dict[str, Any]:
+        sampler = trainer.datamodule.sampler  # type: ignore[attr-defined]
+        return visit_proof(
+            counts,
+            outside,
+            global_batch=int(sampler.global_batch),
+            steps=int(trainer.global_step),
+            seed=int(sampler.seed),
+        )
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         counts, outside = self._global()
         if trainer.is_global_zero and self.npz_path is not None:
@@ -147,3 +328,16 @@ class VisitLedger(pl.Callback):
                 positions=self.positions,
                 outside=np.int64(outside),
             )
+            proof = self._prove(trainer, counts, outside)
+            self.npz_path.with_suffix(".json").write_text(json.dumps(proof, indent=2) + "\n")
+
+
+def trainer_visit_proof(trainer: pl.Trainer) -> dict[str, Any] | None:
+    """The :meth:`VisitLedger.proof` of ``trainer``'s visit ledger, None without one.
+
+    A collective in DDP: call it on every rank.
+    """
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, VisitLedger):
+            return callback.proof(trainer)
+    return None

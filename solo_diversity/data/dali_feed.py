@@ -8,21 +8,30 @@ HDF5 byte index, and stops the pipeline for good at the first image it cannot de
 and byte indexes alike go through ``fn.external_source``: :class:`IndexFeed` runs in DALI's worker
 processes, maps ``(epoch, idx_in_epoch)`` to a subset entry, reads its bytes, screens them
 (:func:`~solo_diversity.data.decode.dali_ready_bytes`) and substitutes the next readable entry
-exactly as the torchvision path does, returning how many it skipped. A :class:`ScreenCache` file
-remembers each entry's verdict, so an image is screened once, not once per epoch.
+exactly as the torchvision path does, returning how many it skipped. For pretraining it also
+draws each view's random decisions (:func:`~solo_diversity.data.dali_pipeline.view_params`) from
+the sample's seed (:meth:`EpochSampler.seeds`, the torchvision path's per-sample key), so DALI's
+crops are a function of (seed, pass, position) and a resumed epoch gets the uninterrupted run's.
+A :class:`ScreenCache` file remembers each entry's verdict, so an image is screened once, not once
+per epoch.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from solo_diversity.data.datasets import SubsetReader
+from solo_diversity.data.augment import AugmentationSpec
+from solo_diversity.data.dali_pipeline import view_params
+from solo_diversity.data.datasets import SubsetReader, seeded_draws
 from solo_diversity.data.decode import UnreadableImage, dali_ready_bytes
 from solo_diversity.data.sampler import EpochSampler
 
@@ -115,8 +124,19 @@ class PaddedSequence:
         return order
 
 
+def image_size(data: bytes) -> tuple[int, int]:
+    """(height, width) of screened encoded bytes, read from the header.
+
+    That is the size DALI decodes them to (EXIF orientation is ignored on both sides).
+    """
+    # Screened bytes are JPEG or PNG (DALI_NATIVE, or a PNG transcode): skip the other probes.
+    width, height = Image.open(io.BytesIO(data), formats=("JPEG", "PNG")).size
+    return height, width
+
+
 class IndexFeed:
-    """``fn.external_source`` callable: sample ``(epoch, i)`` -> (bytes, position, label, skipped).
+    """``fn.external_source`` callable: sample ``(epoch, i)`` -> (bytes, position, label, skipped,
+    one :func:`~solo_diversity.data.dali_pipeline.view_params` row per view).
 
     Args:
         subset: the ``solo_diversity.index.Subset`` to read.
@@ -126,31 +146,49 @@ class IndexFeed:
         first_epoch: the sampler epoch of DALI's epoch 0 (a resumed run starts later).
         skip: samples of ``first_epoch`` already trained on (a run resumed mid-epoch); DALI's
             epoch 0 then holds only the rest of it.
+        views: one spec per output view (``view_specs``); their parameters are drawn from the
+            sample's seed, ``order.seeds(epoch)`` (an :class:`EpochSampler` is then required).
+            None: no parameter rows (the probe).
 
-    A padding sample repeats the first readable entry with position -1; callers drop it.
+    A padding sample repeats the first readable entry with position -1; callers drop it. An
+    unreadable entry's substitute keeps the slot's seed, as on the torchvision path.
     Raising ``StopIteration`` past the end of the order ends DALI's epoch.
 
     """
 
-    def __init__(self, subset: Any, order: EpochSampler | PaddedSequence, cache: ScreenCache,
-                 first_epoch: int = 0, skip: int = 0) -> None:
+    def __init__(
+        self,
+        subset: Any,
+        order: EpochSampler | PaddedSequence,
+        cache: ScreenCache,
+        first_epoch: int = 0,
+        skip: int = 0,
+        views: Sequence[AugmentationSpec] | None = None,
+    ) -> None:
         self.reader = ScreenedReader(subset, cache)
         self.order = order
         self.first_epoch = int(first_epoch)
         self.skip = int(skip)
+        self.views = tuple(views or ())
+        if self.views and not isinstance(order, EpochSampler):
+            raise TypeError("view parameters need an EpochSampler's per-sample seeds")
         self._epoch = -1
-        self._indices = np.empty(0, dtype=np.int64)
+        self._indices = self._seeds = np.empty(0, dtype=np.int64)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_epoch"], state["_indices"] = -1, np.empty(0, dtype=np.int64)
+        state["_epoch"] = -1
+        state["_indices"] = state["_seeds"] = np.empty(0, dtype=np.int64)
         return state
 
     def entries(self, epoch: int) -> np.ndarray:
         """Subset entries of a sampler epoch still to feed (cached: every sample of it asks)."""
         if epoch != self._epoch:
-            indices = np.asarray(self.order.indices(epoch))
-            self._indices = indices[self.skip :] if epoch == self.first_epoch else indices
+            skip = self.skip if epoch == self.first_epoch else 0
+            self._indices = np.asarray(self.order.indices(epoch))[skip:]
+            if self.views:
+                assert isinstance(self.order, EpochSampler)
+                self._seeds = np.asarray(self.order.seeds(epoch))[skip:]
             self._epoch = epoch
         return self._indices
 
@@ -161,9 +199,14 @@ class IndexFeed:
             raise StopIteration
         entry = int(entries[i])
         read = self.reader.read(max(entry, 0))
-        return (
+        out = (
             np.frombuffer(read.value, dtype=np.uint8),
             np.array(read.position if entry >= 0 else -1, dtype=np.int64),
             np.array(read.target, dtype=np.int64),
             np.array(read.skipped if entry >= 0 else 0, dtype=np.int64),
         )
+        if not self.views:
+            return out
+        height, width = image_size(read.value)
+        with seeded_draws(int(self._seeds[i])):
+            return out + tuple(view_params(spec, height, width) for spec in self.views)

@@ -9,9 +9,9 @@ those of the torchvision path. Lightning's ``set_epoch`` on ``.sampler`` selects
 pipeline is rebuilt only when the epochs it would produce no longer follow on (a resume, or an
 epoch abandoned at ``max_steps``). Unreadable images are skipped by the feed and counted here.
 The train loader saves its position like the torchvision path's (:class:`~.sampler.Cursor`), so a
-resumed run continues with the next batch of the same permutation; DALI's random operators draw
-from a per-pipeline stream, so the crops of a resumed epoch differ from the uninterrupted run's
-(the images, their order and the visit counts are the same).
+resumed run continues with the next batch of the same permutation, and since every random decision
+of a view is drawn by the feed from the sample's (seed, pass, position) key, the resumed batches
+hold the same crops as the uninterrupted run's, bit for bit.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from solo_diversity.data.dali_pipeline import (
     build_probe_pipeline,
     check_device,
     dali_module,
+    view_specs,
 )
 from solo_diversity.data.datamodule import PretrainDataModule, batches_in_flight
 from solo_diversity.data.fast_cpu import ordered_specs
@@ -40,7 +41,7 @@ from solo_diversity.data.sampler import Cursor
 
 
 def pipeline_seed(*parts: int) -> int:
-    """A 31-bit DALI seed from (seed, rank, epoch): ranks draw different augmentations."""
+    """A 31-bit DALI seed from (seed, rank, epoch, ...): for graphs with DALI random operators."""
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0] >> 1)
 
 
@@ -121,20 +122,31 @@ class DaliPretrainDataModule(PretrainDataModule):
 
     """
 
-    def __init__(self, subset: Any, specs: Sequence[AugmentationSpec], mean: Sequence[float],
-                 std: Sequence[float], *, device: str = "cpu", num_threads: int = 2,
-                 screen_cache: str | Path | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        subset: Any,
+        specs: Sequence[AugmentationSpec],
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        device: str = "cpu",
+        num_threads: int = 2,
+        screen_cache: str | Path | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.specs, self.mean, self.std = ordered_specs(specs), list(mean), list(std)
         self.device, self.num_threads = check_device(device), int(num_threads)
-        self.screen_path = Path(screen_cache) if screen_cache else ScreenCache.default_path(
-            subset.index, None)
+        self.screen_path = (
+            Path(screen_cache) if screen_cache else ScreenCache.default_path(subset.index, None)
+        )
         self.gpu_index = 0  # the CUDA device of this rank (the trainer's root device)
         self.dali_loaded = self.dali_bad = 0
         super().__init__(subset, transform=None, **kwargs)
         self.num_views = sum(s.num_crops for s in self.specs)
         self.cursor = Cursor()
         self._epochs = DaliEpochs(
-            [f"view_{k}" for k in range(self.num_views)] + list(FEED_OUTPUTS[1:]))
+            [f"view_{k}" for k in range(self.num_views)] + list(FEED_OUTPUTS[1:])
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Rank and world size from the trainer, and its GPU (``devices=[2, 3]`` -> cuda:2, 3)."""
@@ -145,13 +157,30 @@ class DaliPretrainDataModule(PretrainDataModule):
 
     def _build(self, first_epoch: int, start: int = 0) -> Any:
         cache = ScreenCache(self.screen_path, len(self.subset.index))
-        feed = IndexFeed(self.subset, self.sampler, cache, first_epoch=first_epoch,
-                         skip=start * self.batch_size)
-        seed_parts = (self.seed, self.rank, first_epoch) + ((start,) if start else ())
-        return build_pretrain_pipeline(feed, self.specs, self.mean, self.std, DaliRuntime(
-            self.batch_size, self.num_threads, self.num_workers, self.device, self.gpu_index,
-            pipeline_seed(*seed_parts),
-        ))
+        feed = IndexFeed(
+            self.subset,
+            self.sampler,
+            cache,
+            first_epoch=first_epoch,
+            skip=start * self.batch_size,
+            views=view_specs(self.specs),
+        )
+        # The graph has no random operators (the feed draws every view's decisions): the seed
+        # is only DALI's formality.
+        return build_pretrain_pipeline(
+            feed,
+            self.specs,
+            self.mean,
+            self.std,
+            DaliRuntime(
+                self.batch_size,
+                self.num_threads,
+                self.num_workers,
+                self.device,
+                self.gpu_index,
+                pipeline_seed(self.seed, self.rank),
+            ),
+        )
 
     def _loader_kwargs(self) -> dict[str, Any]:
         # The torchvision val loader's workers start while DALI's threads run: fork could copy a
@@ -252,14 +281,23 @@ def probe_batches(
     (resize + centre crop); see :func:`~solo_diversity.data.dali_pipeline.build_probe_pipeline`.
     Unreadable entries are replaced by the next readable one, as in ``ClassificationDataset``.
     """
-    cache = ScreenCache(screen_cache or ScreenCache.default_path(subset.index, None),
-                        len(subset.index))
+    cache = ScreenCache(
+        screen_cache or ScreenCache.default_path(subset.index, None), len(subset.index)
+    )
     batch = max(1, min(batch_size, len(subset)))
     feed = IndexFeed(subset, PaddedSequence(len(subset), batch), cache)
     run = DaliRuntime(batch, num_threads, num_workers, check_device(device), device_id, seed)
     epochs = DaliEpochs(["image", *FEED_OUTPUTS[1:]])
-    build = partial(build_probe_pipeline, feed, size, mean, std, train=train,
-                    crop_fraction=crop_fraction, run=run)
+    build = partial(
+        build_probe_pipeline,
+        feed,
+        size,
+        mean,
+        std,
+        train=train,
+        crop_fraction=crop_fraction,
+        run=run,
+    )
     for out in epochs.run(0, lambda *_: build(), -(-len(subset) // batch)):
         keep = out["position"].view(-1) >= 0
         yield out["image"][keep.to(out["image"].device)], out["label"].view(-1)[keep].long()

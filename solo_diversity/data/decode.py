@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from collections.abc import Iterator
 
@@ -51,8 +52,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+def _too_many_pixels(pixels: int | str, max_pixels: int) -> UnreadableImage:
+    return UnreadableImage(
+        f"{pixels} pixels exceeds the limit of {max_pixels} (a decompression bomb is never decoded)"
+    )
+
+
 @contextlib.contextmanager
-def _as_unreadable() -> Iterator[None]:
+def _as_unreadable(max_pixels: int = MAX_PIXELS) -> Iterator[None]:
     """Turn every way Pillow reports a bad image into :class:`UnreadableImage`."""
     try:
         with warnings.catch_warnings():
@@ -63,7 +70,11 @@ def _as_unreadable() -> Iterator[None]:
         raise
     except Image.UnidentifiedImageError as err:
         raise UnreadableImage("not an image in a format Pillow reads") from err
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        # Pillow refuses twice its limit while parsing the header, before _open can look.
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        raise _too_many_pixels(found.group(1) if found else "more", max_pixels) from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
         # UnidentifiedImageError and "image file is truncated" are OSErrors.
         raise UnreadableImage(f"{type(err).__name__}: {err}") from err
 
@@ -75,18 +86,20 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     img = Image.open(io.BytesIO(data))
     width, height = img.size
     if width * height > max_pixels:
-        raise UnreadableImage(
-            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
-        )
+        raise _too_many_pixels(f"{width}x{height} = {width * height}", max_pixels)
     return img
 
 
 def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode encoded image bytes (JPEG, PNG, WebP, ...) into an RGB PIL image.
 
-    Grayscale, palette, CMYK and 16-bit images are converted to RGB; images with alpha are
-    composited on a white background. Multi-frame files give their first frame. EXIF orientation
-    is not applied (as in solo-learn's loader).
+    Grayscale, palette, CMYK and 16-bit images are converted to RGB (a 16-bit grey sample v
+    becomes round(v / 257), a 16-bit RGB one its high byte, Pillow's: at most one level apart);
+    images with alpha are composited on a white background. Multi-frame files give their first
+    frame. EXIF orientation is not applied: solo-learn's loaders (torchvision's ``ImageFolder``
+    and its H5 dataset) read ``Image.open(...).convert("RGB")``, which ignores it too. A JPEG whose
+    entropy-coded data is damaged decodes with garbled blocks, as in every JPEG viewer and in
+    solo-learn; only a broken header, marker or truncation makes it unreadable.
 
     Args:
         data: the encoded file contents.
@@ -101,7 +114,7 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
             ``max_pixels``.
 
     """
-    with _as_unreadable():
+    with _as_unreadable(max_pixels):
         img = _open(data, max_pixels)
         img.load()
         return _to_rgb(img)
@@ -120,20 +133,27 @@ def decode_hwc(data: bytes, *, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
         UnreadableImage: exactly when :func:`decode_image` raises it.
 
     """
-    with _as_unreadable():
+    with _as_unreadable(max_pixels):
         header = _open(data, max_pixels)
         if header.format == "JPEG" and header.mode == "RGB":
             try:
-                chw = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8),
-                                  mode=ImageReadMode.RGB)
+                chw = decode_jpeg(
+                    torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB
+                )
                 return chw.permute(1, 2, 0)  # decoded HWC: a view, no copy
             except RuntimeError:
                 pass  # let Pillow decide (it raises UnreadableImage below, or decodes)
     return torch.from_numpy(np.array(decode_image(data, max_pixels=max_pixels)))
 
 
+def _is_16_bit_png(img: Image.Image, data: bytes) -> bool:
+    """A PNG of 16 bits per sample (Pillow opens 16-bit RGB as mode RGB, its high bytes)."""
+    return img.format == "PNG" and data[24:25] == b"\x10"  # IHDR bit depth
+
+
 #: (format, mode) pairs whose bytes DALI's decoder turns into the same RGB pixels as
 #: :func:`decode_image`; everything else (alpha, CMYK, 16-bit, GIF, ...) is transcoded first.
+#: (DALI rounds a 16-bit sample to v / 257 where Pillow keeps its high byte: up to one level apart.)
 DALI_NATIVE = frozenset({("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")})
 
 
@@ -158,9 +178,13 @@ def dali_ready_bytes(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[byte
         UnreadableImage: exactly when :func:`decode_image` raises it.
 
     """
-    with _as_unreadable():
+    with _as_unreadable(max_pixels):
         img = _open(data, max_pixels)
-        native = (img.format, img.mode) in DALI_NATIVE and "transparency" not in img.info
+        native = (
+            (img.format, img.mode) in DALI_NATIVE
+            and "transparency" not in img.info
+            and not _is_16_bit_png(img, data)
+        )
         if native:
             if img.format == "JPEG":
                 img.draft(img.mode, (-(-img.size[0] // 8), -(-img.size[1] // 8)))

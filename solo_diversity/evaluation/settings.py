@@ -18,7 +18,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.config import copy_cfg
 from solo_diversity.errors import UserError
-from solo_diversity.keys import reject_unsupported
+from solo_diversity.keys import (
+    Number,
+    check_numbers,
+    reject_unknown_top_level,
+    reject_unsupported,
+    trainer_arguments,
+)
 from solo_diversity.methods.base import fill_defaults
 from solo_diversity.methods.optim import OPTIMIZER_KWARGS_DEFAULTS
 from solo_diversity.methods.settings import count_devices, plain
@@ -86,6 +92,64 @@ LINEAR_UNSUPPORTED: dict[str, tuple[tuple[Any, ...], str]] = {
         "the labelled subset is data.label_fraction (stratified and nested); set that instead",
     ),
 }
+
+# Top-level keys of solo-learn's linear schema (scripts/linear/*, solo/args/linear.py,
+# LinearModel, main_linear.py) and this project's (probe, results); Trainer arguments pass too.
+LINEAR_TOP_LEVEL = frozenset(
+    {
+        "name",
+        "pretrained_feature_extractor",
+        "pretrain_method",
+        "backbone",
+        "data",
+        "optimizer",
+        "scheduler",
+        "checkpoint",
+        "auto_resume",
+        "wandb",
+        "dali",
+        "seed",
+        "resume_from_checkpoint",
+        "strategy",
+        "num_nodes",
+        "max_epochs",
+        "devices",
+        "sync_batchnorm",
+        "accelerator",
+        "precision",
+        "finetune",
+        "mixup",
+        "cutmix",
+        "label_smoothing",
+        "auto_augment",
+        "accumulate_grad_batches",
+        "performance",
+        "probe",
+        "results",
+    }
+)
+
+# Every numeric key of a linear config: type first (ranges with their own lines below).
+LINEAR_NUMBERS: dict[str, Number] = {
+    "seed": Number("int", 0, 2**32 - 1),
+    "optimizer.batch_size": Number("int"),
+    "optimizer.lr": Number("float", 0),
+    "optimizer.weight_decay": Number("float", 0),
+    "optimizer.kwargs.momentum": Number("float", 0),
+    "scheduler.warmup_epochs": Number("float", 0),
+    "scheduler.warmup_start_lr": Number("float", 0),
+    "scheduler.min_lr": Number("float", 0),
+    "data.label_fraction": Number("float"),
+    "data.train_views": Number("int", nullable=True),
+    "data.num_workers": Number("int", 0),
+    "label_smoothing": Number("float"),
+    "max_epochs": Number("int"),
+    "num_nodes": Number("int", 1),
+    "accumulate_grad_batches": Number("int", 1),
+    "checkpoint.frequency": Number("float", 0),
+    "auto_resume.max_hours": Number("float", 0),
+}
+
 
 def _unset(value: Any) -> bool:
     """None, or the string ``None`` that solo-learn's YAMLs write (``pretrained_feature_extractor:
@@ -191,6 +255,9 @@ def resolve_linear_cfg(raw: DictConfig) -> DictConfig:
         if OmegaConf.select(cfg, key, default=None) is None:
             cfg[key] = {}
     fill_defaults(cfg, LINEAR_DEFAULTS)
+    known = LINEAR_TOP_LEVEL | trainer_arguments()
+    reject_unknown_top_level(cfg, known, "yaml_configs/linear_div.yaml")
+    check_numbers(cfg, LINEAR_NUMBERS)
     if _unset(cfg.pretrained_feature_extractor if "pretrained_feature_extractor" in cfg else None):
         raise UserError("set pretrained_feature_extractor=<path to a .ckpt>")
     if _unset(cfg.wandb.entity):

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The ``solo-div index build|info`` sub-commands.
+"""The ``solo-div index build|info|relocate`` sub-commands.
 
 :func:`register` adds them to the ``solo-div`` argparse sub-parsers; each sets ``func`` on the
 parsed namespace to a handler ``func(args) -> int`` (the exit code) that the top-level CLI calls.
@@ -8,11 +8,31 @@ parsed namespace to a handler ``func(args) -> int`` (the exit code) that the top
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from solo_diversity.errors import UserError
 from solo_diversity.index.build import SOURCES, build_index
-from solo_diversity.index.reader import open_index
+from solo_diversity.index.reader import ImageIndex, check_root, open_index
+from solo_diversity.index.writer import relocate_root
+
+
+@contextlib.contextmanager
+def _stop_cleanly(out: str) -> Iterator[None]:
+    """SIGTERM and Ctrl-C end a build through Python, so its working files are removed."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise UserError(f"index build stopped; nothing was written to {out}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -22,16 +42,17 @@ def _build(args: argparse.Namespace) -> int:
         "path_column": args.path_column,
         "label_column": args.label_column,
     }
-    out = build_index(
-        args.source,
-        args.out,
-        seed=args.seed,
-        dataset=args.dataset,
-        split=args.split,
-        root=args.root,
-        embed=args.embed,
-        **{k: v for k, v in options.items() if v is not None},
-    )
+    with _stop_cleanly(args.out):
+        out = build_index(
+            args.source,
+            args.out,
+            seed=args.seed,
+            dataset=args.dataset,
+            split=args.split,
+            root=args.root,
+            embed=args.embed,
+            **{k: v for k, v in options.items() if v is not None},
+        )
     print(f"wrote {out}")
     return _info(argparse.Namespace(index=str(out)))
 
@@ -48,7 +69,7 @@ def _info(args: argparse.Namespace) -> int:
         ("classes", classes),
         ("seed", str(index.seed)),
         ("source", index.source),
-        ("root", str(index.root) if index.root is not None else "-"),
+        ("root", _root_text(index)),
         ("fingerprint", index.fingerprint),
         ("created", index.created),
     ]
@@ -57,8 +78,24 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _root_text(index: ImageIndex) -> str:
+    if index.root is None:
+        return "-"
+    try:
+        check_root(index)
+    except UserError:
+        return f"{index.root} (missing: see `solo-div index relocate`)"
+    return str(index.root)
+
+
+def _relocate(args: argparse.Namespace) -> int:
+    root = relocate_root(args.index, args.new_root)
+    print(f"{args.index}: root is now {root}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``index build`` and ``index info`` to the ``solo-div`` sub-parsers.
+    """Add ``index build``, ``index info`` and ``index relocate`` to the ``solo-div`` sub-parsers.
 
     Args:
         subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
@@ -89,6 +126,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info = commands.add_parser("info", help="print what an index holds")
     info.add_argument("index", help="the .h5 index")
     info.set_defaults(func=_info)
+
+    relocate = commands.add_parser(
+        "relocate", help="point a paths index at the new place of its image folder"
+    )
+    relocate.add_argument("index", help="the .h5 index (only its root attribute changes)")
+    relocate.add_argument("new_root", help="the folder that now holds the indexed images")
+    relocate.set_defaults(func=_relocate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

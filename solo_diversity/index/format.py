@@ -109,7 +109,7 @@ def validate_attrs(attrs: dict[str, Any], path: str) -> None:
         path: the file, for the message.
 
     Raises:
-        UserError: foreign file, newer format version, or missing attributes.
+        UserError: foreign file, another format version, or missing attributes.
 
     """
     if attrs.get("format") != FORMAT_NAME:
@@ -117,10 +117,21 @@ def validate_attrs(attrs: dict[str, Any], path: str) -> None:
             f"{path} is not a solo-diversity index (format attr {attrs.get('format')!r}, "
             f"expected {FORMAT_NAME!r}); build one with `solo-div index build`"
         )
-    version = int(attrs.get("format_version", -1))
+    version = attrs.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
+        raise UserError(
+            f"{path} is a corrupt index: format_version {version!r} is not an integer; "
+            "rebuild it with `solo-div index build`"
+        )
+    if version > FORMAT_VERSION:
+        raise UserError(
+            f"{path} has index format_version {version}; this solo-diversity reads "
+            f"{FORMAT_VERSION}: upgrade solo-diversity, or rebuild it with `solo-div index build`"
+        )
     if version != FORMAT_VERSION:
         raise UserError(
-            f"{path} has index format_version {version}; this solo-diversity reads {FORMAT_VERSION}"
+            f"{path} has index format_version {version}; this solo-diversity reads "
+            f"{FORMAT_VERSION}: rebuild it with `solo-div index build`"
         )
     missing = [key for key in REQUIRED_ATTRS if key not in attrs]
     if missing:

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Read-only access to an index file: :func:`open_index` and :class:`ImageIndex`.
 
-Opening validates the format and reads only the attributes and class names. The HDF5 handle is
+Opening validates the format and reads only the attributes and class names; :func:`check_root`
+says in one line when a paths index's image folder has moved. The HDF5 handle is
 opened lazily and re-opened in each process (a pickled or forked copy never reuses its parent's
 handle), so an :class:`ImageIndex` is safe to hand to DataLoader workers.
 """
@@ -9,6 +10,7 @@ handle), so an :class:`ImageIndex` is safe to hand to DataLoader workers.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from solo_diversity.index.format import PAYLOAD_DATASET, validate_attrs
 
 READ_CACHE_BYTES = 8 << 20  # HDF5 chunk cache per open file
 LABEL_READ_BLOCK = 1 << 22  # labels read per slice when gathering at scattered positions
+ROOT_SAMPLE = 16  # entries of a paths index looked for under its root before a run
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -208,15 +211,77 @@ def open_index(path: str | Path, *, expected_dataset: str | None = None) -> Imag
                     )
             class_names = [_plain(name) for name in f["class_names"][:]]
     except OSError as err:
-        raise UserError(
-            f"cannot read index {file}: not an HDF5 file or corrupt ({_first_line(err)})"
-        ) from err
+        raise _unreadable_file(file, err) from err
     if expected_dataset is not None and attrs["dataset"] != expected_dataset:
         raise UserError(
             f"index {file} holds dataset {attrs['dataset']!r}, "
             f"but the config asks for {expected_dataset!r}"
         )
     return ImageIndex(file, attrs, class_names)
+
+
+def _unreadable_file(file: Path, err: OSError) -> UserError:
+    """The one line for an index file HDF5 cannot open: not HDF5, truncated, or corrupt."""
+    message = _first_line(err)
+    rebuild = "rebuild it with `solo-div index build`"
+    if "file signature not found" in message:
+        size = file.stat().st_size
+        return UserError(
+            f"cannot read index {file}: not an HDF5 file ({size} bytes, no HDF5 signature); "
+            f"an index is made by `solo-div index build`"
+        )
+    truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", message)
+    if truncated:
+        return UserError(
+            f"cannot read index {file}: the file is truncated ({truncated.group(1)} of "
+            f"{truncated.group(2)} bytes; an interrupted copy?); copy it again or {rebuild}"
+        )
+    return UserError(
+        f"cannot read index {file}: not an HDF5 file or corrupt ({message}); {rebuild}"
+    )
+
+
+def check_root(index: ImageIndex, *, sample: int = ROOT_SAMPLE) -> None:
+    """Check that a ``paths`` index's image folder is where the index says.
+
+    A folder that was moved or renamed would otherwise make every read fail one by one; this
+    looks at the root and at the first ``sample`` entries (existence only, no decoding).
+
+    Args:
+        index: an opened index (a ``bytes`` index passes at once).
+        sample: entries to look for under the root.
+
+    Raises:
+        UserError: the root is not a folder, or none of the sampled entries exists under it.
+
+    """
+    if index.kind != "paths" or len(index) == 0:
+        return
+    try:
+        _check_root(index, sample)
+    finally:
+        index.close()  # the caller may rewrite the file next (``solo-div index relocate``)
+
+
+def _check_root(index: ImageIndex, sample: int) -> None:
+    names = [index.entry_name(position) for position in range(min(sample, len(index)))]
+    if all(Path(name).is_absolute() for name in names):
+        return  # a list of absolute paths does not depend on the root
+    fix = (
+        f"rebuild the index with `solo-div index build`, or point it at the folder's new place "
+        f"with `solo-div index relocate {index.path} NEW_ROOT`"
+    )
+    root = index.root if index.root is not None else Path()
+    if not root.is_dir():
+        raise UserError(
+            f"index {index.path} reads its images from {root}, which is not a folder "
+            f"(moved or renamed?); {fix}"
+        )
+    if not any(index.file_path(position).exists() for position in range(len(names))):
+        raise UserError(
+            f"none of the first {len(names)} images of index {index.path} is under {root} "
+            f"(e.g. {names[0]}); was the folder moved or replaced? {fix}"
+        )
 
 
 def _plain(value: Any) -> Any:

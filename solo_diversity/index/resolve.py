@@ -17,7 +17,7 @@ from pathlib import Path
 
 from solo_diversity.errors import UserError
 from solo_diversity.index.build import build_index
-from solo_diversity.index.reader import open_index
+from solo_diversity.index.reader import check_root, open_index
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def ensure_index(
         The index file.
 
     Raises:
-        UserError: unknown format, a missing index of a non-built-in dataset, a dataset mismatch.
+        UserError: unknown format, a missing index of a non-built-in dataset, a dataset mismatch,
+            a paths index whose image folder has moved (see :func:`~.reader.check_root`).
 
     """
     if data_format not in DATA_FORMATS:
@@ -93,7 +94,7 @@ def ensure_index(
             cache_dir=cache_dir or DEFAULT_CACHE_DIR,
         )
         if cached.is_file():
-            open_index(cached, expected_dataset=dataset)
+            check_root(open_index(cached, expected_dataset=dataset))
             log.info("using cached index %s of %s (delete it to rebuild)", cached, target)
             return cached
         if dataset in TORCHVISION_DATASETS:
@@ -109,6 +110,7 @@ def ensure_index(
         )
     if target.is_file():
         index = open_index(target, expected_dataset=dataset)
+        check_root(index)
         if index.seed != seed:
             log.info(
                 "index %s was shuffled with seed %d (not %d); its order is kept",

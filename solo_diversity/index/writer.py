@@ -2,18 +2,24 @@
 """Atomic writer of a shuffled index file (HDF5 layout, attributes, fingerprint).
 
 The entries are spooled and put in the seeded order by :mod:`solo_diversity.index.shuffle`
-(bounded memory, sequential I/O, temporary files in a folder beside the output); this module
-appends the ordered blocks to the HDF5 datasets and feeds the fingerprint. The file is written as
-``<out>.<pid>.partial`` and renamed onto ``<out>`` only when complete, so an interrupted build
-leaves an earlier index untouched and never a half file at the target.
+(bounded memory, sequential I/O); this module appends the ordered blocks to the HDF5 datasets and
+feeds the fingerprint. Everything a build writes lives in one working folder beside the output,
+``.<out name>.build-<pid>`` (spool, buckets, the half-written index), which the build holds a lock
+on. The index is renamed onto ``<out>`` only when complete, so an interrupted build leaves an
+earlier index untouched and never a half file at the target; the folder is removed when the build
+ends in any way that runs Python, and the next build of the same output removes those of builds
+that were killed (lock free). :func:`relocate_root` points a paths index at a moved image folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import logging
 import os
-import tempfile
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +40,9 @@ log = logging.getLogger(__name__)
 
 PAYLOAD_CHUNK = 8192  # HDF5 chunk (entries) of paths/images: 128 KB of vlen references
 NUMERIC_CHUNK = 1 << 18  # HDF5 chunk (entries) of labels/source_position
+BUILD_DIR_INFIX = ".build-"  # a build's working folder: .<out name>.build-<pid>
+LOCK_NAME = "owner.lock"  # flock-ed by the live build: a free lock means its owner is gone
+PARTIAL_NAME = "index.h5.partial"  # the index being written, renamed onto <out> when complete
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,76 @@ def _write_shuffled(spool: Spool, meta: IndexMeta, target: Path, rows: np.ndarra
     return digest
 
 
+def build_dir(out: Path, pid: int | None = None) -> Path:
+    """The working folder of one build of ``out``: ``<out dir>/.<out name>.build-<pid>``."""
+    return out.parent / f".{out.name}{BUILD_DIR_INFIX}{os.getpid() if pid is None else pid}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _owner_gone(folder: Path) -> bool:
+    """Whether the build that owns ``folder`` has ended (its lock is free, or its pid is gone)."""
+    try:
+        with open(folder / LOCK_NAME, "rb") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a live build holds it
+            return True
+    except FileNotFoundError:  # killed before it took the lock, or not ours: ask by pid
+        pid = folder.name.rpartition(BUILD_DIR_INFIX)[2]
+        return pid.isdigit() and not _pid_alive(int(pid))
+
+
+def remove_stale_builds(out: Path) -> list[Path]:
+    """Delete what killed builds of ``out`` left (spool files, half-written index); keep live ones.
+
+    Args:
+        out: the index file a build is about to write.
+
+    Returns:
+        The folders removed.
+
+    """
+    removed = []
+    for folder in sorted(out.parent.glob(f".{glob.escape(out.name)}{BUILD_DIR_INFIX}*")):
+        if folder.is_dir() and _owner_gone(folder):
+            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+            log.warning("removed %s (%d bytes) left by an interrupted build", folder, size)
+            removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def _build_folder(out: Path) -> Iterator[Path]:
+    """A fresh, locked working folder beside ``out``, removed on every way out but SIGKILL."""
+    folder = build_dir(out)
+    shutil.rmtree(folder, ignore_errors=True)  # a dead build of an earlier process with our pid
+    folder.mkdir()
+    try:
+        with open(folder / LOCK_NAME, "wb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # held until the build ends, however it ends
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _publish(partial: Path, out: Path) -> None:
+    """Make the complete file durable, then rename it onto ``out`` in one step."""
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, out)
+
+
 def write_index(
     entries: Iterable[tuple[str | bytes, int]],
     out_path: str | Path,
@@ -144,29 +223,66 @@ def write_index(
         ``out_path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        UserError: when the source yields no entries. Any exception leaves ``out_path`` as it was.
+        UserError: when the source yields no entries. Any exception leaves ``out_path`` as it was,
+            and no working files behind.
 
     """
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
-    try:
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.spool-", dir=out.parent) as tmp:
-            spool = spool_entries(entries, meta.kind, Path(tmp))
-            if spool.num_entries == 0:
-                raise UserError(f"source {meta.source!r} has no entries; nothing to index")
-            log.info(
-                "index %s: %d entries spooled, shuffling with seed %d",
-                out,
-                spool.num_entries,
-                meta.seed,
-            )
-            if source_rows is not None and len(source_rows) != spool.num_entries:
-                raise ValueError(f"{len(source_rows)} source rows for {spool.num_entries} entries")
-            digest = _write_shuffled(spool, meta, partial, source_rows)
-        os.replace(partial, out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    remove_stale_builds(out)
+    with _build_folder(out) as folder:
+        spool = spool_entries(entries, meta.kind, folder)
+        if spool.num_entries == 0:
+            raise UserError(f"source {meta.source!r} has no entries; nothing to index")
+        log.info(
+            "index %s: %d entries spooled, shuffling with seed %d",
+            out,
+            spool.num_entries,
+            meta.seed,
+        )
+        if source_rows is not None and len(source_rows) != spool.num_entries:
+            raise ValueError(f"{len(source_rows)} source rows for {spool.num_entries} entries")
+        partial = folder / PARTIAL_NAME
+        digest = _write_shuffled(spool, meta, partial, source_rows)
+        _publish(partial, out)
     log.info("wrote index %s (%d entries, fingerprint %s)", out, spool.num_entries, digest[:12])
     return out
+
+
+def relocate_root(path: str | Path, new_root: str | Path) -> Path:
+    """Point a ``paths`` index at the new place of its image folder (entries and order unchanged).
+
+    The fingerprint covers the relative paths and labels, not the root, so it stays the same and a
+    run resumes across the move.
+
+    Args:
+        path: the index file (rewritten in place: only its ``root`` attribute changes).
+        new_root: the folder that now holds the same relative paths.
+
+    Returns:
+        The new root, resolved.
+
+    Raises:
+        UserError: not a paths index, ``new_root`` not a folder, or its first entry missing there.
+
+    """
+    from solo_diversity.index.reader import open_index  # the reader validates the file
+
+    index = open_index(path)
+    if index.kind != "paths":
+        raise UserError(f"index {index.path} embeds its images; it has no root to relocate")
+    root = Path(new_root).expanduser().resolve()
+    if not root.is_dir():
+        raise UserError(f"new root {root} is not a folder")
+    if len(index) and not (root / index.entry_name(0)).is_file():
+        raise UserError(
+            f"{root} does not hold the index's images: {index.entry_name(0)} is not there"
+        )
+    index.close()
+    try:
+        with h5py.File(index.path, "a") as f:
+            f.attrs["root"] = str(root)
+    except OSError as err:
+        raise UserError(f"cannot rewrite index {index.path} ({err}); is a run reading it?") from err
+    log.info("index %s: root %s -> %s", index.path, index.root, root)
+    return root

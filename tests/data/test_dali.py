@@ -45,8 +45,12 @@ def grey_layout(images, n_classes=2, n_per_class=8, fmt="PNG"):
 def dali_dm(subset, tmp_path, augs=(PLAIN,), **kwargs):
     kwargs = {"batch_size": 4, "num_workers": 0, "seed": 1, **kwargs}
     return DaliPretrainDataModule(
-        subset, parse_augmentations(list(augs)), MEAN, STD,
-        screen_cache=tmp_path / "screen.u8", **kwargs,
+        subset,
+        parse_augmentations(list(augs)),
+        MEAN,
+        STD,
+        screen_cache=tmp_path / "screen.u8",
+        **kwargs,
     )
 
 
@@ -110,9 +114,7 @@ def test_two_ranks_are_disjoint_cover_the_subset_and_reshuffle(build_subset, ima
     assert seen[0][0] != seen[0][1]
 
 
-def test_a_resumed_or_abandoned_epoch_restarts_on_the_sampler_order(
-    build_subset, images, tmp_path
-):
+def test_a_resumed_or_abandoned_epoch_restarts_on_the_sampler_order(build_subset, images, tmp_path):
     subset = build_subset(grey_layout(images), seed=4)
     dm = dali_dm(subset, tmp_path)
     dm.sampler.set_epoch(3)  # a resume: DALI's first epoch is sampler epoch 3
@@ -138,8 +140,8 @@ def huge_png_header(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height (no real pixel data): a decompression bomb."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data)
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
         )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
@@ -185,8 +187,13 @@ def test_bad_images_are_skipped_and_counted_alike_on_both_paths(build_subset, im
     verdicts = ScreenCache(tmp_path / "screen.u8", n).verdicts
     for position in range(n):
         name = subset.index.entry_name(position)
-        want = BAD if "bad_" in name else NATIVE if name.endswith(("rgb.jpg", "_ok.jpg")) else (
-            TRANSCODE if not name.endswith("gray.png") else NATIVE)
+        want = (
+            BAD
+            if "bad_" in name
+            else NATIVE
+            if name.endswith(("rgb.jpg", "_ok.jpg"))
+            else (TRANSCODE if not name.endswith("gray.png") else NATIVE)
+        )
         assert verdicts[position] == want, name
 
 
@@ -194,8 +201,19 @@ def test_probe_batches_equal_the_torchvision_eval_view(build_subset, images, tmp
     good, bad = bad_corpus(images)
     del good["big_ok.jpg"], good["scan_ok.jpg"]
     subset = build_subset({"a": good, "b": bad}, seed=1, embed=True)
-    got = list(probe_batches(subset, 16, MEAN, STD, train=False, crop_fraction=1.0, batch_size=4,
-                             num_workers=0, screen_cache=tmp_path / "s.u8"))
+    got = list(
+        probe_batches(
+            subset,
+            16,
+            MEAN,
+            STD,
+            train=False,
+            crop_fraction=1.0,
+            batch_size=4,
+            num_workers=0,
+            screen_cache=tmp_path / "s.u8",
+        )
+    )
     x = torch.cat([g[0] for g in got])
     y = torch.cat([g[1] for g in got])
     ref = ClassificationDataset(subset, eval_transform(16, MEAN, STD, crop_fraction=1.0))
@@ -207,11 +225,16 @@ def test_probe_batches_equal_the_torchvision_eval_view(build_subset, images, tmp
         assert (x[k] - image).abs().max().item() * min(STD) * 255 < 3.5
 
 
-def test_parallel_feed_workers_deliver_the_same_epoch(build_subset, images, tmp_path):
-    subset = build_subset(grey_layout(images), seed=6)
-    serial = torch.cat([b[0] for b in epoch_batches(dali_dm(subset, tmp_path), 0)])
-    parallel = dali_dm(subset, tmp_path, num_workers=2)
-    assert torch.equal(torch.cat([b[0] for b in epoch_batches(parallel, 0)]), serial)
+def test_parallel_feed_workers_deliver_the_same_epoch_and_views(
+    build_subset, noise_layout, tmp_path
+):
+    subset = build_subset(noise_layout(2, 8), seed=6)  # noise: every box and flip shows
+    augs = ({**PLAIN, "horizontal_flip": {"prob": 0.5}},)
+    serial = epoch_batches(dali_dm(subset, tmp_path, augs=augs), 0)
+    parallel = dali_dm(subset, tmp_path, augs=augs, num_workers=2)
+    for (i, views, _), (pi, pviews, _) in zip(serial, epoch_batches(parallel, 0), strict=True):
+        assert torch.equal(pi, i)
+        assert all(torch.equal(a, b) for a, b in zip(pviews, views, strict=True))
     parallel.teardown("fit")
 
 
@@ -226,9 +249,16 @@ def dali_views(build_subset, images, tmp_path, epochs, **entry):
     png = images.encode(_gradient(), "PNG")
     subset = build_subset({"a": {f"g{i:02d}.png": png for i in range(32)}})
     spec = {"crop_size": 16, "num_crops": 1, "rrc": {"crop_min_scale": 0.2}, **entry}
-    dm = DaliPretrainDataModule(subset, parse_augmentations([spec]), (0.0,) * 3, (1.0,) * 3,
-                                batch_size=32, num_workers=0, seed=0,
-                                screen_cache=tmp_path / "grad.u8")
+    dm = DaliPretrainDataModule(
+        subset,
+        parse_augmentations([spec]),
+        (0.0,) * 3,
+        (1.0,) * 3,
+        batch_size=32,
+        num_workers=0,
+        seed=0,
+        screen_cache=tmp_path / "grad.u8",
+    )
     return torch.cat([b[1][0] for e in range(epochs) for b in epoch_batches(dm, e)])
 
 
@@ -243,8 +273,14 @@ def test_dali_draws_the_reference_crop_scale_and_flip_rate(build_subset, images,
 
 
 def test_dali_applies_jitter_and_grayscale_at_their_rates(build_subset, images, tmp_path):
-    views = dali_views(build_subset, images, tmp_path, 24, grayscale={"prob": 0.2},
-                       color_jitter={"prob": 0.8, "brightness": 0.4})
+    views = dali_views(
+        build_subset,
+        images,
+        tmp_path,
+        24,
+        grayscale={"prob": 0.2},
+        color_jitter={"prob": 0.8, "brightness": 0.4},
+    )
     grey = (views.amax(1) - views.amin(1)).amax((1, 2)) < 2 / 255
     # B is 128 everywhere: a jittered view's blue level moves (|factor - 1| < 0.004 has p ~ 1%).
     jittered = (views[:, 2].mean((1, 2)) - 128 / 255).abs() > 0.5 / 255

@@ -4,8 +4,9 @@
 Each child is this file run as a module (``python -m tests.e2e.test_exact_resume <overrides>``):
 hydra composes ``simclr_div`` from the shipped configs exactly as ``main_pretrain.py`` does and
 calls ``run_pretrain`` with one extra callback, :class:`PauseAt`, which prints ``PAUSED`` and
-sleeps at the step the parent chose, so that the parent's SIGKILL lands at that step and nowhere
-else. The run's own per-image visit counts (``visits.npz`` beside the ledger) are compared.
+waits at the step the parent chose, so that the parent's SIGKILL (or another signal,
+:mod:`tests.e2e.test_signals`) lands at that step and nowhere else. The run's own per-image
+visit counts (``visits.npz`` beside the ledger) are compared.
 The kill points come from a seeded RNG.
 """
 
@@ -17,7 +18,10 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -27,7 +31,8 @@ import torch
 
 from tests.conftest import CONFIG_DIR, REPO
 
-PAUSE_ENV = "EXACT_RESUME_PAUSE"  # "<hook>:<step>", hook in start | mid-step | end
+PAUSE_ENV = "EXACT_RESUME_PAUSE"  # "<hook>:<step>[:hold]", hook in start | mid-step | end
+RELEASE_ENV = "EXACT_RESUME_RELEASE"  # a file whose appearance ends the pause
 EVERY = 4  # checkpoint.every_n_steps
 STEPS = 30  # budget.C / batch size
 # 388 images (fraction 0.27 of 1,438): 12 batches of 32 per epoch, so checkpoints at 12 and 24
@@ -46,34 +51,46 @@ OVERRIDES = [
 
 
 class PauseAt(pl.Callback):
-    """Print ``PAUSED`` and sleep (until killed) at one point of training.
+    """Print ``PAUSED`` and wait (until killed, signalled or released) at one point of training.
 
     Args:
         hook: ``start`` (the resumed run's start-up, before its first step), ``mid-step`` (batch
             ``step + 1`` fetched and in flight) or ``end`` (after optimizer step ``step`` and the
             checkpointer's save, if one was due).
         step: the optimizer step (ignored for ``start``).
+        release: a file whose appearance ends the pause (None: only a kill or a signal ends it).
+        hold: keep waiting after a stop signal was received (to send a second one).
     """
 
-    def __init__(self, hook: str, step: int) -> None:
-        self.hook, self.step = hook, step
+    def __init__(
+        self, hook: str, step: int, release: Path | None = None, hold: bool = False
+    ) -> None:
+        self.hook, self.step, self.release, self.hold = hook, step, release, hold
 
-    @staticmethod
-    def _pause() -> None:
+    def _released(self, trainer) -> bool:
+        if self.release is not None and self.release.exists():
+            return True
+        # The run's stop callback records a signal; the pause ends so the run reaches its next
+        # step boundary, as it would when the signal lands inside a step.
+        return not self.hold and any(getattr(c, "requested", None) for c in trainer.callbacks)
+
+    def _pause(self, trainer) -> None:
         print("PAUSED", flush=True)
-        time.sleep(3600)
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline and not self._released(trainer):
+            time.sleep(0.02)
 
     def on_train_start(self, trainer, pl_module):
         if self.hook == "start":
-            self._pause()
+            self._pause(trainer)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.hook == "mid-step" and trainer.global_step == self.step:
-            self._pause()
+            self._pause(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self.hook == "end" and trainer.global_step == self.step:
-            self._pause()
+            self._pause(trainer)
 
 
 def _child() -> None:
@@ -88,8 +105,11 @@ def _child() -> None:
     def main(cfg: DictConfig) -> None:
         callbacks: list[pl.Callback] = []
         if os.environ.get(PAUSE_ENV):
-            hook, step = os.environ[PAUSE_ENV].split(":")
-            callbacks.append(PauseAt(hook, int(step)))
+            hook, step, *flags = os.environ[PAUSE_ENV].split(":")
+            release = os.environ.get(RELEASE_ENV)
+            callbacks.append(
+                PauseAt(hook, int(step), Path(release) if release else None, "hold" in flags)
+            )
         with exit_on_user_error():
             run_pretrain(cfg, callbacks=callbacks)
 
@@ -108,42 +128,98 @@ def _command(digits_indexes: dict[str, Path], out: Path, workers: int) -> list[s
     ]
 
 
-def _env(out: Path, pause: str | None) -> dict[str, str]:
+def _env(out: Path, pause: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop(PAUSE_ENV, None)
+    for key in (PAUSE_ENV, RELEASE_ENV):
+        env.pop(key, None)
     if pause:
         env[PAUSE_ENV] = pause
+        env[RELEASE_ENV] = str(out / "release")
+    env.update(extra or {})
     return env
 
 
-def run_to_end(cmd: list[str], out: Path) -> str:
-    """Run a child to completion; returns its stderr (auto-resume's lines go there)."""
+def run_to_end(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> str:
+    """Run a child to completion; returns its stderr (auto-resume's lines go there).
+
+    Args:
+        cmd: the child's command (:func:`_command`).
+        out: the run's folder.
+        env: extra environment variables for the child.
+    """
     proc = subprocess.run(
-        cmd, cwd=REPO, env=_env(out, None), capture_output=True, text=True, timeout=900
+        cmd, cwd=REPO, env=_env(out, None, env), capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stderr
 
 
-def kill_at(cmd: list[str], out: Path, pause: str) -> None:
-    """Start a child, wait for it to pause at ``pause``, SIGKILL it there."""
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        env=_env(out, pause),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.strip() == "PAUSED":
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen[-40:])
+@dataclass
+class Stopped:
+    """How a child that :func:`kill_at` stopped ended: exit status and its two streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def kill_at(
+    cmd: list[str],
+    out: Path,
+    pause: str,
+    sig: signal.Signals | None = signal.SIGKILL,
+    env: dict[str, str] | None = None,
+    then: signal.Signals | None = None,
+    on_pause: Callable[[], None] | None = None,
+) -> Stopped:
+    """Start a child, wait for it to pause at ``pause``, send it ``sig`` there.
+
+    With SIGKILL the child must die of it. Otherwise (another signal, or none) the child runs on
+    to its own exit, which the caller checks.
+
+    Args:
+        cmd: the child's command (:func:`_command`).
+        out: the run's folder (the pause's release file goes there).
+        pause: ``<hook>:<step>[:hold]`` (:class:`PauseAt`).
+        sig: the signal to send (None: none).
+        env: extra environment variables for the child.
+        then: a second signal, sent 0.5 s after the first (use with ``:hold``).
+        on_pause: called while the child waits, before it is released.
+    """
+    release = out / "release"
+    release.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=_env(out, pause, env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if sig == signal.SIGKILL else errors,
+            text=True,
+        )
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.strip() == "PAUSED":
+                if sig is not None:
+                    proc.send_signal(sig)
+                if on_pause is not None:
+                    on_pause()
+                if then is not None:
+                    time.sleep(0.5)
+                    proc.send_signal(then)
+                release.touch()  # ranks that got no signal (DDP) go on to the step boundary
+                break
+        if sig != signal.SIGKILL:
+            seen.append(proc.stdout.read())  # keep the pipe drained until the child exits
+        proc.wait(timeout=300)
+        errors.seek(0)
+        stderr = errors.read()
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL, "".join(seen[-40:])
+    return Stopped(proc.returncode, "".join(seen), stderr)
 
 
 def final_state(out: Path) -> tuple[dict[str, torch.Tensor], dict, np.ndarray]:
@@ -166,12 +242,21 @@ def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> floa
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].numel())
 
 
+_REFERENCES: dict[Path, tuple[dict[str, torch.Tensor], dict, np.ndarray]] = {}
+
+
 @pytest.fixture(scope="module")
 def reference(digits_indexes, tmp_path_factory):
-    """The uninterrupted run (num_workers=0) that every resumed run must equal."""
-    out = tmp_path_factory.mktemp("reference")
-    run_to_end(_command(digits_indexes, out, workers=0), out)
-    return final_state(out)
+    """The uninterrupted run (num_workers=0) that every resumed run must equal.
+
+    Run once per session: the modules that import this fixture share the result.
+    """
+    key = digits_indexes["train"]
+    if key not in _REFERENCES:
+        out = tmp_path_factory.mktemp("reference")
+        run_to_end(_command(digits_indexes, out, workers=0), out)
+        _REFERENCES[key] = final_state(out)
+    return _REFERENCES[key]
 
 
 def kill_points(seed: int) -> list[str]:

@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Each bad input is a one-line UserError naming the bad value."""
+"""Each bad input to an index build is a one-line UserError naming the bad value.
+
+Bad index files (foreign, wrong version, truncated, moved root, ...) are in test_bad_indexes.py.
+"""
 
 from __future__ import annotations
 
@@ -114,54 +117,9 @@ def test_open_missing_index(tmp_path):
         open_index(tmp_path / "missing.h5")
 
 
-def test_open_file_that_is_not_hdf5(tmp_path):
-    (tmp_path / "fake.h5").write_bytes(b"definitely not hdf5" * 100)
-    with pytest.raises(
-        UserError, match="cannot read index .*fake.h5: not an HDF5 file or corrupt"
-    ) as err:
-        open_index(tmp_path / "fake.h5")
-    one_line(err)
-
-
-def test_open_truncated_index(make_index, tmp_path):
-    good = make_index(list(range(5)) * 200)
-    data = good.read_bytes()
-    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
-    with pytest.raises(UserError, match="cut.h5"):
-        open_index(tmp_path / "cut.h5")
-
-
-def test_open_foreign_hdf5(tmp_path):
-    with h5py.File(tmp_path / "other.h5", "w") as f:
-        f["data"] = [1, 2, 3]
-    with pytest.raises(
-        UserError, match="other.h5 is not a solo-diversity index \\(format attr None"
-    ):
-        open_index(tmp_path / "other.h5")
-
-
-def test_open_newer_format_version(make_index, tmp_path):
-    path = shutil.copy(make_index([0, 1]), tmp_path / "v2.h5")
-    with h5py.File(path, "a") as f:
-        f.attrs["format_version"] = 2
-    with pytest.raises(UserError, match="format_version 2; this solo-diversity reads 1"):
-        open_index(path)
-
-
 def test_open_index_missing_a_dataset(make_index, tmp_path):
     path = shutil.copy(make_index([0, 1]), tmp_path / "broken.h5")
     with h5py.File(path, "a") as f:
         del f["labels"]
     with pytest.raises(UserError, match="broken.h5 is a corrupt index: dataset 'labels' missing"):
         open_index(path)
-
-
-def test_expected_dataset_mismatch(make_index):
-    path = make_index([0, 1])
-    with pytest.raises(UserError) as err:
-        open_index(path, expected_dataset="cifar100")
-    assert (
-        one_line(err)
-        == f"index {path} holds dataset 'synthetic', but the config asks for 'cifar100'"
-    )
-    assert open_index(path, expected_dataset="synthetic").dataset == "synthetic"

@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: MIT
+"""``solo-div experiment``: the paper's cell lists, and a list's cells for people and scripts.
+
+solo-div experiment list
+solo-div experiment cells table1_cifar100                          # a table for people
+solo-div experiment cells table1_cifar100 --format ids             # one cell id a line
+solo-div experiment cells table1_cifar100 --only simclr-f0.1 --format overrides
+solo-div experiment cells table1_cifar100 --only simclr-f0.1 --format probes
+solo-div experiment cells table1_cifar100 --format tsv   # id config run_key N E D steps overrides
+solo-div experiment cells table1_cifar100 --json
+solo-div experiment status table1_cifar100 --results results/linear.jsonl --runs runs --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from rich.table import Table
+
+from solo_diversity.experiments.cells import list_names, load_experiment
+from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
+from solo_diversity.experiments.status import table_status
+from solo_diversity.report.console import console
+
+FORMATS = ("table", "json", "tsv", "ids", "overrides", "probes")
+
+
+def resolved_cells(args: argparse.Namespace) -> list[ResolvedCell]:
+    """The cells ``args`` asks for (all, or ``--only``), resolved at ``--devices`` x ``--nodes``."""
+    experiment = load_experiment(args.table, args.configs)
+    specs = [experiment.cell(args.only)] if args.only else list(experiment.cells)
+    return [resolve_cell(s, args.configs, devices=args.devices, nodes=args.nodes) for s in specs]
+
+
+def _cells(args: argparse.Namespace) -> int:
+    fmt = "json" if args.json else args.format
+    cells = resolved_cells(args)
+    if fmt == "json":
+        print(json.dumps([c.as_dict() for c in cells], indent=2))
+    elif fmt == "ids":
+        print("\n".join(c.spec.id for c in cells))
+    elif fmt == "overrides":
+        for cell in cells:
+            print(shlex.join(cell.spec.override_args()))
+    elif fmt == "probes":
+        for cell in cells:
+            for probe in cell.spec.probes:
+                print(
+                    "\t".join(
+                        [
+                            cell.spec.id,
+                            probe.dataset,
+                            f"{probe.label_fraction:g}",
+                            probe.mode,
+                            shlex.join(probe.overrides(cell.dataset)),
+                        ]
+                    )
+                )
+    elif fmt == "tsv":
+        for cell in cells:
+            plan = cell.plan
+            print(
+                "\t".join(
+                    [
+                        cell.spec.id,
+                        cell.spec.config,
+                        cell.run_key,
+                        str(plan.N),
+                        f"{plan.epochs:.6g}",
+                        f"{plan.diversity:.6g}",
+                        str(plan.steps),
+                        shlex.join(cell.spec.override_args()),
+                    ]
+                )
+            )
+    else:
+        console.print(_table(args.table, cells))
+    return 0
+
+
+def _table(name: str, cells: list[ResolvedCell]) -> Table:
+    table = Table(title=f"{name}: {len(cells)} cells")
+    for col in ("cell", "config", "overrides", "N", "E", "D", "steps", "probe", "missing"):
+        table.add_column(col, justify="right" if col in ("N", "E", "D", "steps") else "left")
+    for cell in cells:
+        plan = cell.plan
+        table.add_row(
+            cell.spec.id,
+            cell.spec.config,
+            " ".join(cell.spec.override_args()),
+            f"{plan.N:,}",
+            f"{plan.epochs:,.2f}",
+            f"{plan.diversity:.3g}",
+            f"{plan.steps:,}",
+            ", ".join(f"{p.label()} ({p.mode})" for p in cell.spec.probes),
+            ", ".join(cell.missing),
+        )
+    return table
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = []
+    for name in list_names(args.configs):
+        exp = load_experiment(name, args.configs)
+        probes = sum(len(c.probes) for c in exp.cells)
+        hours = "?" if exp.gpu_hours is None else f"{exp.gpu_hours:.0f}"
+        rows.append([name, exp.paper, str(len(exp.cells)), str(probes), hours, exp.title])
+    if args.format == "tsv":  # for a script's --help: table, paper, cells, probes, GPU-h, title
+        print("\n".join("\t".join(row) for row in rows))
+        return 0
+    table = Table(title="Experiment cell lists (yaml_configs/experiments)")
+    for col in ("table", "paper", "cells", "probes", "GPU-h (est.)", "title"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    states = table_status(args.table, args.results, args.runs, args.seeds, args.configs)
+    if args.only:
+        load_experiment(args.table, args.configs).cell(args.only)  # a clear error for a bad id
+        states = [s for s in states if s.slot.cell.spec.id == args.only]
+    if args.format == "tsv":
+        for s in states:
+            print(
+                "\t".join(
+                    [s.slot.cell.spec.id, str(s.seed), s.slot.probe.label(), s.state, s.run_dir]
+                )
+            )
+        return 0
+    table = Table(title=f"{args.table}: what is left to run")
+    for col in ("cell", "seed", "probe", "state", "run folder"):
+        table.add_column(col)
+    for s in states:
+        table.add_row(s.slot.cell.spec.id, str(s.seed), s.slot.probe.label(), s.state, s.run_dir)
+    console.print(table)
+    counts = {k: sum(s.state == k for s in states) for k in ("done", "probe", "resume", "pretrain")}
+    console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``solo-div experiment {list,cells}``."""
+    p = subparsers.add_parser("experiment", help="the paper's experiment cell lists")
+    sub = p.add_subparsers(dest="experiment_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--configs",
+        type=Path,
+        default=None,
+        help="the yaml_configs folder (default: the checkout's)",
+    )
+    ls = sub.add_parser("list", parents=[common], help="every cell list with its size and cost")
+    ls.add_argument("--format", choices=("table", "tsv"), default="table")
+    ls.set_defaults(func=_list)
+    cells = sub.add_parser(
+        "cells", parents=[common], help="a list's cells: config, overrides, N, E, D, steps, probes"
+    )
+    cells.add_argument("table", help="a cell list, e.g. table1_cifar100 (see: experiment list)")
+    cells.add_argument("--only", default=None, help="one cell id, e.g. simclr-f0.1")
+    cells.add_argument("--format", choices=FORMATS, default="table")
+    cells.add_argument("--json", action="store_true", help="same as --format json")
+    cells.add_argument("--devices", type=int, default=1, help="devices per node (sets G)")
+    cells.add_argument("--nodes", type=int, default=1)
+    cells.set_defaults(func=_cells)
+    status = sub.add_parser(
+        "status", parents=[common], help="per cell, probe and seed: done, probe, resume or pretrain"
+    )
+    status.add_argument("table", help="a cell list, e.g. table1_cifar100")
+    status.add_argument("--results", type=Path, default=None, help="the probes' JSONL file")
+    status.add_argument(
+        "--runs", type=Path, default=None, help="the folder of runs, <runs>/<run_key>/seed<seed>/"
+    )
+    status.add_argument("--seeds", type=int, nargs="+", default=[0])
+    status.add_argument("--only", default=None, help="one cell id")
+    status.add_argument("--format", choices=("table", "tsv"), default="table")
+    status.set_defaults(func=_status)

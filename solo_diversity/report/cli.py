@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: MIT
+"""``solo-div report RESULTS.jsonl [--out DIR]``: our numbers beside the paper's, tables, figures.
+
+Writes, under ``--out``: ``report.md`` (a summary, then every table with results), ``report.tex``,
+one ``<table>.md`` / ``<table>.tex`` per table, ``<table>_acc_vs_D.png`` per table with results
+(Figure 4 is ``fig4_yfcc_subsets_acc_vs_D.png``) and ``fig3_imagenet100.png``. It says which cells
+are missing, which lines matched no cell or several, and which probe mode produced each number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections import Counter
+from pathlib import Path
+
+from solo_diversity.experiments.cells import list_names
+from solo_diversity.report import figures, render
+from solo_diversity.report.console import console
+from solo_diversity.report.match import Pairing, pair_table
+from solo_diversity.report.results import Assignment, assign, read_results
+
+log = logging.getLogger(__name__)
+
+
+def _has_results(pairing: Pairing, assignment: Assignment) -> bool:
+    return any(assignment.by_slot.get(s.label) for s in pairing.slots)
+
+
+def write_report(
+    results_path: Path,
+    out: Path,
+    tables: list[str] | None = None,
+    configs: Path | None = None,
+    draw: bool = True,
+) -> dict[str, list[Path]]:
+    """Render every table (or ``tables``) with results into ``out``.
+
+    Args:
+        results_path: the probes' JSONL file.
+        out: the folder to write into.
+        tables: the cell lists to render even without results (default: those with results).
+        configs: the ``yaml_configs`` folder.
+        draw: also draw the PNG figures.
+
+    Returns:
+        The files written, per table (``report`` for the summary files).
+    """
+    results = read_results(results_path)
+    names = tables or list_names(configs)
+    pairings = [pair_table(n, configs) for n in names]
+    assignment = assign(results, render.slots_of(pairings))
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {}
+    md_parts, tex_parts, summary = [], [], []
+    for pairing in pairings:
+        name = pairing.experiment.table
+        n_done = sum(1 for s in pairing.slots if assignment.by_slot.get(s.label))
+        summary.append(f"| {name} | {n_done} | {len(pairing.slots) - n_done} |")
+        if not (tables or _has_results(pairing, assignment)):
+            continue
+        md, tex = render.markdown(pairing, assignment), render.latex(pairing, assignment)
+        files = [out / f"{name}.md", out / f"{name}.tex"]
+        files[0].write_text(md)
+        files[1].write_text(tex)
+        md_parts.append(md)
+        tex_parts.append(tex)
+        if draw:
+            plot = figures.plot_fig3 if name == "fig3_imagenet100" else figures.plot_acc_vs_d
+            target = out / (f"{name}.png" if name == "fig3_imagenet100" else f"{name}_acc_vs_D.png")
+            png = plot(pairing, assignment, target)
+            files += [png] if png else []
+        written[name] = files
+    used = {r.line: r for rs in assignment.by_slot.values() for r in rs}  # a line fills tables
+    modes = Counter(r.probe_mode for r in used.values())
+    head = [
+        "# Reproduction report",
+        "",
+        f"Results: `{results_path.name}`, {len(results)} lines; "
+        "probe modes: " + (", ".join(f"{m} ({n})" for m, n in sorted(modes.items())) or "none"),
+        "",
+        "| cell list | cells with results | missing |",
+        "|---|---:|---:|",
+        *summary,
+        "",
+    ]
+    if assignment.unmatched:
+        head.append(
+            "Lines matching no cell: " + ", ".join(str(r.line) for r in assignment.unmatched)
+        )
+    if assignment.knn:
+        head.append(f"kNN lines set aside (the tables are linear probes): {len(assignment.knn)}")
+    for result, labels in assignment.ambiguous:
+        head.append(f"Line {result.line} fits several cells ({', '.join(labels)}); give it run_key")
+    report_md, report_tex = out / "report.md", out / "report.tex"
+    report_md.write_text("\n".join(head).rstrip() + "\n\n" + "\n".join(md_parts))
+    report_tex.write_text("\n".join(tex_parts))
+    written["report"] = [report_md, report_tex]
+    return written
+
+
+def _report(args: argparse.Namespace) -> int:
+    written = write_report(
+        Path(args.results), Path(args.out), args.tables, args.configs, draw=not args.no_figures
+    )
+    for name, files in written.items():
+        console.print(f"{name}: " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``solo-div report``."""
+    p = subparsers.add_parser("report", help="the paper's tables and figures with our numbers")
+    p.add_argument("results", help="the probes' results JSONL (results/linear.jsonl)")
+    p.add_argument("--out", default="report", help="folder for the Markdown, LaTeX and PNG files")
+    p.add_argument(
+        "--tables",
+        nargs="+",
+        default=None,
+        help="cell lists to render even without results (default: those with results)",
+    )
+    p.add_argument("--configs", type=Path, default=None, help="the yaml_configs folder")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.set_defaults(func=_report)

@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: MIT
+"""A paper table in its own layout, as Markdown and LaTeX, with our number beside the paper's.
+
+Each cell reads ``ours / paper (ours - paper)``: ours is the mean over seeds of the probe lines
+assigned to the cell (:mod:`solo_diversity.report.results`), ``-`` where none is, and ``n/a`` where
+the paper prints no number. A cell measured by a probe other than solo-learn's protocol is marked
+``†``, and one measured over several seeds carries their count. Under each table: the cells with
+results, one line each (seeds, probe mode), and the cells still missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from statistics import mean
+
+from solo_diversity.report.match import Pairing, Slot
+from solo_diversity.report.paper_tables import PaperBlock, PaperCell, PaperTable
+from solo_diversity.report.results import Assignment, Result, per_seed
+
+PROTOCOL = "protocol"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Our numbers for one slot: one per seed (the newest line of each)."""
+
+    values: tuple[float, ...]
+    seeds: tuple[str, ...]
+    modes: tuple[str, ...]
+
+    @property
+    def mean(self) -> float:
+        return mean(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+
+def measured(results: list[Result]) -> Measured | None:
+    """Collapse a slot's lines to one per seed; None when there are none."""
+    if not results:
+        return None
+    latest = per_seed(results)
+    return Measured(
+        values=tuple(r.acc1 for r in latest.values()),
+        seeds=tuple(str(s) for s in latest),
+        modes=tuple(sorted({r.probe_mode for r in latest.values()})),
+    )
+
+
+def table_numbers(pairing: Pairing, assignment: Assignment) -> dict[tuple[str, str, str], Measured]:
+    """Our numbers keyed by the paper cell's (block, row, column)."""
+    out = {}
+    for slot in pairing.slots:
+        found = measured(assignment.by_slot.get(slot.label, []))
+        if found is not None:
+            out[slot.paper.key] = found
+    return out
+
+
+def cell_text(table: PaperTable, paper: PaperCell, ours: Measured | None) -> str:
+    """``ours / paper (diff)`` for one cell."""
+    fmt = table.format_value
+    left = "-" if ours is None else fmt(round(ours.mean, table.decimals))
+    if ours is not None and any(m != PROTOCOL for m in ours.modes):
+        left += "†"
+    if ours is not None and len(ours.values) > 1:
+        left += f" [{len(ours.values)}]"
+    text = f"{left} / {fmt(paper.value)}"
+    if ours is not None and paper.value is not None:
+        text += f" ({ours.mean - paper.value:+.{table.decimals}f})"
+    return text
+
+
+Rows = list[tuple[tuple[str, ...], list[str]]]
+
+
+def _grid(
+    table: PaperTable, numbers: dict[tuple[str, str, str], Measured]
+) -> Iterator[tuple[PaperBlock, Rows]]:
+    """Each block with its rows: (row labels, cell texts)."""
+    for block in table.blocks:
+        rows = [
+            (labels, [cell_text(table, c, numbers.get(c.key)) for c in cells])
+            for labels, cells in zip(block.rows, block.cells, strict=True)
+        ]
+        yield block, rows
+
+
+def _slot_lines(pairing: Pairing, assignment: Assignment) -> tuple[list[str], list[str]]:
+    done, missing = [], []
+    for slot in pairing.slots:
+        ours = measured(assignment.by_slot.get(slot.label, []))
+        if ours is None:
+            missing.append(slot.label)
+            continue
+        per = ", ".join(f"seed {s}: {v:.2f}" for s, v in zip(ours.seeds, ours.values, strict=True))
+        done.append(
+            f"{slot.label}: {per}; mean {ours.mean:.2f} (min {ours.low:.2f}, max "
+            f"{ours.high:.2f}); probe {'/'.join(ours.modes)}"
+        )
+    return done, missing
+
+
+def markdown(pairing: Pairing, assignment: Assignment) -> str:
+    """The table as Markdown: one pipe table per block, then the cells found and missing."""
+    table = pairing.paper
+    numbers = table_numbers(pairing, assignment)
+    done, missing = _slot_lines(pairing, assignment)
+    out = [
+        f"## {table.title}",
+        "",
+        f"{table.source}; cell list `{pairing.experiment.table}`: {len(done)} of "
+        f"{len(pairing.slots)} cells have results. Each cell: ours / paper (ours - paper); "
+        "† a probe other than solo-learn's protocol; [k] k seeds.",
+        "",
+    ]
+    for block, rows in _grid(table, numbers):
+        head = [*table.row_header, *block.columns]
+        out += [
+            f"**{block.label}**",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join(["---"] * len(table.row_header) + ["---:"] * len(block.columns)) + "|",
+        ]
+        out += ["| " + " | ".join([*labels, *cells]) + " |" for labels, cells in rows]
+        out.append("")
+    out += ["Results:", ""] + [f"- {line}" for line in done] + ([""] if done else [])
+    if missing:
+        out += [f"Missing ({len(missing)}): " + ", ".join(missing), ""]
+    out += [f"Note: {note}" for note in table.notes]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in a label or cell."""
+    subs: dict[str, str] = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "^": r"\^{}",
+        "~": r"\~{}",
+        "†": r"$^\dagger$",
+    }
+    return "".join(subs.get(ch, ch) for ch in text)
+
+
+def latex(pairing: Pairing, assignment: Assignment) -> str:
+    """The table as a LaTeX ``table`` with one ``tabular`` block per paper block."""
+    table = pairing.paper
+    numbers = table_numbers(pairing, assignment)
+    out = [
+        f"% {table.title} ({table.source}); cell: ours / paper (ours - paper)",
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.title)}: ours / paper (ours $-$ paper)}}",
+    ]
+    for block, rows in _grid(table, numbers):
+        n_lab, n_col = len(table.row_header), len(block.columns)
+        out += [
+            rf"\begin{{tabular}}{{{'l' * n_lab}|{'r' * n_col}}}",
+            r"\hline",
+            rf"\multicolumn{{{n_lab + n_col}}}{{l}}{{{latex_escape(block.label)}}} \\",
+            " & ".join(latex_escape(h) for h in [*table.row_header, *block.columns]) + r" \\",
+            r"\hline",
+        ]
+        out += [
+            " & ".join(latex_escape(x) for x in [*labels, *cells]) + r" \\"
+            for labels, cells in rows
+        ]
+        out += [r"\hline", r"\end{tabular}", ""]
+    out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def slots_of(pairings: list[Pairing]) -> list[Slot]:
+    """Every slot of every table."""
+    return [s for p in pairings for s in p.slots]

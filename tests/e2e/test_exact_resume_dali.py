@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: MIT
+"""Exact resume on ``data.format=dali`` (``dali.device=cpu``): kill, resume, compare bit for bit.
+
+The children, kill points and comparisons are :mod:`tests.e2e.test_exact_resume`'s; only the data
+path differs. DALI's views are drawn by the feed from each sample's (seed, pass, position), so a
+resumed epoch gets the uninterrupted run's crops and the final backbone must be identical to an
+uninterrupted DALI run's (which differs from the torchvision path's: other pixel kernels).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.e2e.test_exact_resume import (
+    STEPS,
+    _command,
+    final_state,
+    kill_at,
+    kill_points,
+    max_abs_diff,
+    run_to_end,
+)
+from tests.e2e.test_signals import _check_saved, _one_line, signal_points
+
+DALI = ["data.format=dali", "dali.device=cpu"]
+
+
+def dali_command(digits_indexes: dict[str, Path], out: Path, cache: Path) -> list[str]:
+    """The exact-resume child on the DALI path, its screening cache in ``cache``."""
+    return [*_command(digits_indexes, out, workers=0), *DALI, f"++data.index_cache={cache}"]
+
+
+@pytest.fixture(scope="module")
+def screen_dir(tmp_path_factory) -> Path:
+    """One screening cache for the module's runs (verdicts do not change what a run sees)."""
+    return tmp_path_factory.mktemp("screen")
+
+
+@pytest.fixture(scope="module")
+def dali_reference(digits_indexes, tmp_path_factory, screen_dir):
+    """The uninterrupted DALI run that every resumed DALI run must equal."""
+    out = tmp_path_factory.mktemp("dali-reference")
+    run_to_end(dali_command(digits_indexes, out, screen_dir), out)
+    return final_state(out)
+
+
+def test_dali_sigkill_at_three_points_then_resume_is_bit_identical(
+    digits_indexes, tmp_path, screen_dir, dali_reference
+):
+    ref_state, ref_ledger, ref_visits = dali_reference
+    out = tmp_path / "killed"
+    cmd = dali_command(digits_indexes, out, screen_dir)
+    # between two checkpoints (epoch 0), the resume's start-up, mid-step in epoch 1
+    points = kill_points(seed=20)[:3]
+    assert [p.split(":")[0] for p in points] == ["end", "start", "mid-step"]
+    for point in points:
+        kill_at(cmd, out, point)
+    run_to_end(cmd, out)
+    state, ledger, visits = final_state(out)
+    assert max_abs_diff(state, ref_state) == 0.0
+    assert all(torch.equal(state[k], ref_state[k]) for k in ref_state)
+    assert np.array_equal(visits, ref_visits) and visits.sum() == 32 * STEPS
+    assert ledger["images_seen"] == ref_ledger["images_seen"] == 32 * STEPS
+    assert ledger["epoch"] == ref_ledger["epoch"] and ledger["match"]
+    assert ledger["resumes"] == len(points) - 1  # the start-up kill saved nothing
+
+
+def test_dali_sigterm_mid_step_saves_then_resume_is_bit_identical(
+    digits_indexes, tmp_path, screen_dir, dali_reference
+):
+    ref_state, _, ref_visits = dali_reference
+    out = tmp_path / "sigterm"
+    cmd = dali_command(digits_indexes, out, screen_dir)
+    _, mid = signal_points(seed=21)  # inside epoch 1: the resume starts DALI part-way through it
+    stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM)
+    assert stopped.returncode == 128 + signal.SIGTERM
+    _check_saved(_one_line(stopped), mid + 1, "SIGTERM")  # the batch in flight is trained on
+    run_to_end(cmd, out)
+    state, ledger, visits = final_state(out)
+    assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)
+    assert ledger["match"] and ledger["resumes"] == 1

@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: MIT
+"""A resume continues the same run: index, subset, plan and world size equal the checkpoint's."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from solo_diversity import checkpoint_files as files
+from solo_diversity.errors import UserError
+from solo_diversity.index import build_index, open_index
+from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run_identity import subset_digest
+
+TAIL = "resume with the checkpoint's index, data.fraction, budget and devices, or start a new run"
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def finished_run(compose_cfg, tmp_path):
+    """A 12-step run on its own digits index with step checkpoints at 4 and 8 kept.
+
+    Returns ``(make_cfg, index path, step-4 checkpoint)``.
+    """
+    train = build_index("digits", tmp_path / "own" / "train.h5", split="train", seed=0)
+    base = [
+        f"data.train_path={train}",
+        "data.val_path=null",
+        "optimizer.batch_size=32",
+        "budget.C=384",
+        "+backbone.kwargs.width=8",
+        "checkpoint.every_n_steps=4",
+        "checkpoint.keep_prev=true",
+    ]
+
+    def make(*extra: str):
+        return compose_cfg(overrides=[*base, *extra])
+
+    result = run_pretrain(make())
+    (step4,) = result.checkpoint.parent.glob("*-step=4.ckpt")
+    return make, train, step4
+
+
+def test_a_rebuilt_index_is_refused_with_its_fingerprints(finished_run):
+    make, train, step4 = finished_run
+    before = open_index(train).fingerprint
+    build_index("digits", train, split="train", seed=1)  # another data.index_seed, same file
+    after = open_index(train).fingerprint
+    files_before = snapshot(step4.parent)
+    with pytest.raises(UserError) as err:
+        run_pretrain(make(f"+resume_from_checkpoint='{step4}'"))
+    assert str(err.value) == (
+        f"cannot resume from {step4}: the index was rebuilt (fingerprint {before[:12]} -> "
+        f"{after[:12]}); {TAIL}"
+    )
+    assert snapshot(step4.parent) == files_before
+
+
+def test_another_budget_is_another_plan(finished_run):
+    make, _, step4 = finished_run
+    files_before = snapshot(step4.parent)
+    with pytest.raises(UserError) as err:
+        run_pretrain(make(f"+resume_from_checkpoint='{step4}'", "budget.C=768"))
+    assert str(err.value) == (
+        f"cannot resume from {step4}: the budget plan changed (C 384 -> 768, steps 12 -> 24); "
+        f"{TAIL}"
+    )
+    assert snapshot(step4.parent) == files_before
+
+
+def test_another_subset_and_another_world_size(finished_run):
+    make, _, step4 = finished_run
+    with pytest.raises(UserError) as err:
+        run_pretrain(make(f"+resume_from_checkpoint='{step4}'", "data.fraction=0.5", "devices=2"))
+    assert str(err.value) == (
+        f"cannot resume from {step4}: the subset changed (N=1438 -> 719, positions "
+        f"{subset_digest(range(1438))} -> {subset_digest(range(719))}); the budget plan changed "
+        "(N 1438 -> 719, global_batch 32 -> 64, steps 12 -> 6); the world size changed (1 -> 2 "
+        f"processes); {TAIL}"
+    )
+
+
+def test_a_checkpoint_without_an_identity_still_resumes(finished_run, caplog):
+    make, _, step4 = finished_run
+    old = step4.with_name("simclr-digits-old-ep=0-step=4.ckpt")
+    stored = torch.load(step4, weights_only=False)
+    del stored["callbacks"]["RunIdentity"]  # as written before identities were kept
+    torch.save(stored, files.temporary_path(old))
+    files.publish(files.temporary_path(old), old)
+    with caplog.at_level(logging.WARNING, logger="solo_diversity"):
+        result = run_pretrain(make(f"+resume_from_checkpoint='{old}'"))
+    assert result.ledger["images_seen"] == 384 and result.ledger["match"]
+    lines = [r.getMessage() for r in caplog.records if "stores no run identity" in r.getMessage()]
+    assert lines == [
+        f"{old} stores no run identity (written before identities were kept); resuming without "
+        "checking its index, subset, plan and world size"
+    ]
+
+
+class StopAt(pl.Callback):
+    """Interrupt training as Ctrl-C would, after a given optimizer step."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_auto_resume_after_the_index_was_rebuilt_is_refused(compose_cfg, tmp_path):
+    train = build_index("digits", tmp_path / "own" / "train.h5", split="train", seed=0)
+    cfg = compose_cfg(
+        overrides=[
+            f"data.train_path={train}",
+            "data.val_path=null",
+            "optimizer.batch_size=32",
+            "budget.C=384",
+            "+backbone.kwargs.width=8",
+            "auto_resume.enabled=true",
+        ]
+    )
+    with pytest.raises(SystemExit):  # Ctrl-C: progress saved at step 5
+        run_pretrain(cfg, callbacks=[StopAt(5)])
+    (saved,) = (tmp_path / "trained_models" / "simclr").glob("*/*.ckpt")
+    before = open_index(train).fingerprint
+    build_index("digits", train, split="train", seed=1)
+    with pytest.raises(UserError) as err:
+        run_pretrain(cfg)  # auto-resume finds the interrupted run
+    after = open_index(train).fingerprint
+    assert str(err.value) == (
+        f"cannot resume from {saved}: the index was rebuilt (fingerprint {before[:12]} -> "
+        f"{after[:12]}); {TAIL}"
+    )
+    assert sorted(saved.parent.glob("*.ckpt")) == [saved]

@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: MIT
+"""Ctrl-C, SIGTERM and SLURM's requeue signal: saved at a step boundary, one line, exact resume.
+
+The children and their pause points are those of :mod:`tests.e2e.test_exact_resume`; here the
+parent sends SIGINT, SIGTERM or SIGUSR1 at the pause instead of SIGKILL. A stopped run must exit
+with 128 + the signal number and exactly one line on stderr naming the checkpoint, which holds
+exactly the trained steps (ledger and visit counts included); the resumed run must end
+bit-identical to the uninterrupted reference with equal per-image visit counts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from solo_diversity.checkpoint_files import verify
+from solo_diversity.interrupt import requeue_slurm_job
+from tests.e2e.test_exact_resume import (
+    EVERY,
+    STEPS,
+    Stopped,
+    _command,
+    final_state,
+    kill_at,
+    max_abs_diff,
+    reference,  # noqa: F401 - the shared fixture
+    run_to_end,
+)
+
+LINE = re.compile(
+    r"interrupted by (?P<label>.+?) at step (?P<step>\d+): saved (?P<path>\S+\.ckpt); (?P<rest>.*)"
+)
+
+
+def _one_line(stopped: Stopped) -> re.Match:
+    """The single ``interrupted ...`` line on stderr, and no traceback."""
+    lines = [line for line in stopped.stderr.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1, stopped.stdout[-2000:] + stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr + stopped.stdout
+    match = LINE.fullmatch(lines[0])
+    assert match, lines[0]
+    return match
+
+
+def _check_saved(match: re.Match, step: int, label: str, global_batch: int = 32) -> Path:
+    """The line names ``step`` and ``label``, and its checkpoint holds exactly ``step`` steps."""
+    path = Path(match["path"])
+    assert (match["label"], int(match["step"])) == (label, step)
+    assert path.name.endswith(f"-step={step}.ckpt") and verify(path) is None
+    stored = torch.load(path, map_location="cpu", weights_only=False)
+    assert stored["global_step"] == step
+    assert stored["budget_ledger"]["steps"] == step
+    assert stored["budget_ledger"]["images_seen"] == global_batch * step
+    assert int(stored["callbacks"]["VisitLedger"]["counts"].sum()) == global_batch * step
+    return path
+
+
+def signal_points(seed: int) -> tuple[int, int]:
+    """A step between two checkpoints in epoch 0, and a step of epoch 1 to signal inside."""
+    rng = random.Random(seed)
+    between = rng.choice([s for s in range(EVERY + 1, 12) if s % EVERY])
+    return between, rng.randrange(13, 22)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)],
+    ids=["int-then-term", "term-then-int"],
+)
+def test_signal_between_checkpoints_and_mid_step_then_resume_is_bit_identical(
+    digits_indexes,
+    tmp_path,
+    reference,  # noqa: F811 - the imported fixture
+    first,
+    second,
+):
+    ref_state, ref_ledger, ref_visits = reference
+    out = tmp_path / "signalled"
+    cmd = _command(digits_indexes, out, workers=0)
+    between, mid = signal_points(seed=first)
+    labels = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+
+    stopped = kill_at(cmd, out, f"end:{between}", sig=first)  # after step `between`
+    assert stopped.returncode == 128 + first
+    match = _one_line(stopped)
+    path = _check_saved(match, between, labels[first])
+    assert match["rest"] == f"resume with auto_resume.enabled=true or resume_from_checkpoint={path}"
+
+    stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=second)  # batch mid + 1 in flight
+    assert stopped.returncode == 128 + second
+    _check_saved(_one_line(stopped), mid + 1, labels[second])
+
+    run_to_end(cmd, out)
+    state, ledger, visits = final_state(out)
+    assert max_abs_diff(state, ref_state) == 0.0
+    assert np.array_equal(visits, ref_visits)
+    assert ledger["match"] and ledger["resumes"] == 2
+    assert ledger["images_seen"] == ref_ledger["images_seen"] == 32 * STEPS
+    assert ledger["optimizer_steps"] == STEPS
+    assert not list(out.rglob("*.tmp"))
+
+
+def _slurm_env() -> dict[str, str]:
+    """What srun sets for one task, with a PATH that has no scontrol (as on this machine)."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    assert shutil.which("scontrol", path=path) is None
+    return {
+        "PATH": path,
+        "SLURM_NTASKS": "1",
+        "SLURM_NTASKS_PER_NODE": "1",
+        "SLURM_JOB_NAME": "solo-div-test",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+    }
+
+
+def test_requeue_without_scontrol_names_the_job():
+    requeued, phrase = requeue_slurm_job({"SLURM_JOB_ID": "4242", "PATH": "/nonexistent"})
+    os_path = os.environ.get("PATH", "")
+    assert shutil.which("scontrol", path=os_path) is None  # the test relies on its absence
+    assert (requeued, phrase) == (False, "could not requeue SLURM job 4242 (scontrol not found)")
+    array = {"SLURM_ARRAY_JOB_ID": "77", "SLURM_ARRAY_TASK_ID": "3", "SLURM_JOB_ID": "80"}
+    assert requeue_slurm_job(array)[1] == "could not requeue SLURM job 77_3 (scontrol not found)"
+    assert requeue_slurm_job({})[1] == ("could not requeue the SLURM job (SLURM_JOB_ID is not set)")
+
+
+def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_exactly(
+    digits_indexes,
+    tmp_path,
+    reference,  # noqa: F811
+):
+    ref_state, _, ref_visits = reference
+    out = tmp_path / "slurm"
+    cmd = _command(digits_indexes, out, workers=0)
+    env = _slurm_env()
+    stopped = kill_at(cmd, out, "end:3", sig=signal.SIGUSR1, env=env)
+    assert stopped.returncode == 128 + signal.SIGUSR1
+    match = _one_line(stopped)
+    path = _check_saved(match, 3, "SLURM's requeue signal SIGUSR1")
+    assert match["rest"] == (
+        "could not requeue SLURM job 4242 (scontrol not found); resubmit with "
+        f"auto_resume.enabled=true or resume_from_checkpoint={path}"
+    )
+    stderr = run_to_end(cmd, out, env=env)  # the requeued job: same command, same environment
+    assert "Traceback" not in stderr
+    state, ledger, visits = final_state(out)
+    assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)
+    assert ledger["match"] and ledger["resumes"] == 1
+
+
+def test_a_second_ctrl_c_inside_a_step_stops_at_once_without_saving(digits_indexes, tmp_path):
+    out = tmp_path / "twice"
+    cmd = _command(digits_indexes, out, workers=0)
+    stopped = kill_at(cmd, out, "mid-step:5:hold", sig=signal.SIGINT, then=signal.SIGINT)
+    assert stopped.returncode == 1  # Lightning's exit status after a KeyboardInterrupt
+    (run_dir,) = (out / "trained_models" / "simclr").glob("*")
+    (kept,) = run_dir.glob("*.ckpt")  # the periodic checkpoint of step 4; step 6 never finished
+    assert kept.name.endswith("-step=4.ckpt") and verify(kept) is None
+    lines = [line for line in stopped.stderr.splitlines() if line.startswith("interrupted")]
+    assert lines == [
+        "interrupted by a second SIGINT (Ctrl-C) after step 5, inside a step or a validation: "
+        "nothing saved; resume from the last checkpoint with auto_resume.enabled=true or "
+        f"resume_from_checkpoint={kept}"
+    ], stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr
+
+
+@pytest.mark.slow  # about 65 s on 2 busy cores: two DDP start-ups
+def test_ddp_ranks_stop_at_the_same_step_when_only_rank_zero_is_signalled(digits_indexes, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        *_command(digits_indexes, out, workers=0),
+        "accelerator=cpu",
+        "devices=2",
+        "strategy=ddp",
+    ]
+    stopped = kill_at(cmd, out, "end:3", sig=signal.SIGTERM)  # rank 1 gets no signal
+    assert stopped.returncode == 128 + signal.SIGTERM
+    _check_saved(_one_line(stopped), 3, "SIGTERM", global_batch=64)  # both ranks' counts
+    run_to_end(cmd, out)
+    _, ledger, visits = final_state(out)
+    assert ledger["world_size"] == 2 and ledger["optimizer_steps"] == 32 * STEPS // 64
+    assert ledger["match"] and ledger["resumes"] == 1 and ledger["images_seen"] == 32 * STEPS
+    assert visits.sum() == 32 * STEPS
