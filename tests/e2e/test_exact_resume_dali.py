@@ -70,17 +70,20 @@ def test_dali_sigkill_at_three_points_then_resume_is_bit_identical(
     assert ledger["resumes"] == len(points) - 1  # the start-up kill saved nothing
 
 
-def test_dali_sigterm_mid_step_saves_then_resume_is_bit_identical(
+def test_dali_ctrl_c_between_checkpoints_and_sigterm_mid_step_then_resume_is_bit_identical(
     digits_indexes, tmp_path, screen_dir, dali_reference
 ):
     ref_state, _, ref_visits = dali_reference
-    out = tmp_path / "sigterm"
+    out = tmp_path / "signalled"
     cmd = dali_command(digits_indexes, out, screen_dir)
-    _, mid = signal_points(seed=21)  # inside epoch 1: the resume starts DALI part-way through it
+    between, mid = signal_points(seed=21)  # mid is in epoch 1: DALI restarts part-way through it
+    stopped = kill_at(cmd, out, f"end:{between}", sig=signal.SIGINT)
+    assert stopped.returncode == 128 + signal.SIGINT
+    _check_saved(_one_line(stopped), between, "SIGINT (Ctrl-C)")
     stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM)
     assert stopped.returncode == 128 + signal.SIGTERM
     _check_saved(_one_line(stopped), mid + 1, "SIGTERM")  # the batch in flight is trained on
     run_to_end(cmd, out)
     state, ledger, visits = final_state(out)
     assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)
-    assert ledger["match"] and ledger["resumes"] == 1
+    assert ledger["match"] and ledger["resumes"] == 2
