@@ -6,9 +6,10 @@ A list names the paper table it reproduces, a ``base`` (overrides and probes eve
 a cell's id is its keys joined by ``-`` (``simclr-f0.1``). An axis value may set ``config`` (the
 pretraining config name), ``overrides`` (hydra ``key: value``, merged over the base's), ``probes``
 (replacing the base's), ``N`` (unique images, for sets the catalog does not know) and
-``pretrain_set`` (the set's name when ``data.train_path`` points at a built set). Override values
-may hold ``{VAR}`` placeholders that the environment fills. Everything here is parsing: deriving
-N, E, D and steps is :mod:`solo_diversity.experiments.plan`.
+``pretrain_set`` (the set's name when ``data.train_path`` points at a built set); ``linear``
+holds the ``main_linear.py`` overrides of every probe (solo-learn's 100 epochs, decay at 60 and
+80). Override values may hold ``{VAR}`` placeholders that the environment fills. Everything
+here is parsing: deriving N, E, D and steps is :mod:`solo_diversity.experiments.plan`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import yaml
 from solo_diversity.errors import UserError
 
 PROBE_MODES = ("protocol", "features")
-_SPEC_KEYS = {"table", "paper", "title", "description", "gpu_hours", "data", "base", "axes"}
+_SPEC_KEYS = {
+    "table", "paper", "title", "description", "gpu_hours", "data", "base", "axes", "linear"
+}
 _VALUE_KEYS = {"key", "config", "overrides", "probes", "N", "pretrain_set"}
 _PROBE_KEYS = {"dataset", "label_fraction", "mode"}
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
@@ -86,6 +89,11 @@ class ExperimentList:
     gpu_hours: float | None
     data: dict[str, str]
     cells: tuple[CellSpec, ...] = field(default_factory=tuple)
+    linear: dict[str, Any] = field(default_factory=dict)
+
+    def linear_args(self) -> list[str]:
+        """``main_linear.py`` overrides every probe of the list shares (epochs, schedule)."""
+        return [f"{key}={fill(value, {})}" for key, value in self.linear.items()]
 
     def cell(self, cell_id: str) -> CellSpec:
         for cell in self.cells:
@@ -174,7 +182,16 @@ def load_experiment(name: str, configs: Path | None = None) -> ExperimentList:
         gpu_hours=None if raw.get("gpu_hours") is None else float(raw["gpu_hours"]),
         data={str(k): str(v) for k, v in (raw.get("data") or {}).items()},
         cells=cells,
+        linear=_mapping(raw.get("linear"), f"{path}: linear"),
     )
+
+
+def _mapping(raw: Any, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where} must be a mapping of main_linear.py overrides")
+    return {str(k): v for k, v in raw.items()}
 
 
 def _only(mapping: Any, allowed: set[str], where: str) -> None:

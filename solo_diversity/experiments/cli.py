@@ -9,6 +9,7 @@ solo-div experiment cells table1_cifar100 --only simclr-f0.1 --format probes
 solo-div experiment cells table1_cifar100 --format tsv   # id config run_key N E D steps overrides
 solo-div experiment cells table1_cifar100 --json
 solo-div experiment status table1_cifar100 --results results/linear.jsonl --runs runs --seeds 0 1
+solo-div experiment run table1_cifar100 --dry-run        # and without --dry-run: run what is left
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 
 from rich.table import Table
 
+from solo_diversity.experiments import run_cli
 from solo_diversity.experiments.cells import list_names, load_experiment
 from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
-from solo_diversity.experiments.status import table_status
+from solo_diversity.experiments.status import STATES, table_status
 from solo_diversity.report.console import console
 
 FORMATS = ("table", "json", "tsv", "ids", "overrides", "probes")
@@ -124,23 +126,18 @@ def _status(args: argparse.Namespace) -> int:
     states = table_status(args.table, args.results, args.runs, args.seeds, args.configs)
     if args.only:
         load_experiment(args.table, args.configs).cell(args.only)  # a clear error for a bad id
-        states = [s for s in states if s.slot.cell.spec.id == args.only]
+        states = [s for s in states if s.cell.spec.id == args.only]
+    rows = [[s.cell.spec.id, str(s.seed), s.probe.label(), s.state, s.run_dir] for s in states]
     if args.format == "tsv":
-        for s in states:
-            print(
-                "\t".join(
-                    [s.slot.cell.spec.id, str(s.seed), s.slot.probe.label(), s.state, s.run_dir]
-                )
-            )
+        print("\n".join("\t".join(row) for row in rows))
         return 0
     table = Table(title=f"{args.table}: what is left to run")
     for col in ("cell", "seed", "probe", "state", "run folder"):
         table.add_column(col)
-    for s in states:
-        table.add_row(s.slot.cell.spec.id, str(s.seed), s.slot.probe.label(), s.state, s.run_dir)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    counts = {k: sum(s.state == k for s in states) for k in ("done", "probe", "resume", "pretrain")}
-    console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    console.print(", ".join(f"{k}: {sum(s.state == k for s in states)}" for k in STATES))
     return 0
 
 
@@ -180,3 +177,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--only", default=None, help="one cell id")
     status.add_argument("--format", choices=("table", "tsv"), default="table")
     status.set_defaults(func=_status)
+    run_cli.add_parsers(sub, common)

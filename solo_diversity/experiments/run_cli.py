@@ -1,0 +1,134 @@
+# SPDX-License-Identifier: MIT
+"""``solo-div experiment run TABLE``: run what a cell list still needs, and ``experiment about``.
+
+solo-div experiment run table1_cifar100 --dry-run                 # every cell, state and command
+solo-div experiment run table1_cifar100 --only simclr-f0.1 --seeds 0 1 2
+solo-div experiment run table1_cifar100 --launcher slurm --partition gpu --devices 4 --nodes 2
+solo-div experiment about table1_cifar100                         # what it reproduces and costs
+
+Paths default to the environment: ``SOLO_DIV_RESULTS`` (results/linear.jsonl), ``SOLO_DIV_RUNS``
+(runs), ``SOLO_DIV_WORKDIR`` (the folder whose ``datasets/`` the configs' relative paths name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from solo_diversity.experiments.cells import load_experiment
+from solo_diversity.experiments.launch import (
+    LAUNCHERS,
+    ClusterOptions,
+    describe,
+    run_local,
+    run_sweep,
+)
+from solo_diversity.experiments.runner import RunSettings, plan_tasks
+
+
+def _env_path(name: str, default: str) -> Path:
+    return Path(os.environ.get(name) or default)
+
+
+def _settings(args: argparse.Namespace) -> RunSettings:
+    return RunSettings(
+        results=args.results or _env_path("SOLO_DIV_RESULTS", "results/linear.jsonl"),
+        runs=args.runs or _env_path("SOLO_DIV_RUNS", "runs"),
+        workdir=(args.workdir or _env_path("SOLO_DIV_WORKDIR", ".")).resolve(),
+        entry_dir=args.entry_dir,
+        python=args.python,
+        devices=args.devices,
+        nodes=args.nodes,
+        pretrain_set=tuple(args.set),
+        probe_set=tuple(args.probe_set),
+        configs=args.configs,
+    )
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    tasks = plan_tasks(args.table, settings, args.seeds, args.only or ())
+    todo = [t for t in tasks if not t.idle]
+    probes = sum(len(t.probes) for t in todo)
+    pretrain = sum(t.needs_pretraining for t in todo)
+    _say(f"{args.table}: {len(tasks)} cell x seed, {len(tasks) - len(todo)} done; "
+         f"to run: {pretrain} pretraining(s), {probes} probe(s)")
+    if args.dry_run:
+        describe(tasks, settings, _say)
+        return 0
+    if not todo:
+        return 0
+    if args.launcher == "local":
+        failures = run_local(todo, settings, _say)
+    else:
+        cluster = ClusterOptions(
+            partition=args.partition, account=args.account, qos=args.qos,
+            timeout_min=args.timeout_min, max_requeues=args.max_requeues,
+            cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, extra=tuple(args.launcher_set),
+        )
+        failures = run_sweep(args.table, todo, settings, args.launcher, cluster, _say)
+    for line in failures:
+        print(line, file=sys.stderr)
+    left = [t for t in plan_tasks(args.table, settings, args.seeds, args.only or ()) if not t.idle]
+    _say(f"{args.table}: {len(tasks) - len(left)} of {len(tasks)} cell x seed done"
+         + (f"; results in {settings.results}" if not left else "; rerun to go on"))
+    return 1 if failures or left else 0
+
+
+def _about(args: argparse.Namespace) -> int:
+    exp = load_experiment(args.table, args.configs)
+    probes = sum(len(c.probes) for c in exp.cells)
+    hours = "unknown" if exp.gpu_hours is None else f"about {exp.gpu_hours:,.0f} GPU-hours"
+    lines = [
+        f"{exp.title} (paper table: {exp.paper})",
+        f"cells: {len(exp.cells)} pretraining runs, {probes} probes; full run, one seed: {hours}",
+        "data:",
+        *(f"  {name}: {what}" for name, what in exp.data.items()),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``experiment run`` and ``experiment about`` to the ``experiment`` sub-parsers."""
+    about = sub.add_parser("about", parents=[common], help="what a list reproduces, needs, costs")
+    about.add_argument("table")
+    about.set_defaults(func=_about)
+    run = sub.add_parser(
+        "run", parents=[common], help="pretrain and probe what a cell list still needs"
+    )
+    run.add_argument("table", help="a cell list, e.g. table1_cifar100 (see: experiment list)")
+    run.add_argument("--dry-run", action="store_true", help="print every cell and command only")
+    run.add_argument("--only", nargs="+", default=None, metavar="CELL", help="these cell ids")
+    run.add_argument("--seeds", type=int, nargs="+", default=[0])
+    run.add_argument("--devices", type=int, default=1, help="devices (GPUs) per node")
+    run.add_argument("--nodes", type=int, default=1)
+    run.add_argument("--launcher", choices=LAUNCHERS, default="local")
+    run.add_argument("--results", type=Path, default=None, help="env SOLO_DIV_RESULTS")
+    run.add_argument("--runs", type=Path, default=None, help="env SOLO_DIV_RUNS")
+    run.add_argument("--workdir", type=Path, default=None, help="env SOLO_DIV_WORKDIR")
+    run.add_argument("--entry-dir", type=Path, default=None,
+                     help="the folder with main_pretrain.py (default: the checkout's)")
+    run.add_argument("--python", default=sys.executable, help="the interpreter of the commands")
+    run.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                     help="extra pretraining overrides, e.g. data.train_path=/data/c100.h5")
+    run.add_argument("--probe-set", nargs="+", default=[], metavar="KEY=VALUE",
+                     help="extra probe overrides, e.g. data.num_workers=8")
+    slurm = run.add_argument_group("slurm (hydra's submitit launcher)")
+    slurm.add_argument("--partition", default=None)
+    slurm.add_argument("--account", default=None)
+    slurm.add_argument("--qos", default=None)
+    slurm.add_argument("--timeout-min", type=int, default=72 * 60)
+    slurm.add_argument("--max-requeues", type=int, default=20,
+                       help="time-outs a job may be requeued after (it resumes)")
+    slurm.add_argument("--cpus-per-task", type=int, default=None)
+    slurm.add_argument("--mem-gb", type=int, default=None)
+    slurm.add_argument("--launcher-set", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="more hydra.launcher.KEY=VALUE, e.g. constraint=a100")
+    run.set_defaults(func=_run)

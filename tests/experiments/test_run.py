@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: MIT
+"""``solo-div experiment run`` end to end on the digits: it runs what is missing, and only that."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "solo_diversity.cli", "experiment", "run", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+
+
+def _common(tmp: Path, configs: Path, digits: dict[str, Path]) -> list[str]:
+    return [
+        "tiny_digits", "--configs", str(configs), "--entry-dir", str(REPO),
+        "--results", str(tmp / "results.jsonl"), "--runs", str(tmp / "runs"),
+        "--set", f"data.train_path={digits['train']}", f"data.val_path={digits['test']}",
+    ]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(t) for t in path.read_text().splitlines() if t.strip()]
+
+
+def test_dry_run_lists_each_cell_with_its_plan(tmp_path, tiny_configs, digits_indexes):
+    out = _run([*_common(tmp_path, tiny_configs, digits_indexes), "--dry-run"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    heads = [line for line in out.stdout.splitlines() if line.startswith("# ")]
+    assert len(heads) == 2
+    # digits train has 1,437 images: N = 144 and 719, C = 1,280 at batch 64 -> 20 steps
+    assert "N=144 E=8.88889 D=0.1125 steps=20" in heads[0]
+    assert "N=719 " in heads[1] and "steps=20" in heads[1]
+    commands = out.stdout.splitlines()
+    assert sum("main_pretrain.py --config-name simclr_div" in x for x in commands) == 2
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results.jsonl").exists()
+
+
+def test_second_run_runs_nothing_and_a_lost_line_only_probes(
+    tmp_path, tiny_configs, digits_indexes
+):
+    common = _common(tmp_path, tiny_configs, digits_indexes)
+    first = _run(common, tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    results = tmp_path / "results.jsonl"
+    lines = _lines(results)
+    assert sorted(r["N"] for r in lines) == [144, 719]
+    assert all(r["probe_mode"] == "protocol" and r["seed"] == 0 for r in lines)
+    ckpts = sorted((tmp_path / "runs").rglob("*.ckpt"))
+    stamps = {p: p.stat().st_mtime_ns for p in ckpts}
+
+    second = _run(common, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "to run: 0 pretraining(s), 0 probe(s)" in second.stdout
+    assert _lines(results) == lines
+    assert {p: p.stat().st_mtime_ns for p in sorted((tmp_path / "runs").rglob("*.ckpt"))} == stamps
+
+    keep = [r for r in lines if r["N"] != 144]  # lose the N=144 probe line: only it reruns
+    results.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    third = _run(common, tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert "to run: 0 pretraining(s), 1 probe(s)" in third.stdout
+    assert "pretraining:" not in third.stdout and "probing digits@1" in third.stdout
+    again = _lines(results)
+    assert sorted(r["N"] for r in again) == [144, 719]
+    assert {p: p.stat().st_mtime_ns for p in sorted((tmp_path / "runs").rglob("*.ckpt"))} == stamps
+    redone = next(r for r in again if r["N"] == 144)
+    before = next(r for r in lines if r["N"] == 144)
+    assert redone["checkpoint"] == before["checkpoint"]
+    assert redone["acc1"] == pytest.approx(before["acc1"], abs=1e-9)  # same seeds, same probe
+
+
+def test_a_bad_cell_id_is_one_line(tmp_path, tiny_configs, digits_indexes):
+    out = _run([*_common(tmp_path, tiny_configs, digits_indexes), "--only", "nope"], tmp_path)
+    assert out.returncode == 2
+    assert "tiny_digits has no cell 'nope'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_submitit_local_sweep_runs_two_cells(tmp_path, tiny_configs, digits_indexes):
+    common = _common(tmp_path, tiny_configs, digits_indexes)
+    out = _run([*common, "--launcher", "submitit_local", "--timeout-min", "20"], tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = _lines(tmp_path / "results.jsonl")
+    assert sorted(r["N"] for r in lines) == [144, 719]
+    jobs = sorted((tmp_path / "runs" / ".sweeps" / "tiny_digits" / ".submitit").glob("*"))
+    assert len(jobs) >= 2  # one submitit folder per job of the array
+    again = _run([*common, "--launcher", "submitit_local"], tmp_path)
+    assert again.returncode == 0 and "to run: 0 pretraining(s), 0 probe(s)" in again.stdout
