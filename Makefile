@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # torch is pinned on every pip call so that no other package can pull a different build.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test lint clean
+.PHONY: install demo mini-paper test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: $(STAMP)
 	$(PY) main_pretrain.py --config-name simclr_div
 	$(PY) main_linear.py --config-name linear_div \
 		"pretrained_feature_extractor='$$(ls -t trained_models/simclr/*/*.ckpt | head -n 1)'"
+
+mini-paper: $(STAMP)
+	bash scripts/mini_paper_fashion_mnist.sh
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -112,6 +112,8 @@ def fill(value: Any, env: dict[str, str] | None = None) -> str:
 
 
 def _format(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):

@@ -203,6 +203,8 @@ def resolve_cell(
 def _missing(spec: CellSpec, env: dict[str, str]) -> list[str]:
     out = [f"{name} (unset)" for name in spec.placeholders() if name not in env]
     for key, raw in spec.overrides.items():
+        if raw is None:  # a path switched off (data.val_path: null)
+            continue
         text = fill(raw, env)
         if key.endswith("_path") and "{" not in text and not Path(text).exists():
             out.append(f"{key}={text} (not found)")

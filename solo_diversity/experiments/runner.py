@@ -257,6 +257,8 @@ def run_task(
         Interrupted: a command stopped on SIGINT, SIGTERM or SLURM's requeue signal.
     """
     failures: list[str] = []
+    if task.cell.missing:  # a built set or a path that does not exist yet
+        return [f"{task.name}: skipped, it needs {', '.join(task.cell.missing)}"]
     if task.needs_pretraining:
         verb = "resuming" if task.pretrain == "resume" else "pretraining"
         say(f"[{task.name}] {verb}: N={task.cell.plan.N:,} E={task.cell.plan.epochs:,.4g} "

@@ -147,8 +147,17 @@ def paper_table_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def layout_names() -> list[str]:
+    """Ids of the project's own layouts (``layouts/``): tables with no published values."""
+    folder = resources.files("solo_diversity.report") / "layouts"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
 def load_paper_table(name: str) -> PaperTable:
-    """Read ``solo_diversity/report/paper/<name>.yaml``.
+    """Read ``solo_diversity/report/paper/<name>.yaml``, or a layout of ``layouts/``.
+
+    A layout (the mini paper's) is read the same way, its values all null, so the report renders
+    it like a paper table with ours in every cell.
 
     Args:
         name: the table's id, e.g. ``table2_imagenet_yfcc``.
@@ -156,9 +165,11 @@ def load_paper_table(name: str) -> PaperTable:
     Returns:
         The :class:`PaperTable` with every cell expanded.
     """
-    if name not in paper_table_names():
-        raise UserError(f"no paper table {name!r}; choose one of {', '.join(paper_table_names())}")
-    text = (resources.files("solo_diversity.report") / "paper" / f"{name}.yaml").read_text()
+    folder = "paper" if name in paper_table_names() else "layouts"
+    if folder == "layouts" and name not in layout_names():
+        known = ", ".join([*paper_table_names(), *layout_names()])
+        raise UserError(f"no paper table {name!r}; choose one of {known}")
+    text = (resources.files("solo_diversity.report") / folder / f"{name}.yaml").read_text()
     raw = yaml.safe_load(text)
     extra = sorted(set(raw) - _TOP_KEYS)
     if extra:

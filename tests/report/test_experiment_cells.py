@@ -20,6 +20,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "yaml_configs"
 LISTS = [
     "fig3_imagenet100",
     "fig4_yfcc_subsets",
+    "mini_paper_fashion_mnist",
     "supp_architectures",
     "supp_budget_sweep",
     "supp_epoch_normalized",

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Supp. Figure 1: the epoch-normalized baseline, B (50% of ImageNet-100) for 400 epochs
+# (budget.mode=epochs, so C = 400 N = 25.3M), seven methods, ResNet-18, probe on ImageNet-100.
+# The figure's bars are Figure 3's runs (fig3_imagenet100).
+# Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
+#   imagenet100: ImageNet-100 train/val class folders
+# Cost: about 25 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Usage: bash scripts/supp_epoch_normalized.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"
+run_experiment supp_epoch_normalized "${BASH_SOURCE[0]}" "$@"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Supp. Table 4: SimCLR and MoCoV3, ResNet-50 and ViT-B/16, ImageNet subsets of 10/20/50/100%
+# (C = 98e6), probed on ImageNet with 5/10/50/100% of its labels. The runs are Table 2's.
+# Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
+#   imagenet: ImageNet-1k train/val class folders
+# Cost: about 1,215 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Usage: bash scripts/supp_label_fraction_in_domain.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"
+run_experiment supp_label_fraction_in_domain "${BASH_SOURCE[0]}" "$@"

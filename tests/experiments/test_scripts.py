@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: MIT
+"""Each table's script: its --dry-run lists exactly the cells paired with the paper's table."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from solo_diversity.experiments.cells import list_names
+from solo_diversity.report.match import pair_table
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts"
+HEAD = re.compile(
+    r"^# (?P<table>\w+)/(?P<cell>[\w.\-]+)/seed(?P<seed>\d+): (?P<config>\w+) N=(?P<N>[\d,]+) "
+    r"E=(?P<E>[\d,.e+\-]+) D=(?P<D>[\d.e+\-]+) steps=(?P<steps>[\d,]+)"
+)
+
+
+def _script(name: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOLO_DIV_RUNS": str(tmp / "runs"),
+           "SOLO_DIV_RESULTS": str(tmp / "results.jsonl"), "OUT": str(tmp / "out")}
+    return subprocess.run(["bash", str(SCRIPTS / f"{name}.sh"), *args], cwd=tmp, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def _heads(stdout: str) -> list[dict[str, str]]:
+    return [m.groupdict() for line in stdout.splitlines() if (m := HEAD.match(line))]
+
+
+def test_every_cell_list_has_its_script():
+    have = {p.stem for p in SCRIPTS.glob("*.sh")}
+    assert set(list_names()) <= have
+
+
+@pytest.mark.parametrize("name", [n for n in list_names() if not n.startswith("mini")])
+def test_dry_run_lists_exactly_the_paper_cells(name, tmp_path):
+    out = _script(name, "--dry-run", "--seeds", "0", "1", tmp=tmp_path)
+    assert out.returncode == 0, out.stderr
+    heads = _heads(out.stdout)
+    pairing = pair_table(name)
+    assert not pairing.unpaired_paper and not pairing.unpaired_cells
+    cells = {s.cell.spec.id: s.cell for s in pairing.slots}  # every published number's cell
+    assert sorted({h["cell"] for h in heads}) == sorted(cells)
+    assert sorted((h["cell"], h["seed"]) for h in heads) == sorted(
+        (c, s) for c in cells for s in ("0", "1")
+    )
+    for h in heads:
+        plan = cells[h["cell"]].plan
+        assert int(h["N"].replace(",", "")) == plan.N
+        assert int(h["steps"].replace(",", "")) == plan.steps
+        assert float(h["D"]) == pytest.approx(plan.diversity, rel=1e-5)
+        assert h["config"] == cells[h["cell"]].spec.config
+    probes = [line for line in out.stdout.splitlines() if "main_linear.py" in line]
+    assert len(probes) == 2 * sum(len(c.spec.probes) for c in cells.values())
+    assert all("max_epochs=100" in p and "probe.mode=protocol" in p for p in probes)
+    assert not (tmp_path / "runs").exists()  # a dry run writes nothing
+
+
+def test_mini_paper_dry_run_is_three_methods_by_default(tmp_path):
+    out = _script("mini_paper_fashion_mnist", "--dry-run", tmp=tmp_path)
+    assert out.returncode == 0, out.stderr
+    heads = _heads(out.stdout)
+    assert {h["cell"].split("-")[0] for h in heads} == {"simclr", "mocov3", "byol"}
+    assert sorted({int(h["N"].replace(",", "")) for h in heads}) == [64, 400, 2560, 12800]
+    assert len(heads) == 3 * 4 * 2  # methods x N x seeds 0 and 1
+    assert {h["steps"] for h in heads} == {"200"}
+    every = _heads(_script("mini_paper_fashion_mnist", "--dry-run", "--all-methods",
+                           "--seeds", "0", tmp=tmp_path).stdout)
+    assert len(every) == 7 * 4
+
+
+def test_help_says_the_gpu_hours_and_the_data(tmp_path):
+    out = _script("table1_cifar100", "--help", tmp=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "about 105 GPU-hours" in out.stdout and "cifar100:" in out.stdout
+    assert "--dry-run" in out.stdout and "--launcher local|slurm" in out.stdout
+
+
+def test_fig3_says_which_sets_are_missing(tmp_path):
+    env_free = _script("fig3_imagenet100", "--dry-run", tmp=tmp_path)
+    assert env_free.returncode == 0
+    out = subprocess.run(
+        ["bash", str(SCRIPTS / "fig3_imagenet100.sh"), "--only", "simclr-in_web",
+         "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "r.jsonl")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if k != "FIG3_SETS"},
+    )
+    assert out.returncode == 1
+    assert "simclr-in_web/seed0: skipped, it needs FIG3_SETS (unset)" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "runs").exists()
