@@ -2,7 +2,8 @@
 """The ``solo-div`` command: one sub-command per concern, each registered by its own package.
 
 solo-div plan --C 50e6 --dataset cifar100 --fractions 0.1 0.5 1
-solo-div index build|info ...
+solo-div index build|info|union|subset|filter|exclude ...
+solo-div build source --imagenet IN.h5 --out DIR --seed 0
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from solo_diversity import doctor, ledger_cli
 from solo_diversity.budget import plan_budget
+from solo_diversity.builders import cli as builders_cli
 from solo_diversity.catalog import train_size
 from solo_diversity.entry import exit_on_user_error
 from solo_diversity.experiments import cli as experiment_cli
@@ -66,6 +68,7 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
 REGISTRARS = [
     _register_plan,
     index_cli.register,
+    builders_cli.register,
     distance_cli.register,
     doctor.register,
     ledger_cli.register,

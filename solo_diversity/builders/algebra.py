@@ -38,7 +38,8 @@ def write_selection(
         positions: (M,) entry positions in ``index``'s stored order.
         out: the index file to create (atomically; nothing is left on failure).
         seed: the seed of the new shuffle.
-        note: what the selection is, e.g. ``"B"``, recorded with the provenance.
+        note: what the selection is, e.g. ``"B"``, recorded with the provenance. A selection of a
+            union keeps each entry's origin.
 
     Returns:
         ``out`` as a Path.
@@ -57,8 +58,12 @@ def write_selection(
         seed=seed,
         source=source,
         class_names=tuple(index.class_names),
+        origin_sources=json.dumps(index.origin_sources) if index.has_origin else "",
     )
-    return write_index(_entries(index, positions), out, meta, source_rows=positions)
+    origins = index.origins(positions) if index.has_origin else None
+    return write_index(
+        _entries(index, positions), out, meta, source_rows=positions, origins=origins
+    )
 
 
 def first_count(

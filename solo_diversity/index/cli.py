@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The ``solo-div index build|info|relocate`` sub-commands.
+"""The ``solo-div index build|info|relocate`` sub-commands (and the set algebra, from builders).
 
 :func:`register` adds them to the ``solo-div`` argparse sub-parsers; each sets ``func`` on the
 parsed namespace to a handler ``func(args) -> int`` (the exit code) that the top-level CLI calls.
@@ -13,6 +13,9 @@ import signal
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
+from solo_diversity.builders.cli import add_set_algebra
 from solo_diversity.errors import UserError
 from solo_diversity.index.build import SOURCES, build_index
 from solo_diversity.index.reader import ImageIndex, check_root, open_index
@@ -73,6 +76,10 @@ def _info(args: argparse.Namespace) -> int:
         ("fingerprint", index.fingerprint),
         ("created", index.created),
     ]
+    if index.has_origin:
+        counts = np.bincount(index.origins(), minlength=len(index.origin_sources))
+        parts = [f"{n} from {o['path']}" for n, o in zip(counts, index.origin_sources, strict=True)]
+        rows.append(("origins", "; ".join(parts)))
     for key, value in rows:
         print(f"{key:<12} {value}")
     return 0
@@ -95,7 +102,7 @@ def _relocate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``index build``, ``index info`` and ``index relocate`` to the ``solo-div`` sub-parsers.
+    """Add ``index build|info|relocate`` and ``union|subset|filter|exclude`` to ``solo-div``.
 
     Args:
         subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
@@ -133,6 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     relocate.add_argument("index", help="the .h5 index (only its root attribute changes)")
     relocate.add_argument("new_root", help="the folder that now holds the indexed images")
     relocate.set_defaults(func=_relocate)
+    add_set_algebra(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,8 @@
 One HDF5 file holds one (dataset, split), its entries stored already shuffled. Datasets: ``paths``
 (vlen utf-8, relative to attr ``root``) for ``kind="paths"`` or ``images`` (vlen uint8, encoded
 PNG/JPEG bytes, no compression on top) for ``kind="bytes"``; ``labels`` int64 (-1 = unlabeled);
-``class_names`` (vlen utf-8); ``source_position`` int64 (row in the unshuffled source). Everything
+``class_names`` (vlen utf-8); ``source_position`` int64 (row in the unshuffled source); optionally
+``origin`` int64 (which input of a union, listed in attr ``origin_sources``). Everything
 else about the file (format tag, version, seed, fingerprint ...) lives in root attributes.
 """
 

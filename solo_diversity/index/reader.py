@@ -9,6 +9,7 @@ handle), so an :class:`ImageIndex` is safe to hand to DataLoader workers.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -45,6 +46,9 @@ class ImageIndex:
         num_classes: ``len(class_names)`` (0 when unlabeled).
         has_labels: whether entries carry class ids.
         created: ISO time of the build.
+        origin_sources: the inputs of a set built from several indexes (a union), each a dict
+            with ``path`` and ``fingerprint``; empty for any other index.
+        has_origin: whether entries record which of ``origin_sources`` they came from.
 
     """
 
@@ -61,6 +65,8 @@ class ImageIndex:
         self.class_names = class_names
         self.num_classes = len(class_names)
         self.has_labels = self.num_classes > 0
+        self.origin_sources: list[dict[str, Any]] = json.loads(attrs.get("origin_sources") or "[]")
+        self.has_origin = bool(self.origin_sources)
         self._len = int(attrs["num_samples"])
         self._h5: h5py.File | None = None
         self._datasets: dict[str, h5py.Dataset] = {}
@@ -152,6 +158,32 @@ class ImageIndex:
         """
         return self._read_int("source_position", positions)
 
+    def origins(self, positions: range | np.ndarray | None = None) -> np.ndarray:
+        """Which input of :attr:`origin_sources` each entry came from (a union's provenance).
+
+        Args:
+            positions: as for :meth:`labels`.
+
+        Returns:
+            (N,) or (M,) int64 indexes into :attr:`origin_sources`.
+
+        Raises:
+            ValueError: the index records no origins (it was not built from several inputs).
+
+        """
+        if not self.has_origin:
+            raise ValueError(f"index {self.path} records no origins (it is not a union)")
+        return self._read_int("origin", positions)
+
+    def entry_names(self, lo: int = 0, hi: int | None = None) -> list[str]:
+        """Stored names of entries ``lo..hi-1`` in one read (see :meth:`entry_name`)."""
+        hi = self._len if hi is None else hi
+        if self.kind != "paths":
+            rows = self._read_int("source_position", range(lo, hi))
+            return [f"#{int(row)}" for row in rows]
+        values = self._dataset("paths")[lo:hi]
+        return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+
     def entry_name(self, position: int) -> str:
         """The stored relative path, or ``"#<source_position>"`` for an embedded image."""
         position = self._check(position)
@@ -202,7 +234,10 @@ def open_index(path: str | Path, *, expected_dataset: str | None = None) -> Imag
             attrs = {key: _plain(value) for key, value in f.attrs.items()}
             validate_attrs(attrs, str(file))
             payload = PAYLOAD_DATASET[attrs["kind"]]
-            for name in (payload, "labels", "source_position", "class_names"):
+            names = [payload, "labels", "source_position", "class_names"]
+            if attrs.get("origin_sources"):
+                names.append("origin")
+            for name in names:
                 if name not in f:
                     raise UserError(f"{file} is a corrupt index: dataset {name!r} missing")
                 if name != "class_names" and f[name].shape != (int(attrs["num_samples"]),):

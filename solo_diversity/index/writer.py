@@ -9,6 +9,8 @@ on. The index is renamed onto ``<out>`` only when complete, so an interrupted bu
 earlier index untouched and never a half file at the target; the folder is removed when the build
 ends in any way that runs Python, and the next build of the same output removes those of builds
 that were killed (lock free). :func:`relocate_root` points a paths index at a moved image folder.
+A set built from several indexes (a union) also stores an ``origin`` per entry, the input it came
+from, with the inputs listed in the ``origin_sources`` attribute; indexes without them stay valid.
 """
 
 from __future__ import annotations
@@ -56,9 +58,12 @@ class IndexMeta:
     seed: int
     source: str
     class_names: tuple[str, ...]
+    origin_sources: str = ""  # JSON list of the inputs an ``origin`` entry points into; "" = none
 
 
-def _create_datasets(f: h5py.File, meta: IndexMeta, n: int) -> tuple[h5py.Dataset, ...]:
+def _create_datasets(
+    f: h5py.File, meta: IndexMeta, n: int
+) -> tuple[h5py.Dataset, h5py.Dataset, h5py.Dataset, h5py.Dataset | None]:
     payload_type = h5py.string_dtype("utf-8") if meta.kind == "paths" else h5py.vlen_dtype(np.uint8)
     payload = f.create_dataset(
         PAYLOAD_DATASET[meta.kind], shape=(n,), dtype=payload_type, chunks=(min(n, PAYLOAD_CHUNK),)
@@ -73,12 +78,13 @@ def _create_datasets(f: h5py.File, meta: IndexMeta, n: int) -> tuple[h5py.Datase
     }
     labels = f.create_dataset("labels", **numeric)
     positions = f.create_dataset("source_position", **numeric)
+    origin = f.create_dataset("origin", **numeric) if meta.origin_sources else None
     f.create_dataset(
         "class_names",
         data=np.array(meta.class_names, dtype=object),
         dtype=h5py.string_dtype("utf-8"),
     )
-    return payload, labels, positions
+    return payload, labels, positions, origin
 
 
 def _write_bytes(dataset: h5py.Dataset, start: int, payloads: list[bytes]) -> None:
@@ -98,12 +104,18 @@ def _write_bytes(dataset: h5py.Dataset, start: int, payloads: list[bytes]) -> No
     dataset[start : start + len(arrays)] = column
 
 
-def _write_shuffled(spool: Spool, meta: IndexMeta, target: Path, rows: np.ndarray | None) -> str:
+def _write_shuffled(
+    spool: Spool,
+    meta: IndexMeta,
+    target: Path,
+    rows: np.ndarray | None,
+    origins: np.ndarray | None,
+) -> str:
     """Pass 2: write entries in ``order`` block by block; return the fingerprint."""
     n = spool.num_entries
     fingerprint = Fingerprint(meta.kind, meta.class_names)
     with h5py.File(target, "w") as f:
-        payload_ds, labels_ds, positions_ds = _create_datasets(f, meta, n)
+        payload_ds, labels_ds, positions_ds, origin_ds = _create_datasets(f, meta, n)
         for block in shuffled_blocks(spool, meta.seed):
             fingerprint.update(block.lengths, b"".join(block.payloads), block.labels)
             if meta.kind == "paths":
@@ -112,6 +124,8 @@ def _write_shuffled(spool: Spool, meta: IndexMeta, target: Path, rows: np.ndarra
                 _write_bytes(payload_ds, block.lo, block.payloads)
             labels_ds[block.lo : block.hi] = block.labels
             positions_ds[block.lo : block.hi] = block.rows if rows is None else rows[block.rows]
+            if origin_ds is not None and origins is not None:
+                origin_ds[block.lo : block.hi] = origins[block.rows]
         digest = fingerprint.hexdigest()
         f.attrs.update(
             {
@@ -128,6 +142,8 @@ def _write_shuffled(spool: Spool, meta: IndexMeta, target: Path, rows: np.ndarra
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
         )
+        if meta.origin_sources:
+            f.attrs["origin_sources"] = meta.origin_sources
     return digest
 
 
@@ -207,6 +223,7 @@ def write_index(
     meta: IndexMeta,
     *,
     source_rows: np.ndarray | None = None,
+    origins: np.ndarray | None = None,
 ) -> Path:
     """Shuffle ``entries`` with ``meta.seed`` and write them atomically as an index file.
 
@@ -218,6 +235,8 @@ def write_index(
         meta: attributes to record.
         source_rows: (N,) original row of each streamed entry, stored as ``source_position``;
             default: the stream position.
+        origins: (N,) which of ``meta.origin_sources`` each streamed entry came from, stored as
+            ``origin``; required exactly when ``meta.origin_sources`` is set.
 
     Returns:
         ``out_path`` as a :class:`~pathlib.Path`.
@@ -228,6 +247,8 @@ def write_index(
 
     """
     out = Path(out_path)
+    if (origins is None) != (not meta.origin_sources):
+        raise ValueError("origins and meta.origin_sources must be given together")
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_builds(out)
     with _build_folder(out) as folder:
@@ -242,8 +263,10 @@ def write_index(
         )
         if source_rows is not None and len(source_rows) != spool.num_entries:
             raise ValueError(f"{len(source_rows)} source rows for {spool.num_entries} entries")
+        if origins is not None and len(origins) != spool.num_entries:
+            raise ValueError(f"{len(origins)} origins for {spool.num_entries} entries")
         partial = folder / PARTIAL_NAME
-        digest = _write_shuffled(spool, meta, partial, source_rows)
+        digest = _write_shuffled(spool, meta, partial, source_rows, origins)
         _publish(partial, out)
     log.info("wrote index %s (%d entries, fingerprint %s)", out, spool.num_entries, digest[:12])
     return out
