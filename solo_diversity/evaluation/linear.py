@@ -151,7 +151,15 @@ def find_unfinished_probe(logdir: Path, cfg: DictConfig, max_hours: float) -> Pa
 
 def _merged(run: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data, backbone) of the probe: the run's, overridden by the probe config's set values."""
-    data = {**run.get("data", {}), **{k: v for k, v in plain(cfg.data).items() if v is not None}}
+    given = {k: v for k, v in plain(cfg.data).items() if v is not None}
+    run_data = run.get("data", {})
+    other = given.get("dataset") not in (None, run_data.get("dataset"))
+    if other and not (given.get("train_path") and given.get("val_path")):
+        # The run's paths hold the pretraining set: probing "another" set on them is silently wrong.
+        raise UserError(f"the probe set data.dataset={given['dataset']} is not the pretraining "
+                        f"set ({run_data.get('dataset')}); give its data.train_path and "
+                        "data.val_path")
+    data = {**run_data, **given}
     theirs = dict(run.get("backbone") or {})
     ours = {k: v for k, v in plain(cfg.backbone).items() if v is not None}
     backbone = {**theirs, **ours,

@@ -110,3 +110,10 @@ def test_auto_resume_continues_an_unfinished_probe_only(linear_cfg):
     assert second.checkpoint is not None and second.checkpoint.parent == first.checkpoint.parent
     third = run_linear(linear_cfg(keys))  # the second one finished: a new probe
     assert third.checkpoint is not None and third.checkpoint.parent != first.checkpoint.parent
+
+
+def test_another_probe_set_without_its_paths_is_one_line(linear_cfg):
+    # the run's paths hold the digits: a "cifar100" probe on them would be silently wrong
+    with pytest.raises(UserError, match=r"the probe set data.dataset=cifar100 is not the "
+                       r"pretraining set \(digits\); give its data.train_path and data.val_path"):
+        run_linear(linear_cfg(["data.dataset=cifar100"]))
