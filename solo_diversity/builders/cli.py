@@ -26,7 +26,7 @@ def _report(path: Path) -> None:
 
 
 def _union(args: argparse.Namespace) -> int:
-    _report(set_ops.union_indexes(args.inputs, args.out, seed=args.seed))
+    _report(set_ops.union_indexes(args.inputs, args.out, seed=args.seed, dataset=args.dataset))
     return 0
 
 
@@ -77,6 +77,9 @@ def add_set_algebra(commands: argparse._SubParsersAction) -> None:
     union.add_argument("inputs", nargs="+", help="two or more .h5 indexes")
     union.add_argument("--out", required=True, help="the .h5 index to write")
     union.add_argument("--seed", type=int, required=True, help="shuffle seed of the union")
+    union.add_argument(
+        "--dataset", help="dataset name to record, e.g. imagenet100 (default: the inputs' joined)"
+    )
     union.set_defaults(func=_union)
 
     subset = commands.add_parser("subset", help="the first K entries of an index's shuffled order")

@@ -63,7 +63,9 @@ def _union_entries(
             yield payload, int(new_labels[pos])
 
 
-def union_indexes(paths: Sequence[str | Path], out: str | Path, *, seed: int) -> Path:
+def union_indexes(
+    paths: Sequence[str | Path], out: str | Path, *, seed: int, dataset: str | None = None
+) -> Path:
     """Write the union of several indexes, re-shuffled with ``seed``, with each entry's origin.
 
     Class names are the union of the inputs' lists (first appearance order) and labels are remapped
@@ -75,6 +77,8 @@ def union_indexes(paths: Sequence[str | Path], out: str | Path, *, seed: int) ->
         paths: two or more index files of one kind (all ``paths`` or all ``bytes``).
         out: the index to write (atomically).
         seed: the union's shuffle seed.
+        dataset: the dataset name to record (default: the inputs' names joined by ``+``); a run
+            checks it against the config's ``data.dataset``, e.g. ``imagenet100`` for B ∪ A.
 
     Returns:
         ``out`` as a Path.
@@ -94,7 +98,7 @@ def union_indexes(paths: Sequence[str | Path], out: str | Path, *, seed: int) ->
     absolute = indexes[0].kind == "paths" and len(roots) > 1
     inputs = [{"path": str(index.path), "fingerprint": index.fingerprint} for index in indexes]
     meta = IndexMeta(
-        dataset=_joined([index.dataset for index in indexes]),
+        dataset=dataset or _joined([index.dataset for index in indexes]),
         split=_joined([index.split for index in indexes]),
         kind=indexes[0].kind,
         root="" if absolute or indexes[0].root is None else str(indexes[0].root),

@@ -71,6 +71,13 @@ def test_union_of_one_root_keeps_relative_paths(imagenet_index, tmp_path):
     assert len(select_subset(union, 1.0)) == len(full)  # the budget plan's N
 
 
+def test_union_dataset_name(pets, tmp_path):
+    joined = open_index(union_indexes([pets["a"], pets["b"]], tmp_path / "j.h5", seed=0))
+    named = union_indexes([pets["a"], pets["b"]], tmp_path / "n.h5", seed=0, dataset="in100")
+    assert joined.dataset == "a+b"
+    assert open_index(named, expected_dataset="in100").fingerprint == joined.fingerprint
+
+
 def test_union_of_different_roots_stores_absolute_paths(pets, tmp_path):
     union = open_index(union_indexes([pets["a"], pets["b"]], tmp_path / "u.h5", seed=0))
     assert union.root is None
