@@ -9,6 +9,7 @@ solo-div build source --imagenet IN.h5 --out DIR --seed 0
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -92,8 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "plan" and args.dataset is None and args.dataset_size is None:
         print("error: give --dataset or --dataset-size", file=sys.stderr)
         return 2
-    with exit_on_user_error():
-        return int(args.func(args))
+    try:
+        with exit_on_user_error():
+            return int(args.func(args))
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 2
 
 
