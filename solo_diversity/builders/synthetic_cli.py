@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: MIT
+"""``solo-div build synthetic``: the command line of :mod:`solo_diversity.builders.synthetic`.
+
+:func:`add_synthetic_parser` adds the sub-command to the ``build`` group; the handler resolves the
+arguments once (weights, classes, shard, device, dtype) into a
+:class:`~solo_diversity.builders.synthetic.Settings` and runs this process's shard. Examples::
+
+    solo-div build synthetic --weights sd21/ --classes in100.txt --out synth/ --seed 0
+    torchrun --nproc-per-node 8 -m solo_diversity.builders.synthetic_cli build synthetic ...
+    solo-div build synthetic --collect --out synth/ --index synth.h5
+
+Each process makes the classes of its ``--shard K/M`` (default: from torchrun or SLURM), and the
+last one to finish writes the index; ``--collect`` writes it again from what is on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from solo_diversity.builders import synthetic as syn
+from solo_diversity.errors import UserError
+
+
+def _settings(args: argparse.Namespace, weights: Path) -> syn.Settings:
+    if args.classes is None:
+        raise UserError("give --classes FILE (one class name a line, or wnid<TAB>name)")
+    names, wnids = syn.read_classes(args.classes)
+    for flag in ("per_class", "size", "steps", "batch"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.size % 8:
+        raise UserError(f"--size must be a multiple of 8 (the VAE's scale), got {args.size}")
+    return syn.Settings(
+        classes=names,
+        wnids=wnids,
+        per_class=args.per_class,
+        seed=args.seed,
+        size=args.size,
+        steps=args.steps,
+        guidance=args.guidance,
+        batch=args.batch,
+        weights=syn.weights_fingerprint(weights),
+    )
+
+
+def run_synthetic(args: argparse.Namespace) -> int:
+    """Make this process's shard of the set (or, with ``--collect``, only write the index)."""
+    out = Path(args.out)
+    if args.collect:
+        path = syn.collect(out, args.index, dataset=args.dataset)
+        print(f"wrote {path}")
+        return 0
+    if args.weights is None:
+        raise UserError(f"give --weights DIR: a folder holding {syn.WEIGHTS_HINT}")
+    weights = syn.check_weights(args.weights)
+    settings = _settings(args, weights)
+    shard = syn.parse_shard(args.shard) if args.shard else syn.shard_from_env(os.environ)
+    device = syn.resolve_device(args.device, os.environ)
+    pipe = syn.load_pipeline(weights, device, syn.resolve_dtype(args.dtype, device))
+    result = syn.build_shard(
+        pipe, settings, out, shard, index_path=args.index, dataset=args.dataset
+    )
+    print(
+        f"{shard.name}: {result.generated} images made ({result.images_per_second:.2f} images/s),"
+        f" {result.skipped} already there"
+    )
+    if result.index is not None:
+        print(f"wrote {result.index}")
+    return 0
+
+
+def add_synthetic_parser(build_subparsers: argparse._SubParsersAction) -> None:
+    """Add ``synthetic`` to the ``solo-div build`` sub-parsers.
+
+    Args:
+        build_subparsers: the ``build`` group's sub-parsers.
+    """
+    p = build_subparsers.add_parser(
+        "synthetic", help='Stable Diffusion images of "A photo of a {class}", sharded, resumable'
+    )
+    p.add_argument("--weights", help=f"local diffusers folder: {syn.WEIGHTS_HINT}")
+    p.add_argument("--classes", help="file of class names, one a line, or wnid<TAB>name")
+    p.add_argument("--out", required=True, help="folder of images, manifests and settings")
+    p.add_argument("--per-class", type=int, default=650, help="images per class (default 650)")
+    p.add_argument("--seed", type=int, default=0, help="seeds every image and the index shuffle")
+    p.add_argument("--size", type=int, default=768, help="height = width in px (default 768)")
+    p.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    p.add_argument("--guidance", type=float, default=7.5, help="guidance scale (default 7.5)")
+    p.add_argument("--batch", type=int, default=8, help="images per pipeline call (default 8)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda (auto: the local rank's GPU)")
+    p.add_argument("--dtype", default="auto", help="auto|fp16|fp32 (auto: fp16 on GPU, fp32 CPU)")
+    p.add_argument(
+        "--shard", help="K/M: make the classes with index %% M == K (default: torchrun/SLURM)"
+    )
+    p.add_argument("--index", help="the index to write when all is made (default OUT/index.h5)")
+    p.add_argument("--dataset", default="synthetic", help="dataset name recorded in the index")
+    p.add_argument(
+        "--collect", action="store_true", help="only write the index from the images made"
+    )
+    p.set_defaults(func=run_synthetic)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m solo_diversity.builders.synthetic_cli build synthetic ...`` (for torchrun)."""
+    from solo_diversity.entry import exit_on_user_error
+
+    parser = argparse.ArgumentParser(prog="solo-div")
+    build = parser.add_subparsers(dest="command", required=True).add_parser("build")
+    add_synthetic_parser(build.add_subparsers(dest="build_command", required=True))
+    args = parser.parse_args(argv)
+    with exit_on_user_error():
+        return int(args.func(args))
+    return 2  # not reached: exit_on_user_error exits 2 on a UserError
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
