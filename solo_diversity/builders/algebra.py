@@ -29,7 +29,13 @@ def _entries(index: ImageIndex, positions: np.ndarray) -> Iterator[tuple[str | b
 
 
 def write_selection(
-    index: ImageIndex, positions: np.ndarray, out: str | Path, *, seed: int, note: str
+    index: ImageIndex,
+    positions: np.ndarray,
+    out: str | Path,
+    *,
+    seed: int,
+    note: str,
+    dataset: str | None = None,
 ) -> Path:
     """Write entries ``positions`` of ``index`` as a new index shuffled with ``seed``.
 
@@ -40,6 +46,8 @@ def write_selection(
         seed: the seed of the new shuffle.
         note: what the selection is, e.g. ``"B"``, recorded with the provenance. A selection of a
             union keeps each entry's origin.
+        dataset: the dataset name to record (default: the source's), e.g. ``imagenet100`` for a
+            subset of ImageNet that a ``data=imagenet100`` run opens.
 
     Returns:
         ``out`` as a Path.
@@ -51,7 +59,7 @@ def write_selection(
         {"from": str(index.path), "fingerprint": index.fingerprint, "set": note, "seed": seed}
     )
     meta = IndexMeta(
-        dataset=index.dataset,
+        dataset=dataset or index.dataset,
         split=index.split,
         kind=index.kind,
         root=str(index.root) if index.root is not None else "",

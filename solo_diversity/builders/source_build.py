@@ -137,8 +137,10 @@ def build_source_sets(
     written: dict[str, Path] = {}
     try:
         for name, positions in plan.positions.items():
+            # B and A_in are ImageNet-100 images: a data=imagenet100 run opens them as such.
+            dataset = None if name == "A_out_source" else "imagenet100"
             written[name] = write_selection(
-                index, positions, folder / SET_FILES[name], seed=seed, note=name
+                index, positions, folder / SET_FILES[name], seed=seed, note=name, dataset=dataset
             )
             log.info("%s: %d images", written[name], len(positions))
     except BaseException:

@@ -166,17 +166,21 @@ def probe_command(task: Task, probe: Probe, ckpt: Path, settings: RunSettings) -
 def _probe_data(task: Task, probe: Probe, ckpt: Path, settings: RunSettings) -> list[str]:
     """The probe set's paths, which a checkpoint of another set (or without validation) lacks.
 
-    A probe on another set than the pretraining's reads that set's data group
-    (``yaml_configs/data/<set>.yaml``); a probe on the same set reads the run's own paths, and its
-    group's ``val_path`` when the run had validation off.
+    A probe on another set than the pretraining's, or after pretraining on a built set (its own
+    ``data.train_path``: Figure 3's B and B u A), reads the probe set's data group
+    (``yaml_configs/data/<set>.yaml``): the probe trains on that set's labelled images, not on the
+    pretraining images. A probe on the same set reads the run's own paths, and its group's
+    ``val_path`` when the run had validation off.
     """
     group = (settings.configs or default_configs_dir()) / "data" / f"{probe.dataset}.yaml"
     raw = yaml.safe_load(group.read_text()) if group.is_file() else {}
     data = (raw or {}).get("data") or {}
-    if probe.dataset != task.cell.dataset:
+    built = "data.train_path" in task.cell.spec.overrides
+    if probe.dataset != task.cell.dataset or built:
         if not data.get("train_path") or not data.get("val_path"):
             return []  # main_linear.py says which paths to set
-        return [f"data.train_path={data['train_path']}", f"data.val_path={data['val_path']}"]
+        own = [f"data.{k}={data[k]}" for k in ("train_path", "val_path", "format") if data.get(k)]
+        return own
     args = ckpt.parent / "args.json"
     if not args.is_file():  # a dry run: the run does not exist yet
         return []

@@ -134,3 +134,10 @@ def test_labels_are_those_of_the_imagenet_index(sets, imagenet_index):
     assert b.class_names == full.class_names
     rows = b.source_positions()
     assert np.array_equal(full.labels(rows), b.labels())
+
+
+def test_b_and_a_in_open_as_imagenet100_and_a_out_as_imagenet(sets, imagenet_index):
+    # a data=imagenet100 run opens B (Figure 3's baseline) with its dataset check
+    assert open_index(sets["B"], expected_dataset="imagenet100").dataset == "imagenet100"
+    assert open_index(sets["A_in_source"]).dataset == "imagenet100"
+    assert open_index(sets["A_out_source"]).dataset == open_index(imagenet_index).dataset

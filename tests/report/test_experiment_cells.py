@@ -108,12 +108,13 @@ def test_tables_that_share_a_run_share_its_run_key():
 def test_fig3_cells_say_which_sets_are_missing(tmp_path, monkeypatch):
     exp = load_experiment("fig3_imagenet100", CONFIGS)
     monkeypatch.delenv("FIG3_SETS", raising=False)
-    assert resolve_cell(exp.cell("simclr-B"), CONFIGS).missing == ()
+    assert resolve_cell(exp.cell("simclr-in_source"), CONFIGS).missing == ()  # ImageNet-100 itself
+    assert resolve_cell(exp.cell("simclr-B"), CONFIGS).missing == ("FIG3_SETS (unset)",)
     assert resolve_cell(exp.cell("simclr-in_web"), CONFIGS).missing == ("FIG3_SETS (unset)",)
     monkeypatch.setenv("FIG3_SETS", str(tmp_path))
     missing = resolve_cell(exp.cell("simclr-in_web"), CONFIGS).missing
-    assert missing == (f"data.train_path={tmp_path}/b_union_a_in_web (not found)",)
-    (tmp_path / "b_union_a_in_web").mkdir()
+    assert missing == (f"data.train_path={tmp_path}/b_union_a_in_web.h5 (not found)",)
+    (tmp_path / "b_union_a_in_web.h5").write_bytes(b"")
     assert resolve_cell(exp.cell("simclr-in_web"), CONFIGS).missing == ()
 
 
