@@ -283,32 +283,6 @@ def remove_temporaries(out: Path, settings: Settings, shard: Shard) -> int:
     return removed
 
 
-def resolve_device(name: str, env: Mapping[str, str]) -> str:
-    """``auto``: the GPU of this process's local rank (``LOCAL_RANK``/``SLURM_LOCALID``) if any."""
-    import torch
-
-    if name not in ("auto", "cpu", "cuda"):
-        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}")
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return "cpu"
-    if not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is visible")
-    local = int(env.get("LOCAL_RANK", env.get("SLURM_LOCALID", "0")))
-    return f"cuda:{local % torch.cuda.device_count()}"
-
-
-def resolve_dtype(name: str, device: str) -> Any:
-    """``auto``: fp16 on a GPU (the paper's batches), fp32 on a CPU (fp16 is slow there)."""
-    import torch
-
-    table = {"fp16": torch.float16, "fp32": torch.float32}
-    if name == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
-    if name not in table:
-        raise UserError(f"--dtype must be auto, fp16 or fp32, got {name!r}")
-    return table[name]
-
-
 def load_pipeline(weights: str | Path, device: str = "cpu", dtype: Any = None) -> Any:
     """SD from a local diffusers folder, its scheduler replaced by DPMSolver++ (:data:`SCHEDULER`).
 
@@ -336,7 +310,11 @@ def load_pipeline(weights: str | Path, device: str = "cpu", dtype: Any = None) -
 
 @contextlib.contextmanager
 def progress_bar(label: str, total: int, completed: int) -> Iterator[Callable[[], None]]:
-    """A rich bar with rate and ETA on stderr; yields the function that advances it by one."""
+    """A rich bar with rate and ETA; yields the function that advances it by one image.
+
+    Where stderr is no terminal (a SLURM log), the bar cannot redraw, so every 5% of the shard
+    is also logged with the rate and the ETA.
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -347,11 +325,30 @@ def progress_bar(label: str, total: int, completed: int) -> Iterator[Callable[[]
         TimeRemainingColumn,
     )
 
+    console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     timing = (TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, *timing, console=Console(stderr=True)) as bar:
+    every, start, made = max(1, (total - completed) // 20), time.perf_counter(), 0
+    with Progress(*columns, *timing, console=console) as bar:
         task = bar.add_task(label, total=total, completed=completed)
-        yield lambda: bar.advance(task)
+
+        def advance() -> None:
+            nonlocal made
+            bar.advance(task)
+            made += 1
+            if not console.is_terminal and made % every == 0:
+                rate = made / (time.perf_counter() - start)
+                eta = (total - completed - made) / rate
+                log.info(
+                    "%s: %d/%d, %.2f images/s, ETA %.0f s",
+                    label,
+                    completed + made,
+                    total,
+                    rate,
+                    eta,
+                )
+
+        yield advance
 
 
 def generate_batch(pipe: Any, settings: Settings, class_index: int, images: list[int]) -> Any:

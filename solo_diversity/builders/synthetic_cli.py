@@ -16,12 +16,61 @@ last one to finish writes the index; ``--collect`` writes it again from what is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Sequence
+import signal
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from solo_diversity.builders import synthetic as syn
 from solo_diversity.errors import UserError
+
+
+def resolve_device(name: str, env: Mapping[str, str]) -> str:
+    """``auto``: the GPU of this process's local rank (``LOCAL_RANK``/``SLURM_LOCALID``) if any."""
+    import torch
+
+    if name not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is visible")
+    local = int(env.get("LOCAL_RANK", env.get("SLURM_LOCALID", "0")))
+    return f"cuda:{local % torch.cuda.device_count()}"
+
+
+def resolve_dtype(name: str, device: str) -> Any:
+    """``auto``: fp16 on a GPU (the paper's batches), fp32 on a CPU (fp16 is slow there)."""
+    import torch
+
+    table = {"fp16": torch.float16, "fp32": torch.float32}
+    if name == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    if name not in table:
+        raise UserError(f"--dtype must be auto, fp16 or fp32, got {name!r}")
+    return table[name]
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Make SIGTERM (a scheduler's preemption) unwind like Ctrl-C, exiting 143.
+
+    Unwinding removes the temporary file of the image being written and closes the manifest;
+    without it SIGTERM would end the process on the spot (still safe, only untidier).
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _settings(args: argparse.Namespace, weights: Path) -> syn.Settings:
@@ -58,11 +107,17 @@ def run_synthetic(args: argparse.Namespace) -> int:
     weights = syn.check_weights(args.weights)
     settings = _settings(args, weights)
     shard = syn.parse_shard(args.shard) if args.shard else syn.shard_from_env(os.environ)
-    device = syn.resolve_device(args.device, os.environ)
-    pipe = syn.load_pipeline(weights, device, syn.resolve_dtype(args.dtype, device))
-    result = syn.build_shard(
-        pipe, settings, out, shard, index_path=args.index, dataset=args.dataset
-    )
+    device = resolve_device(args.device, os.environ)
+    pipe = syn.load_pipeline(weights, device, resolve_dtype(args.dtype, device))
+    with _sigterm_unwinds():
+        try:
+            result = syn.build_shard(
+                pipe, settings, out, shard, index_path=args.index, dataset=args.dataset
+            )
+        except (KeyboardInterrupt, SystemExit) as stop:
+            code = stop.code if isinstance(stop, SystemExit) else 128 + signal.SIGINT
+            print(f"{shard.name} stopped; run the same command again to resume", file=sys.stderr)
+            raise SystemExit(code) from None
     print(
         f"{shard.name}: {result.generated} images made ({result.images_per_second:.2f} images/s),"
         f" {result.skipped} already there"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -231,6 +233,44 @@ def test_cli_runs_a_shard_in_a_child_process(reference, weights, tmp_path):
     made = pixels(tmp_path)
     assert made.keys() == {k for k in pixels(reference[0]) if k.startswith("images/0001/")}
     assert same_pixels(made, {k: v for k, v in pixels(reference[0]).items() if k in made})
+
+
+@pytest.mark.slow  # a child process imports torch and diffusers: about 8 s on 2 busy cores
+def test_sigterm_to_a_child_then_resume(reference, pipe, weights, tmp_path):
+    """SIGTERM as soon as the child has written one image: exit 143, nothing partial; resuming
+    finishes the set, and its first batch of each class equals the reference's."""
+    classes = tmp_path / "classes.txt"
+    classes.write_text("\n".join(CLASSES) + "\n")
+    argv = ["build", "synthetic", "--weights", str(weights), "--classes", str(classes)]
+    argv += ["--out", str(tmp_path / "set"), "--per-class", "40", "--seed", "5", "--size", "32"]
+    argv += ["--steps", "2", "--batch", "2", "--device", "cpu", "--shard", "0/1"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "solo_diversity.builders.synthetic_cli", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    manifest = tmp_path / "set" / syn.MANIFEST_DIR / "shard-0-of-1.jsonl"
+    deadline = time.monotonic() + 60
+    while not (manifest.is_file() and manifest.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 143 and "run the same command again to resume" in err
+    made = len(records(tmp_path / "set"))
+    assert 0 < made < 120 and not list((tmp_path / "set").rglob(".*.tmp"))
+    resumed = syn.build_shard(
+        pipe, settings_for(weights, per_class=40), tmp_path / "set", syn.Shard(0, 1)
+    )
+    assert (resumed.skipped, resumed.generated) == (made, 120 - made)
+    files = [r["file"] for r in records(tmp_path / "set")]
+    assert len(files) == len(set(files)) == 120
+    first = {
+        k: v for k, v in pixels(reference[0]).items() if k.endswith(("00000.png", "00001.png"))
+    }
+    assert same_pixels(first, {k: v for k, v in pixels(tmp_path / "set").items() if k in first})
 
 
 ARRAY = {"SLURM_ARRAY_TASK_COUNT": "3"}
