@@ -168,13 +168,17 @@ class Settings:
 
 
 def weights_fingerprint(folder: Path) -> str:
-    """A cheap identity of a diffusers folder: its JSON configs' text and its files' sizes."""
+    """A cheap identity of a diffusers folder: its JSON configs' text and its files' sizes.
+
+    Hidden paths (a download tool's ``.cache``) are left out: they change without the weights.
+    """
     digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(folder)).encode())
-        digest.update(
-            file.read_bytes() if file.suffix == ".json" else str(file.stat().st_size).encode()
-        )
+    for file in sorted(folder.rglob("*")):
+        name = file.relative_to(folder)
+        if not file.is_file() or any(part.startswith(".") for part in name.parts):
+            continue
+        digest.update(str(name).encode())
+        digest.update(file.read_bytes() if file.suffix == ".json" else b"%d" % file.stat().st_size)
     return digest.hexdigest()[:16]
 
 

@@ -309,3 +309,47 @@ def test_classes_file_with_and_without_wnids(tmp_path):
     listing.write_text("cat\ncat\n")
     with pytest.raises(UserError, match="repeats cat"):
         syn.read_classes(listing)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "give --classes FILE"),
+        (["--classes", "{listing}", "--size", "30"], "--size must be a multiple of 8"),
+        (["--classes", "{listing}", "--per-class", "0"], "--per-class must be >= 1"),
+        (["--classes", "{listing}", "--shard", "2/2"], "--shard must be K/M"),
+        (["--classes", "{missing}"], "no such file"),
+    ],
+)
+def test_bad_cli_input_is_one_line_exit_2(weights, tmp_path, capsys, extra, message):
+    listing = tmp_path / "c.txt"
+    listing.write_text("cat\n")
+    fill = {"listing": str(listing), "missing": str(tmp_path / "none.txt")}
+    argv = ["build", "synthetic", "--weights", str(weights), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, *(a.format(**fill) for a in extra)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_auto_device_and_dtype_on_a_cpu_only_machine(monkeypatch):
+    from solo_diversity.builders.synthetic_cli import resolve_device, resolve_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto", {}) == "cpu" and resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("auto", "cuda:0") == torch.float16
+    with pytest.raises(UserError, match="no CUDA device"):
+        resolve_device("cuda", {})
+    with pytest.raises(UserError, match="--dtype must be"):
+        resolve_dtype("bf8", "cpu")
+
+
+def test_weights_fingerprint_ignores_a_download_cache(weights, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(weights, tmp_path / "copy")
+    (copy / ".cache").mkdir()
+    (copy / ".cache" / "lock").write_text("x")
+    assert syn.weights_fingerprint(copy) == syn.weights_fingerprint(weights)
+    (copy / "unet" / "config.json").write_text("{}")
+    assert syn.weights_fingerprint(copy) != syn.weights_fingerprint(weights)
