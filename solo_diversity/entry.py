@@ -5,10 +5,11 @@ and this project's warnings reach the console even when hydra's job logging is d
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from solo_diversity.errors import UserError
 
@@ -81,3 +82,22 @@ def exit_on_user_error() -> Iterator[None]:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def standalone_main(
+    register: Callable[[argparse._SubParsersAction], None], argv: Sequence[str] | None
+) -> int:
+    """Run one sub-command group without the whole ``solo-div`` parser (its imports are slow).
+
+    ``register`` adds the group (``index``, ``build``) to a bare parser; a :class:`UserError` is
+    one ``error:`` line on stderr and exit code 2, as under ``solo-div``.
+    """
+    parser = argparse.ArgumentParser(prog="solo-div")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+

@@ -17,7 +17,7 @@ from pathlib import Path
 from solo_diversity.builders import set_ops
 from solo_diversity.builders.source_build import A_OUT_CLASSES, A_OUT_SIZE, build_source_sets
 from solo_diversity.builders.synthetic_cli import add_synthetic_parser
-from solo_diversity.errors import UserError
+from solo_diversity.entry import standalone_main
 from solo_diversity.index.reader import open_index
 
 
@@ -133,14 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``build ...`` standalone (``python -m solo_diversity.builders.cli build source ...``)."""
-    parser = argparse.ArgumentParser(prog="solo-div")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except UserError as err:
-        print(f"error: {err}")
-        return 2
+    return standalone_main(register, argv)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from solo_diversity.builders.cli import add_set_algebra
+from solo_diversity.entry import standalone_main
 from solo_diversity.errors import UserError
 from solo_diversity.index.build import SOURCES, build_index
 from solo_diversity.index.reader import ImageIndex, check_root, open_index
@@ -145,14 +146,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``index ...`` standalone (``python -m solo_diversity.index.cli index info x.h5``)."""
-    parser = argparse.ArgumentParser(prog="solo-div")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except UserError as err:
-        print(f"error: {err}")
-        return 2
+    return standalone_main(register, argv)
 
 
 if __name__ == "__main__":

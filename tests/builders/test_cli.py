@@ -12,7 +12,7 @@ from solo_diversity.index.cli import main as index_main
 
 
 def one_error_line(capsys) -> str:
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert out.count("\n") == 1 and out.startswith("error: ") and "Traceback" not in out
     return out
 

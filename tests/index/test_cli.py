@@ -52,7 +52,7 @@ def test_build_list_with_embed(image_tree, tmp_path, capsys):
 
 def test_user_error_is_one_line_with_exit_code_2(tmp_path, capsys):
     assert main(["index", "info", str(tmp_path / "missing.h5")]) == 2
-    assert capsys.readouterr().out == f"error: index file not found: {tmp_path / 'missing.h5'}\n"
+    assert capsys.readouterr().err == f"error: index file not found: {tmp_path / 'missing.h5'}\n"
 
 
 def test_register_adds_index_to_an_existing_parser():
