@@ -26,7 +26,8 @@ fsync-ed and renamed, then recorded in the shard's manifest; an interrupted run 
 under a final name that is incomplete, and a resumed run skips every image that is both in a
 manifest and on disk.
 **Shards** own the classes with ``class index % M == K``. **The index** (labels = class indices,
-class names, provenance in its ``source`` JSON and a manifest beside it) is written by whichever
+class names, or WNIDs when the class file has them, provenance in its ``source`` JSON and a
+manifest beside it) is written by whichever
 shard finishes last and sees every image done, or on demand by ``build synthetic --collect``.
 """
 
@@ -456,6 +457,7 @@ def _record(settings: Settings, c: int, i: int, nsfw: bool | None) -> dict[str, 
         "class": c,
         "image": i,
         "name": settings.classes[c],
+        "wnid": settings.wnids[c],
         "prompt": settings.prompt(c),
         "seed": image_seed(settings.seed, c, i),
         "steps": settings.steps,
@@ -478,6 +480,10 @@ def collect(
 
     Returns:
         The index path.
+
+    The index's class names are the WNIDs when the class file gave one on every line, so that
+    ``index union`` with an ImageNet-derived set (B) merges the classes; else the names. Either
+    way the prompts' names are in the ``source`` JSON (``classes``) and the manifest.
     """
     root = Path(out)
     settings = load_settings(root)
@@ -496,7 +502,7 @@ def collect(
         "scheduler": {"name": "DPMSolverMultistepScheduler", **SCHEDULER},
         "seed_rule": "blake2b-8(f'{seed}:{class}:{image}') >> 1, torch.Generator('cpu')",
         "manifest": f"{target.name}.manifest.jsonl",
-        **{k: v for k, v in asdict(settings).items() if k != "classes"},
+        **asdict(settings),
     }
     meta = IndexMeta(
         dataset=dataset,
@@ -505,7 +511,7 @@ def collect(
         root=str(root.resolve()),
         seed=settings.seed,
         source=json.dumps(source),
-        class_names=settings.classes,
+        class_names=settings.wnids if all(settings.wnids) else settings.classes,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     _atomic_text(

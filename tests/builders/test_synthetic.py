@@ -186,6 +186,19 @@ def test_index_has_count_labels_and_class_names(reference):
     assert len(beside) == 9 and all("seed" in json.loads(line) for line in beside)
 
 
+@pytest.mark.parametrize(
+    ("wnids", "names"),
+    [(("n01440764", "n01443537"), ["n01440764", "n01443537"]), (("n01440764", ""), ["a", "b"])],
+)
+def test_index_class_names_are_wnids_when_every_class_has_one(
+    pipe, weights, tmp_path, wnids, names
+):
+    settings = settings_for(weights, classes=("a", "b"), wnids=wnids, per_class=1)
+    index = open_index(syn.build_shard(pipe, settings, tmp_path, syn.Shard(0, 1)).index)
+    assert index.class_names == names
+    assert json.loads(index.source)["classes"] == ["a", "b"]  # the prompts' names
+
+
 def test_collect_rewrites_the_index(reference, tmp_path, capsys):
     out, _ = reference
     target = tmp_path / "again.h5"
