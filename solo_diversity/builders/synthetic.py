@@ -40,6 +40,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -421,6 +422,7 @@ def build_shard(
     total = len(owned) * settings.per_class
     skipped = sum(1 for c, _ in done if shard.owns(c))
     manifest, generated, start = Manifest(root, shard), 0, time.perf_counter()
+    writers = ThreadPoolExecutor(max_workers=min(settings.batch, os.cpu_count() or 1))
     try:
         with progress_bar(f"synthetic {shard.name}", total, skipped) as advance:
             for c in owned:
@@ -430,17 +432,22 @@ def build_shard(
                         continue
                     output = generate_batch(pipe, settings, c, images)
                     flags = output.nsfw_content_detected or [None] * len(images)
-                    for i, image, nsfw in zip(images, output.images, flags, strict=True):
-                        if i in todo:
-                            record = _record(settings, c, i, nsfw)
-                            write_png(image, root / record["file"])
-                            manifest.add(record)
-                            generated += 1
-                            advance()
-                            if after_image is not None:
-                                after_image(record)
+                    made = [
+                        (image, _record(settings, c, i, nsfw))
+                        for i, image, nsfw in zip(images, output.images, flags, strict=True)
+                        if i in todo
+                    ]
+                    # PNG encoding (zlib) releases the GIL: a batch's images encode in parallel.
+                    list(writers.map(lambda m: write_png(m[0], root / m[1]["file"]), made))
+                    for _, record in made:
+                        manifest.add(record)
+                        generated += 1
+                        advance()
+                        if after_image is not None:
+                            after_image(record)
     finally:
         manifest.close()
+        writers.shutdown()
     seconds = time.perf_counter() - start
     log.info(
         "%s: %d images made, %d already there, %.1f s", shard.name, generated, skipped, seconds
