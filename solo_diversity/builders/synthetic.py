@@ -39,7 +39,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -79,68 +79,10 @@ class Shard:
         return f"shard-{self.index}-of-{self.count}"
 
 
-def parse_shard(text: str) -> Shard:
-    """``"K/M"`` as a :class:`Shard`; a bad value raises a one-line :class:`UserError`."""
-    k, sep, m = text.partition("/")
-    if not (sep and k.strip().isdigit() and m.strip().isdigit()) or not 0 <= int(k) < int(m):
-        raise UserError(f"--shard must be K/M with 0 <= K < M (e.g. 0/4), got {text!r}")
-    return Shard(int(k), int(m))
-
-
-def _pair(env: Mapping[str, str], rank: str, size: str, offset: str = "") -> tuple[int, int]:
-    if rank not in env or size not in env:
-        return 0, 1
-    return int(env[rank]) - int(env.get(offset, "0") or 0), int(env[size])
-
-
-def shard_from_env(env: Mapping[str, str]) -> Shard:
-    """The shard a launcher gave this process.
-
-    The process rank comes from torchrun (``RANK``/``WORLD_SIZE``), else from ``srun``
-    (``SLURM_PROCID``/``SLURM_NTASKS``); a SLURM array (``SLURM_ARRAY_TASK_ID`` minus
-    ``SLURM_ARRAY_TASK_MIN``, of ``SLURM_ARRAY_TASK_COUNT``) multiplies them, so an array of
-    torchrun jobs shares the classes without overlap. Nothing set: the single shard 0/1.
-    """
-    rank, world = _pair(env, "RANK", "WORLD_SIZE")
-    if (rank, world) == (0, 1):
-        rank, world = _pair(env, "SLURM_PROCID", "SLURM_NTASKS")
-    task, tasks = _pair(
-        env, "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"
-    )
-    shard = Shard(task * world + rank, tasks * world)
-    if not 0 <= shard.index < shard.count:
-        raise UserError(f"launcher environment gives shard {shard.index}/{shard.count}")
-    return shard
-
-
 def image_seed(seed: int, class_index: int, image_index: int) -> int:
     """The generator seed of one image: 63 bits of BLAKE2b(``f"{seed}:{class}:{image}"``)."""
     key = f"{seed}:{class_index}:{image_index}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 1
-
-
-def read_classes(path: str | Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Class names and WNIDs from a file of ``name`` or ``wnid<TAB>name`` lines.
-
-    Blank lines and lines starting with ``#`` are skipped. Returns ``(names, wnids)``; a WNID is
-    ``""`` on a line without one.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"--classes {file}: no such file (one class name a line, or wnid<TAB>name)")
-    names, wnids = [], []
-    for line in file.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        wnid, tab, name = line.partition("\t")
-        names.append((name if tab else wnid).strip())
-        wnids.append(wnid.strip() if tab else "")
-    if not names:
-        raise UserError(f"--classes {file} lists no classes")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise UserError(f"--classes {file} repeats {', '.join(repeated[:5])}")
-    return tuple(names), tuple(wnids)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,64 @@ from solo_diversity.builders import synthetic as syn
 from solo_diversity.errors import UserError
 
 
+def parse_shard(text: str) -> syn.Shard:
+    """``"K/M"`` as a shard; a bad value raises a one-line :class:`UserError`."""
+    k, sep, m = text.partition("/")
+    if not (sep and k.strip().isdigit() and m.strip().isdigit()) or not 0 <= int(k) < int(m):
+        raise UserError(f"--shard must be K/M with 0 <= K < M (e.g. 0/4), got {text!r}")
+    return syn.Shard(int(k), int(m))
+
+
+def _pair(env: Mapping[str, str], rank: str, size: str, offset: str = "") -> tuple[int, int]:
+    if rank not in env or size not in env:
+        return 0, 1
+    return int(env[rank]) - int(env.get(offset, "0") or 0), int(env[size])
+
+
+def shard_from_env(env: Mapping[str, str]) -> syn.Shard:
+    """The shard a launcher gave this process.
+
+    The process rank comes from torchrun (``RANK``/``WORLD_SIZE``), else from ``srun``
+    (``SLURM_PROCID``/``SLURM_NTASKS``); a SLURM array (``SLURM_ARRAY_TASK_ID`` minus
+    ``SLURM_ARRAY_TASK_MIN``, of ``SLURM_ARRAY_TASK_COUNT``) multiplies them, so an array of
+    torchrun jobs shares the classes without overlap. Nothing set: the single shard 0/1.
+    """
+    rank, world = _pair(env, "RANK", "WORLD_SIZE")
+    if (rank, world) == (0, 1):
+        rank, world = _pair(env, "SLURM_PROCID", "SLURM_NTASKS")
+    task, tasks = _pair(
+        env, "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"
+    )
+    shard = syn.Shard(task * world + rank, tasks * world)
+    if not 0 <= shard.index < shard.count:
+        raise UserError(f"launcher environment gives shard {shard.index}/{shard.count}")
+    return shard
+
+
+def read_classes(path: str | Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Class names and WNIDs from a file of ``name`` or ``wnid<TAB>name`` lines.
+
+    Blank lines and lines starting with ``#`` are skipped. Returns ``(names, wnids)``; a WNID is
+    ``""`` on a line without one.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"--classes {file}: no such file (one class name a line, or wnid<TAB>name)")
+    names, wnids = [], []
+    for line in file.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        wnid, tab, name = line.partition("\t")
+        names.append((name if tab else wnid).strip())
+        wnids.append(wnid.strip() if tab else "")
+    if not names:
+        raise UserError(f"--classes {file} lists no classes")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"--classes {file} repeats {', '.join(repeated[:5])}")
+    return tuple(names), tuple(wnids)
+
+
 def resolve_device(name: str, env: Mapping[str, str]) -> str:
     """``auto``: the GPU of this process's local rank (``LOCAL_RANK``/``SLURM_LOCALID``) if any."""
     import torch
@@ -76,7 +134,7 @@ def _sigterm_unwinds() -> Iterator[None]:
 def _settings(args: argparse.Namespace, weights: Path) -> syn.Settings:
     if args.classes is None:
         raise UserError("give --classes FILE (one class name a line, or wnid<TAB>name)")
-    names, wnids = syn.read_classes(args.classes)
+    names, wnids = read_classes(args.classes)
     for flag in ("per_class", "size", "steps", "batch"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
@@ -106,7 +164,7 @@ def run_synthetic(args: argparse.Namespace) -> int:
         raise UserError(f"give --weights DIR: a folder holding {syn.WEIGHTS_HINT}")
     weights = syn.check_weights(args.weights)
     settings = _settings(args, weights)
-    shard = syn.parse_shard(args.shard) if args.shard else syn.shard_from_env(os.environ)
+    shard = parse_shard(args.shard) if args.shard else shard_from_env(os.environ)
     device = resolve_device(args.device, os.environ)
     pipe = syn.load_pipeline(weights, device, resolve_dtype(args.dtype, device))
     with _sigterm_unwinds():

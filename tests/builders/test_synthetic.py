@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from solo_diversity.builders import synthetic as syn  # noqa: E402
+from solo_diversity.builders import synthetic_cli as cli  # noqa: E402
 from solo_diversity.builders.synthetic_cli import main  # noqa: E402
 from solo_diversity.errors import UserError  # noqa: E402
 from solo_diversity.index import open_index  # noqa: E402
@@ -301,13 +302,13 @@ ARRAY = {"SLURM_ARRAY_TASK_COUNT": "3"}
     ],
 )
 def test_shard_from_launcher_environment(env, shard):
-    assert syn.shard_from_env(env) == syn.Shard(*shard)
+    assert cli.shard_from_env(env) == syn.Shard(*shard)
 
 
 @pytest.mark.parametrize("text", ["2/2", "1", "a/b", "-1/2", "0/0"])
 def test_bad_shard_is_one_line(text):
     with pytest.raises(UserError, match="--shard must be K/M"):
-        syn.parse_shard(text)
+        cli.parse_shard(text)
 
 
 def test_shards_cover_every_class_once():
@@ -318,10 +319,10 @@ def test_shards_cover_every_class_once():
 def test_classes_file_with_and_without_wnids(tmp_path):
     listing = tmp_path / "c.txt"
     listing.write_text("n01440764\ttench\n\n# skip\ngoldfish\n")
-    assert syn.read_classes(listing) == (("tench", "goldfish"), ("n01440764", ""))
+    assert cli.read_classes(listing) == (("tench", "goldfish"), ("n01440764", ""))
     listing.write_text("cat\ncat\n")
     with pytest.raises(UserError, match="repeats cat"):
-        syn.read_classes(listing)
+        cli.read_classes(listing)
 
 
 @pytest.mark.parametrize(
