@@ -15,19 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
-pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
-
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from solo_diversity.builders import synthetic as syn  # noqa: E402
-from solo_diversity.builders import synthetic_cli as cli  # noqa: E402
-from solo_diversity.builders.synthetic_cli import main  # noqa: E402
-from solo_diversity.errors import UserError  # noqa: E402
-from solo_diversity.index import open_index  # noqa: E402
-from tests.builders.tiny_sd import save_tiny_pipeline  # noqa: E402
+from solo_diversity.builders import synthetic as syn
+from solo_diversity.builders import synthetic_cli as cli
+from solo_diversity.builders.synthetic_cli import main
+from solo_diversity.errors import UserError
+from solo_diversity.index import open_index
+from tests.builders.tiny_sd import save_tiny_pipeline
 
 CLASSES = ("tench", "goldfish", "great white shark")
 PER_CLASS = 3  # batch 2: batches [0, 1] and [2] per class
