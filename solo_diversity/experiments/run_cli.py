@@ -24,8 +24,9 @@ from solo_diversity.experiments.launch import (
     describe,
     run_local,
     run_sweep,
+    sweep_command,
 )
-from solo_diversity.experiments.runner import RunSettings, plan_tasks
+from solo_diversity.experiments.runner import RunSettings, plan_tasks, shell_line
 
 
 def _env_path(name: str, default: str) -> Path:
@@ -59,19 +60,22 @@ def _run(args: argparse.Namespace) -> int:
     pretrain = sum(t.needs_pretraining for t in todo)
     _say(f"{args.table}: {len(tasks)} cell x seed, {len(tasks) - len(todo)} done; "
          f"to run: {pretrain} pretraining(s), {probes} probe(s)")
+    cluster = ClusterOptions(
+        partition=args.partition, account=args.account, qos=args.qos,
+        timeout_min=args.timeout_min, max_requeues=args.max_requeues,
+        cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, extra=tuple(args.launcher_set),
+    )
     if args.dry_run:
         describe(tasks, settings, _say)
+        if todo and args.launcher != "local":
+            _say("# the sweep that submits them:")
+            _say(shell_line(sweep_command(args.table, todo, settings, args.launcher, cluster)))
         return 0
     if not todo:
         return 0
     if args.launcher == "local":
         failures = run_local(todo, settings, _say)
     else:
-        cluster = ClusterOptions(
-            partition=args.partition, account=args.account, qos=args.qos,
-            timeout_min=args.timeout_min, max_requeues=args.max_requeues,
-            cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, extra=tuple(args.launcher_set),
-        )
         failures = run_sweep(args.table, todo, settings, args.launcher, cluster, _say)
     for line in failures:
         print(line, file=sys.stderr)
