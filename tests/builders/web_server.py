@@ -36,6 +36,11 @@ def jpeg(image: Image.Image, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # img2dataset opens many connections at once
+    daemon_threads = True
+
+
 @dataclass
 class Served:
     body: bytes
@@ -68,7 +73,7 @@ class SearchServer:
         self.catalog = catalog
         self.log: list[Logged] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
