@@ -160,7 +160,8 @@ def judge(table: pa.Table, settings: WebSettings, cache: Path) -> pa.Table:
     status = table["status"].to_pylist()
     priority = np.lexsort((engines, ranks, labels))
     ok = [int(i) for i in priority if status[i] == validate.OK]
-    hashes = dedup.from_hex([table["phash"][i].as_py() for i in ok])
+    phashes = table["phash"].to_pylist()
+    hashes = dedup.from_hex([phashes[i] for i in ok])
     note = table["error"].to_pylist()
     for ref in settings.references:
         ref_hashes, fingerprint = dedup.reference_hashes(ref, cache)

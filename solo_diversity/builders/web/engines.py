@@ -74,15 +74,18 @@ class DuckDuckGo:
         base = (settings.endpoint or DDG_URL).rstrip("/")
 
         class Pointed(DuckduckgoImages):  # type: ignore[misc]
-            """The ddgs engine with its two URLs under ``base``."""
+            """The ddgs engine with its two URLs under ``base``, and one token per query."""
 
             search_url = f"{base}/i.js"
+            tokens: dict[str, str] = {}  # query -> vqd; one class per instance
 
             def _get_vqd(self, query: str) -> str:
                 from ddgs.utils import _extract_vqd
 
-                page = self.http_client.request("GET", f"{base}/", params={"q": query})
-                return str(_extract_vqd(page.content, query))
+                if query not in self.tokens:  # a browser, too, asks once and pages with it
+                    page = self.http_client.request("GET", f"{base}/", params={"q": query})
+                    self.tokens[query] = str(_extract_vqd(page.content, query))
+                return self.tokens[query]
 
         self._engine = Pointed(timeout=int(math.ceil(settings.timeout)))
         self._settings = settings
@@ -91,6 +94,12 @@ class DuckDuckGo:
     def search(self, query: str, count: int) -> list[str]:
         urls: list[str] = []
         page = 1
+        paced_call(  # the token request is paced like the pages
+            partial(self._engine._get_vqd, query),
+            self._limit,
+            self._settings.backoff,
+            what=f"ddg {query!r} token",
+        )
         while len(urls) < count:
             results = paced_call(
                 partial(self._engine.search, query, safesearch="on", page=page),
