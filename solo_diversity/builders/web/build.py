@@ -169,7 +169,7 @@ def judge(table: pa.Table, settings: WebSettings, cache: Path) -> pa.Table:
         for j in np.flatnonzero(hits >= 0).tolist():
             if status[ok[j]] == validate.OK:
                 status[ok[j]] = "in_reference"
-                note[ok[j]] = f"near {ref} entry {int(hits[j])} ({fingerprint[:12]})"
+                note[ok[j]] = f"near an image of {ref} (fingerprint {fingerprint[:12]})"
     alive = [j for j in range(len(ok)) if status[ok[j]] == validate.OK]
     duplicate_of = dedup.within(hashes[alive], settings.hash_distance)
     urls = table["url"].to_pylist()
