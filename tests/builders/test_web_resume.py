@@ -91,3 +91,37 @@ def test_killed_build_resumes_without_duplicates_or_partial_files(tmp_path: Path
     leftovers = [p for p in out.rglob("*") if "partial" in p.name or ".build-" in p.name]
     assert leftovers == [] and not (out / "downloads" / "round-0000" / "_tmp").exists()
     index.close()
+
+
+def test_ctrl_c_stops_with_130_and_a_rerun_finishes(tmp_path: Path) -> None:
+    """img2dataset's own SIGINT handler exits 0; the build must still report an interruption."""
+    names = [f"dog_{i:02d}" for i in range(10)]
+    images = {n: Served(jpeg(smooth_image(400 + i))) for i, n in enumerate(names)}
+    images[names[7]].delay = 6.0
+    catalog = Catalog(images=images, results={("ddg", "cat"): names})
+    (tmp_path / "classes.txt").write_text("cat\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_ALBUMENTATIONS_UPDATE": "1"}
+    with SearchServer(catalog) as server:
+        argv = _command(server, out)
+        argv[argv.index("--per-class") + 1] = "10"
+        first = subprocess.Popen(
+            argv, cwd=REPO, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for(server, f"/img/{names[7]}", limit=90)
+            first.send_signal(signal.SIGINT)
+            _, err = first.communicate(timeout=60)
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait()
+        assert first.returncode == 130, err[-2000:]
+        assert "run the same command again to resume" in err
+        images[names[7]].delay = 0.0
+        second = subprocess.run(
+            argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 0, second.stderr[-2000:]
+    assert len(open_index(out / "index.h5")) == 10
