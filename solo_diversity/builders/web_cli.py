@@ -18,9 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from solo_diversity.builders.web.build import STAGES, WebResult, WebSettings, build
-from solo_diversity.builders.web.download import DownloadSettings
 from solo_diversity.builders.web.engines import (
     DEFAULT_INTERVAL,
     ENGINES,
@@ -29,6 +28,9 @@ from solo_diversity.builders.web.engines import (
 )
 from solo_diversity.builders.web.queries import read_class_list, read_hypernyms
 from solo_diversity.errors import UserError
+
+if TYPE_CHECKING:  # the build pulls pyarrow and numpy: loaded only when the command runs
+    from solo_diversity.builders.web.build import WebResult, WebSettings
 
 
 def parse_rates(items: Sequence[str]) -> dict[str, float]:
@@ -50,6 +52,8 @@ def parse_rates(items: Sequence[str]) -> dict[str, float]:
 
 
 def _stages(text: str) -> tuple[str, ...]:
+    from solo_diversity.builders.web.build import STAGES
+
     if text == "all":
         return STAGES
     chosen = tuple(s.strip() for s in text.split(","))
@@ -60,6 +64,9 @@ def _stages(text: str) -> tuple[str, ...]:
 
 def resolve(args: argparse.Namespace) -> WebSettings:
     """The build's settings from the parsed arguments (every check in one place)."""
+    from solo_diversity.builders.web.build import WebSettings
+    from solo_diversity.builders.web.download import DownloadSettings
+
     for flag in ("per_class", "processes", "threads", "timeout", "shard_size", "check_threads"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
@@ -107,6 +114,8 @@ def report(result: WebResult) -> str:
 
 def run_web(args: argparse.Namespace) -> int:
     """Run or resume the build; Ctrl-C stops it cleanly and a rerun resumes."""
+    from solo_diversity.builders.web.build import build
+
     settings = resolve(args)
     try:
         result = build(args.out, settings, index_path=args.index, stages=_stages(args.stage))
