@@ -11,6 +11,7 @@ against the B baseline as a dashed line.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,12 @@ def plot_acc_vs_d(pairing: Pairing, assignment: Assignment, path: Path) -> Path 
             ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(table.blocks) :]:
         ax.axis("off")
-    fig.suptitle(
-        f"{table.title}\nlines: ours (mean, min-max band); open markers: paper", fontsize=9
-    )
+    legend = "lines: ours (mean, min-max band)"
+    if any(c.value is not None for c in table.cells()):
+        legend += "; open markers: paper"
+    # a one-panel figure is narrow: wrap the title to its width instead of clipping it
+    title = "\n".join(textwrap.wrap(table.title, width=max(40, 45 * cols)))
+    fig.suptitle(f"{title}\n{legend}", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
