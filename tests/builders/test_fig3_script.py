@@ -15,9 +15,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cells(env: dict[str, str]) -> dict[str, list[str]]:
     out = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "solo-div") if (REPO / ".venv").is_dir() else "solo-div",
-         "experiment", "cells", "fig3_imagenet100", "--json"],
-        env=env, capture_output=True, text=True, check=True, timeout=120,
+        [
+            str(REPO / ".venv" / "bin" / "solo-div") if (REPO / ".venv").is_dir() else "solo-div",
+            "experiment",
+            "cells",
+            "fig3_imagenet100",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return {c["id"]: c["missing"] for c in json.loads(out.stdout)}
 
@@ -26,11 +35,28 @@ def test_fig3_builds_its_sets_then_only_unbuilt_cells_are_missing(imagenet_index
     sets = tmp_path / "sets"
     env = {**os.environ, "FIG3_SETS": str(sets)}
     out = subprocess.run(
-        ["bash", str(REPO / "scripts" / "fig3_imagenet100.sh"), "--imagenet-index",
-         str(imagenet_index), "--a-out-size", "20", "--a-out-classes", "5",
-         "--only", "simclr-in_web", "--runs", str(tmp_path / "runs"),
-         "--results", str(tmp_path / "r.jsonl")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            "bash",
+            str(REPO / "scripts" / "fig3_imagenet100.sh"),
+            "--imagenet-index",
+            str(imagenet_index),
+            "--a-out-size",
+            "20",
+            "--a-out-classes",
+            "5",
+            "--only",
+            "simclr-in_web",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--results",
+            str(tmp_path / "r.jsonl"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode == 1, out.stderr  # the one cell asked for has no set yet
     assert f"fig3: {sets}/A_in_web.h5 is not built yet" in out.stdout
