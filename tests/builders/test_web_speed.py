@@ -37,7 +37,7 @@ def test_images_per_second_on_200_images(
             engines=("ddg",),
             per_class=PER_CLASS,
             collect_factor=1.0,
-            hash_distance=0,  # the synthetic images are smooth fields; real photos use 4
+            hash_distance=4,
             min_size=32,
             engine_settings={"ddg": EngineSettings(f"{server.url}/ddg", interval=0.0)},
             download=DownloadSettings(threads=16, timeout=10, shard_size=100),
