@@ -164,7 +164,7 @@ def judge(table: pa.Table, settings: WebSettings, cache: Path) -> pa.Table:
     hashes = dedup.from_hex([phashes[i] for i in ok])
     note = table["error"].to_pylist()
     for ref in settings.references:
-        ref_hashes, fingerprint = dedup.reference_hashes(ref, cache)
+        ref_hashes, fingerprint = dedup.reference_hashes(ref, cache, settings.check_threads)
         hits = dedup.matches(hashes, ref_hashes, settings.hash_distance)
         for j in np.flatnonzero(hits >= 0).tolist():
             if status[ok[j]] == validate.OK:

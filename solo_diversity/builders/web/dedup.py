@@ -16,7 +16,9 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -24,6 +26,8 @@ from PIL import Image
 from solo_diversity.builders.web.validate import phash_hex
 
 log = logging.getLogger(__name__)
+
+REFERENCE_BLOCK = 256  # reference images read, then hashed in parallel, at a time
 
 
 def from_hex(values: Sequence[str]) -> np.ndarray:
@@ -112,7 +116,32 @@ def matches(hashes: np.ndarray, reference: np.ndarray, distance: int) -> np.ndar
     return np.array([index.nearest(v) for v in hashes.tolist()], dtype=np.int64)
 
 
-def reference_hashes(index_path: str | Path, cache: Path) -> tuple[np.ndarray, str]:
+def _hash_payload(payload: bytes | None) -> str:
+    """The phash of one encoded image, "" when there is none or it does not decode."""
+    if payload is None:
+        return ""
+    try:
+        with Image.open(io.BytesIO(payload)) as image:
+            return phash_hex(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError):
+        return ""
+
+
+def _payloads(index: Any, lo: int, hi: int) -> list[bytes | None]:
+    """Entries lo..hi-1, read in this thread (the index's HDF5 handle is not shared)."""
+    out: list[bytes | None] = []
+    for position in range(lo, hi):
+        try:
+            out.append(index.read_bytes(position))
+        except OSError as err:
+            log.warning("reference %s entry %d unreadable (%s)", index.path, position, err)
+            out.append(None)
+    return out
+
+
+def reference_hashes(
+    index_path: str | Path, cache: Path, threads: int = 4
+) -> tuple[np.ndarray, str]:
     """The phash of every image of an index, cached under ``cache`` by the index's fingerprint.
 
     Returns:
@@ -125,13 +154,11 @@ def reference_hashes(index_path: str | Path, cache: Path) -> tuple[np.ndarray, s
     cached = cache / f"{index.fingerprint}.npy"
     if cached.is_file():
         return np.load(cached), index.fingerprint
-    values = []
-    for position in range(len(index)):
-        try:
-            with Image.open(io.BytesIO(index.read_bytes(position))) as image:
-                values.append(phash_hex(image.convert("RGB")))
-        except (OSError, SyntaxError, ValueError) as err:
-            log.warning("reference %s entry %d unreadable (%s)", index.path, position, err)
+    values: list[str] = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:  # Pillow and the DCT release the GIL
+        for lo in range(0, len(index), REFERENCE_BLOCK):
+            payloads = _payloads(index, lo, min(len(index), lo + REFERENCE_BLOCK))
+            values.extend(v for v in pool.map(_hash_payload, payloads) if v)
     index.close()
     hashes = from_hex(values)
     cache.mkdir(parents=True, exist_ok=True)
