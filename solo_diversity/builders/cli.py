@@ -17,6 +17,7 @@ from pathlib import Path
 from solo_diversity.builders import set_ops
 from solo_diversity.builders.source_build import A_OUT_CLASSES, A_OUT_SIZE, build_source_sets
 from solo_diversity.builders.synthetic_cli import add_synthetic_parser
+from solo_diversity.builders.web_cli import add_web_parser
 from solo_diversity.entry import standalone_main
 from solo_diversity.index.reader import open_index
 
@@ -110,7 +111,7 @@ def add_set_algebra(commands: argparse._SubParsersAction) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``build`` group (``build source``, ``build synthetic``) to the ``solo-div`` parsers.
+    """Add the ``build`` group (``build source|synthetic|web``) to the ``solo-div`` parsers.
 
     Args:
         subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
@@ -129,6 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source.set_defaults(func=_build_source)
     add_synthetic_parser(commands)
+    add_web_parser(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from PIL import Image
 
 from solo_diversity.index.reader import open_index
@@ -25,7 +24,6 @@ from tests.builders.web_server import Catalog, SearchServer, Served, jpeg, smoot
 
 COUNT, SHARD, BLOCKER = 30, 5, 17  # image 17 is in shard 3 (0-based)
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow  # two real builds per test, each starting img2dataset's processes
 
 
 def _command(server: SearchServer, out: Path) -> list[str]:
