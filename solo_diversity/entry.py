@@ -101,3 +101,20 @@ def standalone_main(
         print(f"error: {err}", file=sys.stderr)
         return 2
 
+
+def group_main(
+    group: str, add: Callable[[argparse._SubParsersAction], None], argv: Sequence[str] | None
+) -> int:
+    """``python -m <module> <group> <command> ...`` for one command of a group (``build web``).
+
+    torchrun and SLURM start a builder as a module; ``add`` adds its command under ``group``, and a
+    :class:`UserError` is one ``error:`` line and exit code 2 (:func:`exit_on_user_error`).
+    """
+    parser = argparse.ArgumentParser(prog="solo-div")
+    commands = parser.add_subparsers(dest="command", required=True).add_parser(group)
+    add(commands.add_subparsers(dest=f"{group}_command", required=True))
+    args = parser.parse_args(argv)
+    with exit_on_user_error():
+        return int(args.func(args))
+    return 2  # not reached: exit_on_user_error exits 2 on a UserError
+

@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from solo_diversity.builders import synthetic as syn
+from solo_diversity.entry import group_main
 from solo_diversity.errors import UserError
 
 
@@ -218,15 +219,7 @@ def add_synthetic_parser(build_subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m solo_diversity.builders.synthetic_cli build synthetic ...`` (for torchrun)."""
-    from solo_diversity.entry import exit_on_user_error
-
-    parser = argparse.ArgumentParser(prog="solo-div")
-    build = parser.add_subparsers(dest="command", required=True).add_parser("build")
-    add_synthetic_parser(build.add_subparsers(dest="build_command", required=True))
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        return int(args.func(args))
-    return 2  # not reached: exit_on_user_error exits 2 on a UserError
+    return group_main("build", add_synthetic_parser, argv)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from solo_diversity.builders.web.engines import (
     parse_engines,
 )
 from solo_diversity.builders.web.queries import read_class_list, read_hypernyms
+from solo_diversity.entry import group_main
 from solo_diversity.errors import UserError
 
 if TYPE_CHECKING:  # the build pulls pyarrow and numpy: loaded only when the command runs
@@ -170,16 +171,8 @@ def add_web_parser(build_subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m solo_diversity.builders.web_cli build web ...`` (before the CLI wiring)."""
-    from solo_diversity.entry import exit_on_user_error
-
-    parser = argparse.ArgumentParser(prog="solo-div")
-    group = parser.add_subparsers(dest="command", required=True).add_parser("build")
-    add_web_parser(group.add_subparsers(dest="build_command", required=True))
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        return int(args.func(args))
-    return 2  # not reached: exit_on_user_error exits 2 on a UserError
+    """``python -m solo_diversity.builders.web_cli build web ...``."""
+    return group_main("build", add_web_parser, argv)
 
 
 if __name__ == "__main__":
