@@ -93,7 +93,7 @@ class ExperimentList:
 
     def linear_args(self) -> list[str]:
         """``main_linear.py`` overrides every probe of the list shares (epochs, schedule)."""
-        return [f"{key}={fill(value, {})}" for key, value in self.linear.items()]
+        return [f"{key}={fill(value)}" for key, value in self.linear.items()]
 
     def cell(self, cell_id: str) -> CellSpec:
         for cell in self.cells:

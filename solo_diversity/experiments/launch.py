@@ -20,6 +20,7 @@ from solo_diversity.experiments.cells import default_configs_dir
 from solo_diversity.experiments.runner import (
     RunSettings,
     Task,
+    hydra_value,
     plan_tasks,
     pretrain_command,
     probe_command,
@@ -44,13 +45,8 @@ class ClusterOptions:
     extra: tuple[str, ...] = field(default_factory=tuple)  # more hydra.launcher.KEY=VALUE
 
 
-def _hydra_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
-
-
 def _hydra_list(items: Sequence[str]) -> str:
-    return "[" + ",".join(_hydra_string(i) for i in items) + "]"
+    return "[" + ",".join(hydra_value(i) for i in items) + "]"
 
 
 def sweep_command(
@@ -64,25 +60,24 @@ def sweep_command(
     configs = (settings.configs or default_configs_dir()).resolve()
     entry_dir = (settings.entry_dir or configs.parent).resolve()
     hydra_launcher = "submitit_slurm" if launcher == "slurm" else "submitit_local"
-    timeout = cluster.timeout_min if launcher == "slurm" else max(1, cluster.timeout_min)
     cmd = [
         settings.python, "-m", "solo_diversity.experiments.sweep", "--multirun",
         f"hydra/launcher={hydra_launcher}",
-        f"hydra.sweep.dir={_hydra_string(str(settings.runs.resolve() / '.sweeps' / table))}",
+        f"hydra.sweep.dir={hydra_value(str(settings.runs.resolve() / '.sweeps' / table))}",
         "hydra.sweep.subdir=${hydra.job.num}",
         f"table={table}",
-        "task=" + ",".join(_hydra_string(f"{t.cell.spec.id}:{t.seed}") for t in tasks),
-        f"results={_hydra_string(str(settings.results.resolve()))}",
-        f"runs={_hydra_string(str(settings.runs.resolve()))}",
-        f"workdir={_hydra_string(str(settings.workdir.resolve()))}",
-        f"configs={_hydra_string(str(configs))}",
-        f"entry_dir={_hydra_string(str(entry_dir))}",
-        f"python={_hydra_string(settings.python)}",
+        "task=" + ",".join(hydra_value(f"{t.cell.spec.id}:{t.seed}") for t in tasks),
+        f"results={hydra_value(str(settings.results.resolve()))}",
+        f"runs={hydra_value(str(settings.runs.resolve()))}",
+        f"workdir={hydra_value(str(settings.workdir.resolve()))}",
+        f"configs={hydra_value(str(configs))}",
+        f"entry_dir={hydra_value(str(entry_dir))}",
+        f"python={hydra_value(settings.python)}",
         f"devices={settings.devices}",
         f"nodes={settings.nodes}",
         f"pretrain_set={_hydra_list(settings.pretrain_set)}",
         f"probe_set={_hydra_list(settings.probe_set)}",
-        f"hydra.launcher.timeout_min={timeout}",
+        f"hydra.launcher.timeout_min={cluster.timeout_min}",
     ]
     if launcher == "slurm":
         cmd += [

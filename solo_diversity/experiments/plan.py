@@ -101,7 +101,8 @@ class ResolvedCell:
 
 
 @lru_cache(maxsize=64)
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file as a mapping (cached: a sweep reads the same few files for every cell)."""
     if not path.is_file():
         raise UserError(f"config {path} does not exist")
     raw = yaml.safe_load(path.read_text()) or {}
@@ -148,9 +149,9 @@ def resolve_cell(
     """
     root = configs or default_configs_dir()
     env = dict(os.environ) if env is None else env
-    config = _read_yaml(root / f"{spec.config}.yaml")
+    config = read_yaml(root / f"{spec.config}.yaml")
     group = spec.overrides.get("data") or _default_group(config, "data")
-    data = _read_yaml(root / "data" / f"{group}.yaml") if group else {}
+    data = read_yaml(root / "data" / f"{group}.yaml") if group else {}
 
     def value(key: str, default: Any = None) -> Any:
         for source in (spec.overrides.get(key), _get(data, key), _get(config, key)):

@@ -23,11 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import Probe, default_configs_dir, load_experiment
-from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
+from solo_diversity.experiments.plan import ResolvedCell, read_yaml, resolve_cell
 from solo_diversity.experiments.status import pretrain_state, probe_done, read_optional, run_dir
 
 PROBE_CONFIG = "linear_div"
@@ -128,7 +126,7 @@ def pretrain_command(task: Task, settings: RunSettings) -> list[str]:
         *spec.override_args(),
         *where,
         f"++seed={task.seed}",
-        f"checkpoint.dir={_quote(task.folder.resolve())}",
+        f"checkpoint.dir={hydra_value(task.folder.resolve())}",
         "checkpoint.enabled=True",
         "auto_resume.enabled=True",
         *settings.pretrain_set,
@@ -154,8 +152,8 @@ def probe_command(task: Task, probe: Probe, ckpt: Path, settings: RunSettings) -
         settings.entry("main_linear.py"),
         "--config-name",
         PROBE_CONFIG,
-        f"pretrained_feature_extractor={_quote(ckpt.resolve())}",
-        f"results={_quote(settings.results.resolve())}",
+        f"pretrained_feature_extractor={hydra_value(ckpt.resolve())}",
+        f"results={hydra_value(settings.results.resolve())}",
         *task.linear,
         *probe.overrides(task.cell.dataset),
         *data,
@@ -173,8 +171,7 @@ def _probe_data(task: Task, probe: Probe, ckpt: Path, settings: RunSettings) -> 
     ``val_path`` when the run had validation off.
     """
     group = (settings.configs or default_configs_dir()) / "data" / f"{probe.dataset}.yaml"
-    raw = yaml.safe_load(group.read_text()) if group.is_file() else {}
-    data = (raw or {}).get("data") or {}
+    data = (read_yaml(group).get("data") or {}) if group.is_file() else {}
     built = "data.train_path" in task.cell.spec.overrides
     if probe.dataset != task.cell.dataset or built:
         if not data.get("train_path") or not data.get("val_path"):
@@ -190,12 +187,16 @@ def _probe_data(task: Task, probe: Probe, ckpt: Path, settings: RunSettings) -> 
     return []
 
 
-_PLAIN = re.compile(r"^[\w\-+./:@%~]+$")
+_PLAIN = re.compile(r"^[\w\-+./@%~]+$")
 
 
-def _quote(path: Path) -> str:
-    """A path as a hydra override value, quoted when it needs it (checkpoint names hold ``=``)."""
-    text = str(path)
+def hydra_value(value: str | Path) -> str:
+    """A string as a hydra override value, quoted only when it needs it.
+
+    Checkpoint names hold ``=``, cell ids ``:``, list items both; inside quotes hydra wants a
+    backslash only before a quote.
+    """
+    text = str(value)
     return text if _PLAIN.match(text) else "'" + text.replace("'", "\\'") + "'"
 
 

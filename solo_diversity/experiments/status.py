@@ -17,7 +17,7 @@ from pathlib import Path
 
 from solo_diversity.experiments.cells import Probe, load_experiment
 from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
-from solo_diversity.report.results import Result, read_results
+from solo_diversity.report.results import Result, fits_probe, read_results
 
 STATES = ("done", "probe", "resume", "pretrain")
 
@@ -49,8 +49,7 @@ def probe_done(results: list[Result], cell: ResolvedCell, probe: Probe, seed: in
             continue
         if (
             str(record.get("seed")) == str(seed)
-            and record.get("dataset") == probe.dataset
-            and float(record.get("label_fraction") or 1.0) == probe.label_fraction
+            and fits_probe(record, probe)
             and record.get("probe_mode", "protocol") == probe.mode
         ):
             return True

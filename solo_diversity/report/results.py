@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from solo_diversity.errors import UserError
+from solo_diversity.experiments.cells import Probe
 from solo_diversity.report.match import Slot
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,16 @@ def _run_key_of(record: dict[str, Any], keys: set[str]) -> str | None:
     return next((p for p in parts if p in keys), None)
 
 
-def _probe_fits(slot: Slot, record: dict[str, Any]) -> bool:
+def fits_probe(record: dict[str, Any], probe: Probe) -> bool:
+    """Whether a result line is a probe on ``probe``'s set and label fraction (any probe mode)."""
     return (
-        record.get("dataset") == slot.probe.dataset
-        and float(record.get("label_fraction") or 1.0) == slot.probe.label_fraction
+        record.get("dataset") == probe.dataset
+        and float(record.get("label_fraction") or 1.0) == probe.label_fraction
     )
+
+
+def _probe_fits(slot: Slot, record: dict[str, Any]) -> bool:
+    return fits_probe(record, slot.probe)
 
 
 def _attributes_fit(slot: Slot, record: dict[str, Any]) -> bool:
