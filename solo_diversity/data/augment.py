@@ -4,7 +4,8 @@
 This module owns solo-learn's ``augmentations[]`` schema: :func:`parse_augmentations` checks a list
 of config mappings once and resolves it into frozen :class:`AugmentationSpec` values (filling
 solo-learn's defaults), :func:`build_view_transform` turns one spec into a torchvision (v2) pipeline
-from a PIL image to a normalized tensor, and :class:`MultiViewTransform` applies every spec
+from a PIL image to a normalized tensor (the reference backend; its blur is PIL's, as solo-learn's,
+through :class:`PILGaussianBlur`), and :class:`MultiViewTransform` applies every spec
 ``num_crops`` times, large crops first. Per-dataset normalisation defaults live in
 :func:`dataset_stats`.
 """
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 from torchvision.transforms import v2
 
 from solo_diversity.errors import UserError
@@ -256,14 +257,53 @@ def crop_counts(specs: Sequence[AugmentationSpec]) -> tuple[int, int]:
 def blur_kernel_size(crop_size: int) -> int:
     """Odd Gaussian-blur kernel for a crop: 10% of its side (BYOL's rule, 23 at 224 px), >= 13.
 
-    solo-learn blurs with PIL's untruncated Gaussian and sigma in [0.1, 2.0] *pixels*, whatever
-    the crop size. A kernel must span about +-3 sigma_max = +-6 px (13 taps) to reproduce that; a
-    purely proportional kernel (3 taps at 32 px) would truncate sigma = 2 into a near box filter and
-    make the blur strength depend on the crop size, so small crops keep at least 13 taps. The
-    torchvision blur pads by reflection, which needs the crop side > 6 px.
+    Used by the kernel-based blurs (the fast and DALI backends); the torchvision backend blurs with
+    PIL (:class:`PILGaussianBlur`), which needs no kernel. solo-learn blurs with PIL and sigma in
+    [0.1, 2.0] *pixels*, whatever the crop size. A kernel must span about +-3 sigma_max = +-6 px
+    (13 taps) to reproduce that; a purely proportional kernel (3 taps at 32 px) would truncate
+    sigma = 2 into a near box filter and make the blur strength depend on the crop size, so small
+    crops keep at least 13 taps.
     """
     proportional = int(math.ceil(0.1 * crop_size)) | 1
     return max(proportional, 2 * math.ceil(3 * BLUR_SIGMA[1]) + 1)
+
+
+class PILGaussianBlur(v2.Transform):
+    """PIL's Gaussian blur of a PIL image, sigma ~ U[lo, hi] pixels from torch's RNG (solo-learn's).
+
+    ``img.filter(ImageFilter.GaussianBlur(radius=sigma))``: PIL's radius is the standard deviation,
+    realised as three extended box blurs (the variance of a Gaussian of that sigma, untruncated), so
+    it costs the same at any sigma and crop size, unlike a 2-D kernel of ``blur_kernel_size`` taps.
+    sigma is drawn with ``torch.empty(1).uniform_`` (not Python's ``random``, as solo-learn does),
+    so that under :func:`~solo_diversity.data.datasets.seeded_draws` a view is a function of the
+    sample's seed. Wrap it in ``v2.RandomApply`` for a probability; place it before ``ToImage``.
+
+    Args:
+        sigma: (lo, hi), the range of the blur's standard deviation in pixels.
+
+    """
+
+    _transformed_types = (Image.Image,)
+
+    def __init__(self, sigma: tuple[float, float] = BLUR_SIGMA) -> None:
+        super().__init__()
+        if not 0.0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"sigma must be (lo, hi) with 0 < lo <= hi, got {sigma!r}")
+        self.sigma = (float(sigma[0]), float(sigma[1]))
+
+    def check_inputs(self, flat_inputs: list[Any]) -> None:
+        if not any(isinstance(x, Image.Image) for x in flat_inputs):
+            kinds = ", ".join(type(x).__name__ for x in flat_inputs)
+            raise TypeError(
+                f"PILGaussianBlur blurs PIL images (place it before ToImage); got {kinds}"
+            )
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        return {"sigma": torch.empty(1).uniform_(*self.sigma).item()}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """Args: inpt: a PIL image; params: {"sigma": float}. Returns: the blurred PIL image."""
+        return inpt.filter(ImageFilter.GaussianBlur(radius=params["sigma"]))
 
 
 def build_view_transform(
@@ -274,8 +314,9 @@ def build_view_transform(
     """One view's pipeline, in solo-learn's order.
 
     RandomResizedCrop (bicubic, scale (min, max)) or Resize(crop_size) -> ColorJitter (with prob)
-    -> RandomGrayscale -> GaussianBlur (sigma ~ U[0.1, 2.0], with prob) -> RandomSolarize (threshold
-    128 on uint8) -> RandomEqualize -> RandomHorizontalFlip -> float tensor in [0, 1] -> Normalize.
+    -> RandomGrayscale -> PIL's GaussianBlur (:class:`PILGaussianBlur`, sigma ~ U[0.1, 2.0] px,
+    with prob) -> RandomSolarize (threshold 128 on uint8) -> RandomEqualize -> RandomHorizontalFlip
+    -> float tensor in [0, 1] -> Normalize. Every step up to the flip works on the PIL image.
     Steps with probability 0 are left out. Randomness comes from torch's RNG.
 
     Args:
@@ -302,8 +343,7 @@ def build_view_transform(
     if spec.grayscale_prob > 0:
         steps.append(v2.RandomGrayscale(p=spec.grayscale_prob))
     if spec.gaussian_blur_prob > 0:
-        blur = v2.GaussianBlur(blur_kernel_size(spec.crop_size), sigma=BLUR_SIGMA)
-        steps.append(v2.RandomApply([blur], p=spec.gaussian_blur_prob))
+        steps.append(v2.RandomApply([PILGaussianBlur(BLUR_SIGMA)], p=spec.gaussian_blur_prob))
     if spec.solarization_prob > 0:
         steps.append(v2.RandomSolarize(SOLARIZE_THRESHOLD, p=spec.solarization_prob))
     if spec.equalization_prob > 0:

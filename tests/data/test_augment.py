@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: MIT
 import math
+import pickle
+import random
 
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-from PIL import Image
+from PIL import Image, ImageFilter
 from torchvision.transforms import v2
 
 from solo_diversity.data import (
@@ -19,6 +21,7 @@ from solo_diversity.data import (
     dataset_stats,
     parse_augmentations,
 )
+from solo_diversity.data.augment import PILGaussianBlur
 from solo_diversity.errors import UserError
 
 ZERO = (0.0, 0.0, 0.0)
@@ -262,14 +265,65 @@ def test_blur_kernel_sizes():
     assert blur_kernel_size(160) == 17
     assert blur_kernel_size(96) == 13
     assert blur_kernel_size(32) == 13
-    entry = {"crop_size": 224, "num_crops": 1, "gaussian_blur": {"prob": 1.0}}
+
+
+def test_reference_blur_is_pils_with_sigma_in_solo_learns_range():
+    entry = {"crop_size": 224, "num_crops": 1, "gaussian_blur": {"prob": 0.3}}
     (spec,) = parse_augmentations([entry])
-    blur = [
-        t.transforms[0]
-        for t in build_view_transform(spec, ZERO, ONE).transforms
-        if isinstance(t, v2.RandomApply)
+    gates = [
+        t for t in build_view_transform(spec, ZERO, ONE).transforms if isinstance(t, v2.RandomApply)
     ]
-    assert blur[0].kernel_size == (23, 23) and blur[0].sigma == [0.1, 2.0]
+    assert len(gates) == 1 and gates[0].p == 0.3
+    (blur,) = gates[0].transforms
+    assert isinstance(blur, PILGaussianBlur) and blur.sigma == (0.1, 2.0)
+    assert repr(blur) == "PILGaussianBlur(sigma=(0.1, 2.0))"
+
+
+def test_pil_blur_draws_sigma_from_torch_and_equals_pils_filter():
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    blur = PILGaussianBlur((0.1, 2.0))
+    torch.manual_seed(5)
+    sigma = torch.empty(1).uniform_(0.1, 2.0).item()
+    torch.manual_seed(5)
+    out = blur(img)
+    want = img.filter(ImageFilter.GaussianBlur(radius=sigma))
+    assert np.array_equal(np.asarray(out), np.asarray(want))
+    random.seed(0)  # Python's RNG plays no part: only torch's seed fixes the view
+    torch.manual_seed(5)
+    again = np.asarray(blur(img))
+    random.seed(1)
+    torch.manual_seed(5)
+    assert np.array_equal(again, np.asarray(blur(img)))
+    assert not np.array_equal(np.asarray(blur(img)), again)  # the next draw is another sigma
+
+
+def test_blurring_view_survives_pickling_for_dataloader_workers():
+    entry = {"crop_size": 16, "num_crops": 1, "rrc": {"enabled": False}}
+    entry["gaussian_blur"] = {"prob": 1.0}
+    (spec,) = parse_augmentations([entry])
+    view = build_view_transform(spec, ZERO, ONE)
+    copy = pickle.loads(pickle.dumps(view))
+    img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    torch.manual_seed(2)
+    want = view(img)
+    torch.manual_seed(2)
+    got = copy(img)
+    assert torch.equal(got, want)
+    assert not torch.equal(got, v2.functional.to_dtype(v2.functional.to_image(img), scale=True))
+
+
+def test_pil_blur_refuses_a_tensor():
+    with pytest.raises(
+        TypeError, match="blurs PIL images \\(place it before ToImage\\); got Tensor"
+    ):
+        PILGaussianBlur()(torch.zeros(3, 8, 8))
+
+
+def test_pil_blur_rejects_a_bad_sigma_range():
+    with pytest.raises(
+        ValueError, match=r"sigma must be \(lo, hi\) with 0 < lo <= hi, got \(2.0, 1.0\)"
+    ):
+        PILGaussianBlur((2.0, 1.0))
 
 
 def test_blur_smooths_small_crops():
