@@ -23,6 +23,7 @@ from solo_diversity.checkpoint import SoloCheckpointer, find_resumable, new_vers
 from solo_diversity.config import attach_plan, resolve_pretrain_cfg, trainer_devices
 from solo_diversity.data import (
     BadImageGuard,
+    BatchAugment,
     DaliPretrainDataModule,
     FastMultiView,
     MultiViewTransform,
@@ -145,9 +146,10 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
     """The training data of a run: the subset through the configured augmentations.
 
     ``data.format=dali`` decodes and augments with DALI (``dali.device`` cpu, gpu or auto).
-    Otherwise ``data.augment_backend`` picks the per-image transform: ``fast`` (default; uint8 SIMD
-    crops and OpenCV colour ops, the same augmentation distribution) or ``torchvision`` (the
-    reference v2 pipeline).
+    Otherwise ``data.augment_backend`` picks the transform: ``fast`` (default; uint8 SIMD crops and
+    OpenCV colour ops per image, the same augmentation distribution), ``torchvision`` (the
+    reference v2 pipeline) or ``batch`` (small images decoded once into memory and augmented a
+    whole batch at a time, in the workers or on the GPU: see :func:`batch_augment_on_device`).
     """
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
     mean, std = dataset_stats(str(cfg.data.dataset))
@@ -174,8 +176,33 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
             **common,  # type: ignore[arg-type]
         )
     backend = check_backend(str(cfg.data.get("augment_backend", "fast")))
+    if backend == "batch":
+        on_device = batch_augment_on_device(cfg)
+        return PretrainDataModule(
+            subset,
+            BatchAugment(specs, mean, std),
+            augment_on_device=on_device,
+            **common,  # type: ignore[arg-type]
+        )
     view_cls = FastMultiView if backend == "fast" else MultiViewTransform
     return PretrainDataModule(subset, view_cls(specs, mean, std), **common)  # type: ignore[arg-type]
+
+
+BATCH_AUGMENT_PLACES = ("auto", "workers", "device")
+
+
+def batch_augment_on_device(cfg: DictConfig) -> bool:
+    """``data.batch_augment_on``: ``auto`` augments on the GPU when the run trains on one (after
+    the transfer), else in the DataLoader workers; ``workers`` or ``device`` force one place.
+    """
+    place = str(cfg.data.get("batch_augment_on", "auto"))
+    if place not in BATCH_AUGMENT_PLACES:
+        raise UserError(
+            f"unknown data.batch_augment_on {place!r}; valid: {', '.join(BATCH_AUGMENT_PLACES)}"
+        )
+    if place == "auto":
+        return _accelerator(cfg) in ("gpu", "cuda")
+    return place == "device"
 
 
 def budget_notes(cfg: DictConfig, plan: BudgetPlan) -> list[str]:

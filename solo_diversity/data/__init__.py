@@ -18,6 +18,7 @@ from solo_diversity.data.augment import (
     dataset_stats,
     parse_augmentations,
 )
+from solo_diversity.data.batch_augment import BatchAugment
 from solo_diversity.data.dali_feed import IndexFeed, ScreenCache
 from solo_diversity.data.dali_loader import DaliPretrainDataModule, probe_batches
 from solo_diversity.data.dali_pipeline import DALI_DEVICES, check_device, resolve_device
@@ -35,6 +36,7 @@ from solo_diversity.data.fast_cpu import AUGMENT_BACKENDS, FastMultiView, check_
 from solo_diversity.data.sampler import EpochSampler, epoch_permutation, per_rank_samples
 
 __all__ = [
+    "BatchAugment",
     "DALI_DEVICES",
     "DaliPretrainDataModule",
     "IndexFeed",

@@ -25,6 +25,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
 from solo_diversity.data.datasets import ClassificationDataset, PretrainDataset, ReadCounter
+from solo_diversity.data.pixel_batches import (
+    RAW_KEYS,
+    PixelBatchDataset,
+    SubsetPixels,
+    already_collated,
+)
 from solo_diversity.data.sampler import Cursor, EpochSampler, StepBatches
 from solo_diversity.errors import UserError
 
@@ -140,6 +146,9 @@ class PretrainDataModule(pl.LightningDataModule):
         val_subset: optional validation subset; ``val_transform`` is then required.
         val_transform: image -> tensor (e.g. :func:`~solo_diversity.data.eval_transform`).
         pin_memory: pin batches for faster host-to-GPU copies.
+        augment_on_device: with a batched transform (``data.augment_backend=batch``), hand the
+            raw uint8 batch over and augment it after the transfer to the training device (the
+            GPU) instead of in the workers.
         min_steps_per_epoch: chain passes into one loader epoch until it holds at least this many
             optimizer steps (see :class:`EpochSampler`).
 
@@ -161,6 +170,7 @@ class PretrainDataModule(pl.LightningDataModule):
         val_transform: Callable[[Image.Image], torch.Tensor] | None = None,
         pin_memory: bool = False,
         min_steps_per_epoch: int = 1,
+        augment_on_device: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -180,6 +190,7 @@ class PretrainDataModule(pl.LightningDataModule):
         self.val_transform = val_transform
         self.pin_memory = pin_memory
         self.min_steps_per_epoch = min_steps_per_epoch
+        self.augment_on_device = augment_on_device
         self.rank, self.world_size = 0, 1
         self._make_dataset()
         self.sampler = self._make_sampler()
@@ -188,7 +199,11 @@ class PretrainDataModule(pl.LightningDataModule):
         # The counter is created in the process that builds the loaders; its workers share it.
         self._counter_pid = os.getpid()
         self.counter = ReadCounter(slots=self.num_workers + 1)
-        if self.transform is not None:  # None: a subclass brings its own training loader
+        if getattr(self.transform, "batched", False):
+            self.train_dataset: Any = PixelBatchDataset(
+                SubsetPixels(self.subset), self.transform, self.counter, self.augment_on_device
+            )
+        elif self.transform is not None:  # None: a subclass brings its own training loader
             self.train_dataset = PretrainDataset(self.subset, self.transform, self.counter)
 
     def _make_sampler(self) -> EpochSampler:
@@ -270,9 +285,26 @@ class PretrainDataModule(pl.LightningDataModule):
             StepBatches(self.sampler),
             in_flight=self._batches_in_flight,
             epoch_now=self._epoch_now,
-            collate_fn=collate_views,
+            collate_fn=(
+                already_collated
+                if isinstance(self.train_dataset, PixelBatchDataset)
+                else collate_views
+            ),
             **self._loader_kwargs(),
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Augment a raw batch of the batched path on the device it was moved to."""
+        if isinstance(batch, list) and len(batch) == 3 and isinstance(batch[1], dict):
+            raw = batch[1]
+            if set(raw) == set(RAW_KEYS):
+                assert self.transform is not None
+                return [
+                    batch[0],
+                    self.transform(raw["pixels"], raw["seeds"], raw["sizes"]),
+                    batch[2],
+                ]
+        return batch
 
     def val_dataloader(self) -> Any:
         """Batches ``(X (B, 3, H, W), Y (B,))`` over the whole val subset on every rank.

@@ -77,8 +77,8 @@ class ReadCounter:
         bad, loaded = self.bad, self.loaded
         return bad / (bad + loaded) if bad + loaded else 0.0
 
-    def add_loaded(self) -> None:
-        self._counts[2 * self._slot()] += 1
+    def add_loaded(self, count: int = 1) -> None:
+        self._counts[2 * self._slot()] += count
 
     def add_bad(self, count: int = 1) -> None:
         if count:

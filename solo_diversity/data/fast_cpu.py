@@ -49,7 +49,7 @@ from solo_diversity.data.augment import (
 from solo_diversity.data.decode import decode_hwc
 from solo_diversity.errors import UserError
 
-AUGMENT_BACKENDS = ("fast", "torchvision")
+AUGMENT_BACKENDS = ("fast", "torchvision", "batch")
 #: RandomResizedCrop aspect-ratio range (torchvision's and solo-learn's default).
 RRC_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 _RRC_TRIES = 10
@@ -385,7 +385,7 @@ class FastMultiView:
 
 
 def check_backend(backend: str) -> str:
-    """Validate ``data.augment_backend`` (``fast`` or ``torchvision``)."""
+    """Validate ``data.augment_backend`` (``fast``, ``torchvision`` or ``batch``)."""
     if backend not in AUGMENT_BACKENDS:
         raise UserError(
             f"unknown data.augment_backend {backend!r}; valid: {', '.join(AUGMENT_BACKENDS)}"
