@@ -1,187 +1,308 @@
 # SPDX-License-Identifier: MIT
-"""Data-loader benchmark: source images/s for 2 views of 224 px (``scripts/bench_loader.sh``).
+"""Data-loader benchmark on solo-learn's own presets: source images/s (``scripts/bench_loader.sh``).
 
-This module owns the measurement: over a corpus of ~500 x 375 JPEGs (:mod:`bench_corpus`) it times
-(a) a PIL + torchvision (v1) loader assembled the way solo-learn assembles its pretraining loader
-(ImageFolder-style PIL loading, RandomResizedCrop bicubic, RandomApply(ColorJitter),
-RandomGrayscale, RandomHorizontalFlip, ToTensor, Normalize, two views), (b) our torchvision path,
-(b') our fast CPU path, (c) our ``data.format=dali`` path on the CPU and (d) on a GPU when one is
-visible (each twice: a first epoch that screens every image, then one with cached verdicts), and
-the decode-only rate of one core as the ceiling. Every loader runs with the same worker count and
-batch size; it prints a table with ratios to (a) and writes JSON.
+This module owns the run and its report. For every preset of
+:data:`~solo_diversity.data.bench_baseline.PRESETS` (ImageNet-100 symmetric, asymmetric and
+multi-crop over ~500 x 375 photo JPEGs; CIFAR symmetric and asymmetric over a 32 px array made
+from photos, see :mod:`~solo_diversity.data.bench_corpus`) it times, side by side with the same
+worker count and batch size: (a) solo-learn's pretraining loader, rebuilt step for step; (b) ours
+with ``data.augment_backend=torchvision``, (b') with ``fast``, (e) the batched small-image path;
+(c) ``data.format=dali`` on the CPU and (d) on a GPU (DALI, and the batched path) when one is
+visible, each a first (screening) epoch and later ones; and decode-only on one core as the ceiling
+(224 px). It prints one table per preset with ratios to (a), checks the targets (fast >= 4x (a) at
+224 px, batch >= 10x (a) at 32 px; reported, never a failure) and writes one JSON file.
 Usage: ``python -m solo_diversity.data.bench --help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
-import platform
-import time
-from collections.abc import Callable, Iterable, Sequence
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
 
 from solo_diversity.data.augment import dataset_stats, parse_augmentations
-from solo_diversity.data.bench_corpus import build_jpeg_corpus
+from solo_diversity.data.bench_baseline import (
+    PRESETS,
+    BenchPreset,
+    solo_dataset,
+    solo_loader,
+    solo_multi_view,
+)
+from solo_diversity.data.bench_corpus import (
+    build_jpeg_corpus,
+    build_small_corpus,
+    small_corpus_labels,
+)
+from solo_diversity.data.bench_report import machine_info, print_preset, target_checks, with_ratios
+from solo_diversity.data.bench_rows import (
+    Budget,
+    Row,
+    batch_augment,
+    batch_unavailable,
+    dali_rates,
+    datamodule_rate,
+    decode_rate,
+    failure_note,
+    loader_rate,
+    measure,
+)
 
-SYMMETRIC = {
-    "crop_size": 224, "num_crops": 2, "rrc": {"crop_min_scale": 0.08, "crop_max_scale": 1.0},
-    "color_jitter": {"prob": 0.8, "brightness": 0.8, "contrast": 0.8, "saturation": 0.8,
-                     "hue": 0.2},
-    "grayscale": {"prob": 0.2}, "horizontal_flip": {"prob": 0.5},
+#: Defaults of a full run and of ``--quick`` (flags given on the command line win).
+FULL = {
+    "num_images": 2000,
+    "num_small": 10_000,
+    "min_images": 2000,
+    "min_seconds": 10.0,
+    "max_seconds": 120.0,
+}
+QUICK = {
+    "num_images": 384,
+    "num_small": 2048,
+    "min_images": 192,
+    "min_seconds": 1.0,
+    "max_seconds": 10.0,
 }
 
 
-class _SoloStyleFolder(Dataset[Any]):
-    """solo-learn's pattern: PIL open + convert("RGB"), then a list of per-view transforms."""
+@dataclass(frozen=True)
+class Settings:
+    """One benchmark run's knobs (see ``--help``)."""
 
-    def __init__(self, files: Sequence[Path], transform: Callable[[Image.Image], Any]) -> None:
-        self.files, self.transform = files, transform
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> Any:
-        with open(self.files[i], "rb") as handle:
-            img = Image.open(handle).convert("RGB")
-        return i, self.transform(img), 0
-
-
-def solo_style_loader(files: Sequence[Path], batch_size: int, workers: int) -> DataLoader:
-    """Baseline (a): torchvision v1 transforms on PIL images, two views, default collate."""
-    from torchvision import transforms as T
-
-    mean, std = dataset_stats("imagenet")
-    view = T.Compose([
-        T.RandomResizedCrop(224, scale=(0.08, 1.0), interpolation=T.InterpolationMode.BICUBIC),
-        T.RandomApply([T.ColorJitter(0.8, 0.8, 0.8, 0.2)], p=0.8),
-        T.RandomGrayscale(p=0.2),
-        T.RandomHorizontalFlip(p=0.5),
-        T.ToTensor(),
-        T.Normalize(mean, std),
-    ])
-    dataset = _SoloStyleFolder(files, lambda img: [view(img), view(img)])
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                      drop_last=True)
+    presets: tuple[str, ...]
+    corpus_root: Path
+    num_images: int
+    num_small: int
+    batch_size_224: int
+    batch_size_32: int
+    workers: int
+    budget: Budget
+    quick: bool
+    out: Path
 
 
-def ours_loader(index_path: Path, backend: str, batch_size: int, workers: int) -> DataLoader:
-    """(b) our datamodule's train loader with ``data.augment_backend`` = backend."""
-    from solo_diversity.data import FastMultiView, MultiViewTransform, PretrainDataModule
-    from solo_diversity.index import open_index, select_subset
+@dataclass(frozen=True)
+class Corpus:
+    """The data of one size class: JPEG files + their index, or an array + its index."""
 
-    specs = parse_augmentations([SYMMETRIC])
-    mean, std = dataset_stats("imagenet")
-    view_cls = FastMultiView if backend == "fast" else MultiViewTransform
-    dm = PretrainDataModule(select_subset(open_index(index_path), -1), view_cls(specs, mean, std),
-                            batch_size=batch_size, num_workers=workers, seed=0)
-    return dm.train_dataloader()
+    index_path: Path
+    files: tuple[Path, ...] = ()
+    folder: Path | None = None
+    array: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
 
-def dali_rates(index_path: Path, device: str, batch_size: int, workers: int) -> tuple[float, float]:
-    """(c)/(d) our ``data.format=dali`` path: images/s of a first epoch (every image screened
-    once by the feed) and of the next (verdicts cached), from a cold screening cache.
-    """
-    from solo_diversity.data.dali_loader import DaliPretrainDataModule
-    from solo_diversity.index import open_index, select_subset
-
-    cache = index_path.parent / f"{index_path.stem}.dali-screen"
-    cache.unlink(missing_ok=True)
-    dm = DaliPretrainDataModule(
-        select_subset(open_index(index_path), -1), parse_augmentations([SYMMETRIC]),
-        *dataset_stats("imagenet"), device=device, num_threads=workers, batch_size=batch_size,
-        num_workers=workers, seed=0, screen_cache=cache,
-    )
-    first = _rate(dm.train_batches(), batch_size)
-    dm.sampler.set_epoch(1)
-    later = _rate(dm.train_batches(), batch_size)
-    dm.teardown("fit")
-    return first, later
-
-
-def _rate(batches: Iterable[Any], batch_size: int, warmup: int = 1) -> float:
-    """Images/s over the batches after ``warmup`` (worker start-up excluded)."""
-    start, count = 0.0, 0
-    for k, _ in enumerate(batches):
-        if k + 1 == warmup:
-            start, count = time.perf_counter(), 0
-        elif k + 1 > warmup:
-            count += batch_size
-    return count / (time.perf_counter() - start) if count else float("nan")
-
-
-def decode_rate(files: Sequence[Path], limit: int = 400) -> float:
-    """Decode-only images/s of one core (PIL + libjpeg-turbo): the per-core ceiling."""
-    data = [f.read_bytes() for f in files[:limit]]
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    for blob in data:
-        Image.open(__import__("io").BytesIO(blob)).convert("RGB")
-    return len(data) / (time.perf_counter() - start)
-
-
-def run(corpus: Path, num_images: int, batch_size: int, workers: int, out: Path) -> dict[str, Any]:
-    """Measure every loader on one corpus; returns (and writes) the results."""
+def jpeg_corpus(settings: Settings) -> Corpus:
+    """The ~500 x 375 JPEG corpus and its paths index (built on first use)."""
     from solo_diversity.index import build_index
 
-    build_jpeg_corpus(corpus, num_images)
-    files = sorted(corpus.glob("*/*.jpg"))
-    index_path = corpus.parent / f"{corpus.name}-index.h5"
+    folder = build_jpeg_corpus(
+        settings.corpus_root / f"jpeg-{settings.num_images}", settings.num_images
+    )
+    index_path = folder.parent / f"{folder.name}-index.h5"
     if not index_path.is_file():
-        build_index("folder", index_path, seed=0, dataset="imagenet", root=corpus)
-    rows: list[tuple[str, float]] = []
-    rows.append(("(a) PIL + torchvision, solo-learn style", _rate(
-        solo_style_loader(files, batch_size, workers), batch_size)))
-    rows.append(("(b) ours, torchvision backend", _rate(
-        ours_loader(index_path, "torchvision", batch_size, workers), batch_size)))
-    rows.append(("(b') ours, fast CPU backend", _rate(
-        ours_loader(index_path, "fast", batch_size, workers), batch_size)))
-    devices = ["cpu", "gpu"] if torch.cuda.is_available() else ["cpu"]
-    for device in devices:
-        label = "(c) ours, DALI CPU" if device == "cpu" else "(d) ours, DALI GPU (nvJPEG)"
-        try:
-            first, later = dali_rates(index_path, device, batch_size, workers)
-        except Exception as err:  # noqa: BLE001 - report why a row is missing, keep the others
-            rows.append((f"{label} unavailable: {type(err).__name__}", float("nan")))
-            continue
-        rows.append((f"{label}, first epoch (screening)", first))
-        rows.append((f"{label}, later epochs", later))
-    if devices == ["cpu"]:
-        rows.append(("(d) DALI GPU: no GPU visible, not measured", float("nan")))
-    rows.append(("decode only, 1 core (ceiling per core)", decode_rate(files)))
-    base = rows[0][1]
-    result = {
-        "corpus": str(corpus), "num_images": len(files), "batch_size": batch_size,
-        "workers": workers, "cpus": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
-        "views": "2 x 224 px, solo-learn symmetric preset",
-        "rows": [{"loader": name, "images_per_s": rate, "ratio_to_a": rate / base}
-                 for name, rate in rows],
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+        build_index("folder", index_path, seed=0, dataset="imagenet100", root=folder)
+    return Corpus(index_path, files=tuple(sorted(folder.glob("*/*.jpg"))), folder=folder)
+
+
+def small_corpus(settings: Settings) -> Corpus:
+    """The 32 px array and its PNG byte index (built on first use)."""
+    index_path, npy_path = build_small_corpus(
+        settings.corpus_root / f"small32-{settings.num_small}", settings.num_small
+    )
+    return Corpus(index_path, array=np.load(npy_path), labels=small_corpus_labels(npy_path))
+
+
+def preset_rows(preset: BenchPreset, corpus: Corpus, settings: Settings) -> list[Row]:
+    """Every row of one preset, (a) first."""
+    from solo_diversity.data import FastMultiView, MultiViewTransform
+    from solo_diversity.index import open_index, select_subset
+
+    specs = parse_augmentations([dict(a) for a in preset.augmentations])
+    mean, std = dataset_stats(preset.dataset)
+    batch = settings.batch_size_32 if preset.small else settings.batch_size_224
+    workers, budget = settings.workers, settings.budget
+    subset = select_subset(open_index(corpus.index_path), -1)
+    views = solo_multi_view(specs, mean, std)
+    baseline = solo_dataset(
+        preset, views, folder=corpus.folder, array=corpus.array, labels=corpus.labels
+    )
+
+    def ours(transform: Any) -> float:
+        return datamodule_rate(subset, transform, batch, workers, budget)[0]
+
+    def batched(device: str | None) -> tuple[float, str]:
+        rate, setup = datamodule_rate(
+            subset, batch_augment(specs, mean, std), batch, workers, budget, device=device
+        )
+        return rate, f"decodes the set into memory first ({setup:.1f} s, not timed)"
+
+    source = "CIFAR-style array" if preset.small else "ImageFolder"
+    rows = [
+        measure(
+            "a",
+            f"(a) solo-learn's loader ({source})",
+            lambda: loader_rate(solo_loader(baseline, batch, workers), budget),
+        ),
+        measure(
+            "b",
+            "(b) ours, augment_backend=torchvision",
+            lambda: ours(MultiViewTransform(specs, mean, std)),
+        ),
+        measure(
+            "b_fast",
+            "(b') ours, augment_backend=fast",
+            lambda: ours(FastMultiView(specs, mean, std)),
+        ),
+    ]
+    missing = batch_unavailable()
+    label = "(e) ours, augment_backend=batch (in the workers)"
+    rows.append(
+        Row("e", label, None, missing) if missing else measure("e", label, lambda: batched(None))
+    )
+    gpu = torch.cuda.is_available()
+    for device in ("cpu", "gpu") if gpu else ("cpu",):
+        rows += _dali_rows(device, subset, specs, mean, std, corpus, batch, settings)
+    if gpu:
+        label = "(d) ours, augment_backend=batch on the GPU (after transfer)"
+        rows.append(
+            Row("e_gpu", label, None, missing)
+            if missing
+            else measure("e_gpu", label, lambda: batched("cuda"))
+        )
+    else:
+        rows.append(Row("d", "(d) DALI GPU and batch on the GPU", None, "no GPU visible"))
+    if not preset.small:
+        limit = max(100, min(len(corpus.files), budget.min_images))
+        rows.append(
+            measure(
+                "decode",
+                "decode only, 1 core (ceiling per core)",
+                lambda: decode_rate(corpus.files, limit),
+            )
+        )
+    return rows
+
+
+def _dali_rows(
+    device: str,
+    subset: Any,
+    specs: Any,
+    mean: Any,
+    std: Any,
+    corpus: Corpus,
+    batch: int,
+    settings: Settings,
+) -> list[Row]:
+    """(c) or (d): DALI's first epoch and later epochs, or one row saying why not."""
+    key, label = ("c", "(c) ours, DALI CPU") if device == "cpu" else ("d", "(d) ours, DALI GPU")
+    cache = corpus.index_path.parent / f"{corpus.index_path.stem}.dali-screen"
+    try:
+        first, later = dali_rates(
+            subset, specs, mean, std, device, batch, settings.workers, settings.budget, cache
+        )
+    except Exception as err:  # noqa: BLE001 - one failed row must not stop the others
+        return [Row(key, label, None, failure_note(err))]
+    finally:
+        gc.collect()
+    return [
+        Row(f"{key}_first", f"{label}, first epoch (screening)", first),
+        Row(f"{key}_later", f"{label}, later epochs", later),
+    ]
+
+
+def run(settings: Settings) -> dict[str, Any]:
+    """Measure every row of every chosen preset; returns (and writes) the results."""
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")  # (a) pins; no GPU, no pinning
+    chosen = [PRESETS[name] for name in settings.presets]
+    machine = machine_info()  # the load before the run starts
+    corpora: dict[bool, Corpus] = {}
+    results: dict[str, Any] = {}
+    for preset in chosen:
+        if preset.small not in corpora:
+            corpora[preset.small] = (
+                small_corpus(settings) if preset.small else jpeg_corpus(settings)
+            )
+        rows = with_ratios(preset_rows(preset, corpora[preset.small], settings))
+        results[preset.name] = {
+            "source": f"solo-learn scripts/pretrain/{preset.source}",
+            "dataset": preset.dataset,
+            "views": preset.views,
+            "batch_size": settings.batch_size_32 if preset.small else settings.batch_size_224,
+            "num_images": settings.num_small if preset.small else settings.num_images,
+            "rows": rows,
+            "targets": target_checks(preset, rows),
+        }
+        print_preset(preset.name, results[preset.name], settings.workers)
+    settings_json = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()}
+    machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    result = {"machine": machine, "settings": settings_json, "presets": results}
+    settings.out.parent.mkdir(parents=True, exist_ok=True)
+    settings.out.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path("datasets/bench_jpeg"))
-    parser.add_argument("--num-images", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=64)
+def parse_args(argv: Sequence[str] | None) -> Settings:
+    """The command line -> :class:`Settings` (``--quick`` changes the defaults, not given flags)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        default=list(PRESETS),
+        help=f"any of {', '.join(PRESETS)} (default: all; commas also work)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small corpora and short rows (384 JPEGs, 2,048 small images, rows of at least "
+        "192 images and 1 s, at most 10 s): a rough try, not a measurement",
+    )
+    parser.add_argument("--corpus-root", type=Path, default=Path("datasets/bench"))
+    parser.add_argument("--num-images", type=int, help="JPEGs of the 224 px corpus (2000)")
+    parser.add_argument("--num-small", type=int, help="images of the 32 px corpus (10000)")
+    parser.add_argument("--batch-size-224", type=int, default=64)
+    parser.add_argument("--batch-size-32", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--min-images", type=int, help="time each row over at least this many (2000)"
+    )
+    parser.add_argument("--min-seconds", type=float, help="and for at least this long (10)")
+    parser.add_argument("--max-seconds", type=float, help="but a row stops after this long (120)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_loader.json"))
     args = parser.parse_args(argv)
-    result = run(args.corpus, args.num_images, args.batch_size, args.workers, args.out)
-    print(f"{'loader':46s} {'img/s':>8s} {'x (a)':>7s}")
-    for row in result["rows"]:
-        print(f"{row['loader']:46s} {row['images_per_s']:8.0f} {row['ratio_to_a']:7.2f}")
-    print(f"JSON: {args.out}")
+    names = tuple(n for item in args.presets for n in item.split(",") if n)
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        parser.error(f"unknown preset(s) {', '.join(unknown)}; valid: {', '.join(PRESETS)}")
+    chosen = QUICK if args.quick else FULL
+    value = {k: chosen[k] if getattr(args, k) is None else getattr(args, k) for k in FULL}
+    return Settings(
+        presets=names,
+        corpus_root=args.corpus_root,
+        num_images=int(value["num_images"]),
+        num_small=int(value["num_small"]),
+        batch_size_224=args.batch_size_224,
+        batch_size_32=args.batch_size_32,
+        workers=args.workers,
+        budget=Budget(int(value["min_images"]), value["min_seconds"], value["max_seconds"]),
+        quick=args.quick,
+        out=args.out,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(argv)
+    run(settings)
+    print(f"JSON: {settings.out}", file=sys.stderr)
     return 0
 
 
