@@ -1,0 +1,384 @@
+# SPDX-License-Identifier: MIT
+"""End-to-end pretraining throughput (``scripts/bench_pretrain.sh``): images/s of budgeted SimCLR.
+
+This module owns the benchmark's rows and its report. Every row trains SimCLR (ResNet-18 with
+solo-learn's CIFAR stem, 32 px crops of solo-learn's CIFAR symmetric preset, ``simclr_div``'s
+hyperparameters) for ``warmup + steps + 1`` optimizer steps on the same CIFAR-like corpus
+(:func:`~solo_diversity.data.bench_corpus.build_small_corpus`) and times steps ``warmup + 1 ..
+warmup + steps`` with :class:`~.bench_pretrain_timing.StepClock`; the one step after the window
+carries the budget's checkpoint save, which is reported as a one-off. Our rows go through
+:func:`~solo_diversity.pretrain.run_pretrain` with the whole machinery on (budget plan, ledger,
+visit ledger, epoch sampler, checkpointer, guards): ``data.augment_backend`` torchvision, fast and
+batch, and ``data.format=dali`` on the CPU. Row (a) trains the same method class with the same
+Trainer arguments (:func:`~solo_diversity.pretrain.trainer_kwargs`) on a loader assembled as
+solo-learn assembles its CIFAR pretraining loader (:mod:`.bench_pretrain_baseline`), with none
+of our callbacks. Usage: ``python -m solo_diversity.experiments.bench_pretrain --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from solo_diversity.experiments import bench_pretrain_timing as timing
+from solo_diversity.experiments.cells import default_configs_dir
+
+ROWS: dict[str, str] = {
+    "a": "(a) solo-learn's loader, plain Trainer",
+    "torchvision": "ours, augment_backend=torchvision",
+    "fast": "ours, augment_backend=fast",
+    "batch": "ours, augment_backend=batch",
+    "dali": "ours, data.format=dali (CPU)",
+}
+SHARE_LIMIT = 0.01  # the budget machinery must cost under 1% of a step
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """One benchmark's shape; every row runs it unchanged."""
+
+    steps: int = 10
+    warmup: int = 2
+    batch_size: int = 256
+    workers: int = 2
+    num_images: int = 10_000
+    accelerator: str = "auto"
+    corpus: Path = Path("datasets/bench_small")
+    seed: int = 5
+
+    @property
+    def total_steps(self) -> int:
+        """Steps each run trains: warm-up, timed, and one tail step that carries the save."""
+        return self.warmup + self.steps + 1
+
+    def resolved_accelerator(self) -> str:
+        """``auto`` is ``gpu`` when one is visible, else ``cpu``."""
+        if self.accelerator == "auto":
+            return "gpu" if torch.cuda.is_available() else "cpu"
+        return self.accelerator
+
+
+@dataclass
+class RowResult:
+    """One row: throughput, and the machinery's cost per component (ours only)."""
+
+    row: str
+    label: str
+    images_per_s: float = float("nan")
+    ms_per_step: float = float("nan")
+    ratio_to_a: float = float("nan")
+    data_wait_ms: float = float("nan")
+    after_transfer_ms: float = float("nan")
+    machinery_ms: dict[str, float] = field(default_factory=dict)
+    machinery_share: float = float("nan")
+    one_off_ms: dict[str, float] = field(default_factory=dict)
+    hooks_ms: dict[str, float] = field(default_factory=dict)
+    status: str = "ok"
+
+
+def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> DictConfig:
+    """``simclr_div`` for one row, composed as ``main_pretrain.py`` composes it."""
+    backend = row if row in ("torchvision", "fast", "batch") else "torchvision"
+    overrides = [
+        "data=cifar100",  # the CIFAR group: 32 px, solo-learn's crop scale; paths replaced here
+        "data.dataset=bench_small",
+        f"data.train_path={index_path}",
+        "data.val_path=null",
+        f"data.format={'dali' if row == 'dali' else 'h5'}",
+        f"data.num_workers={s.workers}",
+        "data.crop_size=32",
+        f"++data.augment_backend={backend}",
+        f"++data.index_cache={workdir / 'index_cache'}",
+        "augmentations=cifar_symmetric",
+        "backbone.name=resnet18",
+        "++backbone.small_input_stem=true",  # solo-learn's CIFAR stem (our dataset name is new)
+        f"optimizer.batch_size={s.batch_size}",
+        f"++budget.C={s.total_steps * s.batch_size}",
+        f"checkpoint.dir={workdir / 'trained_models'}",
+        f"accelerator={s.resolved_accelerator()}",
+        "devices=1",
+        "++dali.device=cpu",
+        f"dali.num_threads={s.workers}",
+        f"++seed={s.seed}",
+        "++profiler=simple",
+        "++enable_progress_bar=false",
+        "++enable_model_summary=false",
+    ]
+    with initialize_config_dir(config_dir=str(default_configs_dir().resolve()), version_base="1.2"):
+        return compose(config_name="simclr_div", overrides=overrides)
+
+
+def _result(
+    row: str, clock: timing.StepClock, s: BenchSettings, extra_ms: dict[str, float]
+) -> RowResult:
+    seconds = clock.seconds
+    step_ms = 1000.0 * seconds / s.steps
+    components = {**timing.machinery_components(clock.window_seconds, s.steps), **extra_ms}
+    window_hooks = {k: v for k, v in clock.window_seconds.items()}
+    outside = {k: v - window_hooks.get(k, 0.0) for k, v in clock.run_seconds.items()}
+    one_off = timing.machinery_components(outside, 1)
+    return RowResult(
+        row=row,
+        label=ROWS[row],
+        images_per_s=s.steps * s.batch_size / seconds,
+        ms_per_step=step_ms,
+        data_wait_ms=1000.0 * clock.window_seconds.get(timing.DATA_WAIT_ACTION, 0.0) / s.steps,
+        after_transfer_ms=timing.transfer_ms(clock.window_seconds, s.steps),
+        machinery_ms=components,
+        machinery_share=timing.machinery_share(components, step_ms),
+        one_off_ms={k: v for k, v in one_off.items() if v >= 0.05},
+        hooks_ms=timing.hook_detail(clock.window_seconds, s.steps),
+    )
+
+
+def run_ours(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> RowResult:
+    """One of our rows through :func:`run_pretrain`, with the whole budget machinery on."""
+    from solo_diversity.data import check_backend
+    from solo_diversity.pretrain import run_pretrain
+
+    if row in ("torchvision", "fast", "batch"):
+        check_backend(row)  # UserError when this backend is not registered (yet)
+    clock = timing.StepClock(s.warmup, s.steps)
+    sampler_ms: dict[str, float] = {}
+
+    class _SamplerCost(pl.Callback):
+        """Times the run's epoch sampler once training is over (outside the window)."""
+
+        def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            dm = trainer.datamodule  # type: ignore[attr-defined]
+            sampler_ms["EpochSampler (order + keys)"] = timing.sampler_bookkeeping_ms(dm.sampler)
+
+    run_pretrain(compose_cfg(s, index_path, row, workdir), callbacks=[clock, _SamplerCost()])
+    return _result(row, clock, s, sampler_ms)
+
+
+def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Path) -> RowResult:
+    """Row (a): the same method and Trainer arguments, fed by solo-learn's style of loader."""
+    from solo_diversity.config import attach_plan, resolve_pretrain_cfg
+    from solo_diversity.data import dataset_stats
+    from solo_diversity.experiments.bench_pretrain_baseline import solo_style_loader
+    from solo_diversity.methods import get_method
+    from solo_diversity.pretrain import trainer_kwargs
+
+    cfg = resolve_pretrain_cfg(compose_cfg(s, index_path, "a", workdir))
+    images = np.load(npy_path)
+    labels = np.load(npy_path.with_name("labels.npy"))
+    pl.seed_everything(int(cfg.seed), workers=True)
+    cfg, plan = attach_plan(
+        cfg,
+        dataset_size=len(images),
+        subset_size=len(images),
+        num_classes=int(labels.max()) + 1,
+        world_size=1,
+    )
+    model = get_method(str(cfg.method))(cfg)
+    if model.settings.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    loader = solo_style_loader(
+        images,
+        labels,
+        OmegaConf.to_container(cfg.augmentations, resolve=True),  # type: ignore[arg-type]
+        *dataset_stats(str(cfg.data.dataset)),
+        batch_size=s.batch_size,
+        workers=s.workers,
+    )
+    clock = timing.StepClock(s.warmup, s.steps)
+    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, [clock]))
+    trainer.fit(model, train_dataloaders=loader)
+    return _result("a", clock, s, {})
+
+
+def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
+    """Build (or reuse) the corpus, run each row, write and return the results."""
+    from solo_diversity.data.bench_corpus import build_small_corpus
+    from solo_diversity.errors import UserError
+
+    index_path, npy_path = build_small_corpus(s.corpus, s.num_images, 32, seed=0)
+    results: list[RowResult] = []
+    logging.getLogger("lightning.pytorch.profilers").setLevel(logging.WARNING)  # no summary dump
+    for row in rows:
+        with tempfile.TemporaryDirectory(prefix=f"bench_pretrain_{row}_") as tmp:
+            try:
+                if row == "a":
+                    result = run_baseline(s, index_path, npy_path, Path(tmp))
+                else:
+                    result = run_ours(s, index_path, row, Path(tmp))
+            except (UserError, ImportError) as err:
+                result = RowResult(row, ROWS[row], status=f"not available: {err}")
+            except Exception as err:  # noqa: BLE001 - a broken row is reported, the others run
+                result = RowResult(row, ROWS[row], status=f"failed: {type(err).__name__}: {err}")
+        results.append(result)
+    base = next((r.images_per_s for r in results if r.row == "a"), float("nan"))
+    for result in results:
+        result.ratio_to_a = result.images_per_s / base
+    ours = [r.machinery_share for r in results if r.row != "a" and r.status == "ok"]
+    report = {
+        "settings": {**asdict(s), "corpus": str(s.corpus), "accelerator": s.resolved_accelerator()},
+        "model": "SimCLR, resnet18 (CIFAR stem), 2 x 32 px crops, cifar symmetric preset",
+        "timed": f"steps {s.warmup + 1}..{s.warmup + s.steps} of {s.total_steps}",
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "share_limit": SHARE_LIMIT,
+        "max_machinery_share": max(ours) if ours else None,
+        "images_per_s": "source images per second; each yields 2 crops",
+        "rows": [_json_row(r) for r in results],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _json_row(result: RowResult) -> dict[str, Any]:
+    """A row as JSON: NaN (not measured) becomes null."""
+    return {k: None if isinstance(v, float) and v != v else v for k, v in asdict(result).items()}
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or value != value else format(value, spec)
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
+
+
+def _one_off(one_off_ms: Mapping[str, float]) -> str:
+    """The one-off costs of at least 1 ms (setup, the saves after the window), largest first."""
+    return ", ".join(f"{k} {v:.0f}" for k, v in one_off_ms.items() if v >= 1) or "-"
+
+
+def _ms_and_share(ms: float, step_ms: float) -> str:
+    return f"{ms:.3f} ({100 * ms / step_ms:.3f} %)"
+
+
+def print_report(report: Mapping[str, Any]) -> None:
+    """The throughput table and the machinery breakdown (rich tables)."""
+    from rich.table import Table
+
+    from solo_diversity.report.console import console
+
+    rows = report["rows"]
+    table = Table(
+        title=f"Pretraining throughput ({report['model']}; {report['timed']})",
+        caption="img/s: source images (2 crops each); data wait, after transfer: ms per step",
+    )
+    cols = (
+        "row",
+        "img/s",
+        "x (a)",
+        "ms/step",
+        "data wait",
+        "after transfer",
+        "machinery %",
+        "status",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("row", "status") else "right")
+    for r in rows:
+        table.add_row(
+            r["label"],
+            _fmt(r["images_per_s"], ".1f"),
+            _fmt(r["ratio_to_a"], ".2f"),
+            _fmt(r["ms_per_step"], ".1f"),
+            _fmt(r["data_wait_ms"], ".1f"),
+            _fmt(r["after_transfer_ms"], ".1f"),
+            "-" if r["row"] == "a" else _fmt(_percent(r["machinery_share"]), ".3f"),
+            r["status"],
+        )
+    console.print(table)
+    ours = [r for r in rows if r["row"] != "a" and r["status"] == "ok"]
+    if not ours:
+        return
+    names = sorted(
+        {c for r in ours for c in r["machinery_ms"]},
+        key=lambda c: -max(r["machinery_ms"].get(c, 0.0) for r in ours),
+    )
+    detail = Table(title="Budget machinery, ms per step (share of the step)")
+    detail.add_column("component")
+    for r in ours:
+        detail.add_column(r["row"], justify="right")
+    for name in names:
+        detail.add_row(
+            name,
+            *(_ms_and_share(r["machinery_ms"].get(name, 0.0), r["ms_per_step"]) for r in ours),
+        )
+    detail.add_row(
+        "total",
+        *(
+            f"{sum(r['machinery_ms'].values()):.3f} ({100 * r['machinery_share']:.3f} %)"
+            for r in ours
+        ),
+    )
+    detail.add_row(
+        "one-off, ms per run",
+        *(_one_off(r["one_off_ms"]) for r in ours),
+    )
+    console.print(detail)
+    worst, limit = report["max_machinery_share"], report["share_limit"]
+    verdict = "under" if worst < limit else "OVER"
+    console.print(
+        f"Machinery share, worst row: {100 * worst:.3f} % ({verdict} the {100 * limit:.0f} % limit)"
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (``--quick``: batch 32, 4 steps after 1 warm-up, 256 images)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 10)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed first steps (default 2)")
+    parser.add_argument("--batch-size", type=int, default=None, help="per step (default 256)")
+    parser.add_argument("--workers", type=int, default=2, help="loader workers / DALI threads")
+    parser.add_argument("--num-images", type=int, default=None, help="corpus size (10000)")
+    parser.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
+    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder")
+    parser.add_argument("--out", type=Path, default=Path("results/bench_pretrain.json"))
+    parser.add_argument("--quick", action="store_true", help="tiny run for tests and development")
+    args = parser.parse_args(argv)
+    unknown = [r for r in args.rows.split(",") if r not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {', '.join(unknown)}; valid: {', '.join(ROWS)}")
+    return args
+
+
+def settings_of(args: argparse.Namespace) -> BenchSettings:
+    """Settings from the flags: ``--quick`` changes the defaults, explicit flags win."""
+    quick = dict(steps=4, warmup=1, batch_size=32, num_images=256) if args.quick else {}
+    picked = {
+        key: getattr(args, key) if getattr(args, key) is not None else quick.get(key)
+        for key in ("steps", "warmup", "batch_size", "num_images")
+    }
+    corpus = args.corpus or Path(f"datasets/bench_small_{picked['num_images'] or 10_000}")
+    return BenchSettings(
+        **{k: v for k, v in picked.items() if v is not None},
+        workers=args.workers,
+        accelerator=args.accelerator,
+        corpus=corpus,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its tables."""
+    args = parse_args(argv)
+    report = run(settings_of(args), args.rows.split(","), args.out)
+    print_report(report)
+    print(f"JSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
