@@ -11,8 +11,9 @@ carries the budget's checkpoint save, which is reported as a one-off. Our rows g
 visit ledger, epoch sampler, checkpointer, guards): ``data.augment_backend`` torchvision, fast and
 batch, and ``data.format=dali`` on the CPU. Row (a) trains the same method class with the same
 Trainer arguments (:func:`~solo_diversity.pretrain.trainer_kwargs`) on a loader assembled as
-solo-learn assembles its CIFAR pretraining loader (:mod:`.bench_pretrain_baseline`), with none
-of our callbacks. Usage: ``python -m solo_diversity.experiments.bench_pretrain --help``.
+solo-learn assembles its CIFAR pretraining loader (the loader benchmark's baseline,
+:mod:`solo_diversity.data.bench_baseline`), with none of our callbacks.
+Usage: ``python -m solo_diversity.experiments.bench_pretrain --help``.
 """
 
 from __future__ import annotations
@@ -123,26 +124,10 @@ def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> 
 
 
 def _result(
-    row: str, clock: timing.StepClock, s: BenchSettings, extra_ms: dict[str, float]
+    row: str, clock: timing.StepClock, s: BenchSettings, extra: dict[str, float]
 ) -> RowResult:
-    seconds = clock.seconds
-    step_ms = 1000.0 * seconds / s.steps
-    components = {**timing.machinery_components(clock.window_seconds, s.steps), **extra_ms}
-    window_hooks = {k: v for k, v in clock.window_seconds.items()}
-    outside = {k: v - window_hooks.get(k, 0.0) for k, v in clock.run_seconds.items()}
-    one_off = timing.machinery_components(outside, 1)
-    return RowResult(
-        row=row,
-        label=ROWS[row],
-        images_per_s=s.steps * s.batch_size / seconds,
-        ms_per_step=step_ms,
-        data_wait_ms=1000.0 * clock.window_seconds.get(timing.DATA_WAIT_ACTION, 0.0) / s.steps,
-        after_transfer_ms=timing.transfer_ms(clock.window_seconds, s.steps),
-        machinery_ms=components,
-        machinery_share=timing.machinery_share(components, step_ms),
-        one_off_ms={k: v for k, v in one_off.items() if v >= 0.05},
-        hooks_ms=timing.hook_detail(clock.window_seconds, s.steps),
-    )
+    costs = timing.step_costs(clock, extra)
+    return RowResult(row, ROWS[row], images_per_s=s.steps * s.batch_size / clock.seconds, **costs)
 
 
 def run_ours(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> RowResult:
@@ -152,31 +137,31 @@ def run_ours(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> Row
 
     if row in ("torchvision", "fast", "batch"):
         check_backend(row)  # UserError when this backend is not registered (yet)
-    clock = timing.StepClock(s.warmup, s.steps)
-    sampler_ms: dict[str, float] = {}
-
-    class _SamplerCost(pl.Callback):
-        """Times the run's epoch sampler once training is over (outside the window)."""
-
-        def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-            dm = trainer.datamodule  # type: ignore[attr-defined]
-            sampler_ms["EpochSampler (order + keys)"] = timing.sampler_bookkeeping_ms(dm.sampler)
-
-    run_pretrain(compose_cfg(s, index_path, row, workdir), callbacks=[clock, _SamplerCost()])
-    return _result(row, clock, s, sampler_ms)
+    clock, sampler = timing.StepClock(s.warmup, s.steps), timing.SamplerCost()
+    run_pretrain(compose_cfg(s, index_path, row, workdir), callbacks=[clock, sampler])
+    return _result(row, clock, s, sampler.ms)
 
 
 def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Path) -> RowResult:
-    """Row (a): the same method and Trainer arguments, fed by solo-learn's style of loader."""
+    """Row (a): the same method and Trainer arguments, fed by solo-learn's CIFAR loader as the
+    loader benchmark rebuilds it (:mod:`solo_diversity.data.bench_baseline`), with no callback
+    but the clock.
+    """
     from solo_diversity.config import attach_plan, resolve_pretrain_cfg
-    from solo_diversity.data import dataset_stats
-    from solo_diversity.experiments.bench_pretrain_baseline import solo_style_loader
+    from solo_diversity.data import dataset_stats, parse_augmentations
+    from solo_diversity.data.bench_baseline import (
+        ArrayCIFAR,
+        solo_loader,
+        solo_multi_view,
+        with_index,
+    )
+    from solo_diversity.data.bench_corpus import SMALL_LABELS_NAME
     from solo_diversity.methods import get_method
     from solo_diversity.pretrain import trainer_kwargs
 
     cfg = resolve_pretrain_cfg(compose_cfg(s, index_path, "a", workdir))
     images = np.load(npy_path)
-    labels = np.load(npy_path.with_name("labels.npy"))
+    labels = np.load(npy_path.with_name(SMALL_LABELS_NAME))
     pl.seed_everything(int(cfg.seed), workers=True)
     cfg, plan = attach_plan(
         cfg,
@@ -188,14 +173,9 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
     model = get_method(str(cfg.method))(cfg)
     if model.settings.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    loader = solo_style_loader(
-        images,
-        labels,
-        OmegaConf.to_container(cfg.augmentations, resolve=True),  # type: ignore[arg-type]
-        *dataset_stats(str(cfg.data.dataset)),
-        batch_size=s.batch_size,
-        workers=s.workers,
-    )
+    specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
+    views = solo_multi_view(specs, *dataset_stats(str(cfg.data.dataset)))
+    loader = solo_loader(with_index(ArrayCIFAR)(images, labels, views), s.batch_size, s.workers)
     clock = timing.StepClock(s.warmup, s.steps)
     trainer = pl.Trainer(**trainer_kwargs(cfg, plan, [clock]))
     trainer.fit(model, train_dataloaders=loader)

@@ -7,8 +7,9 @@ the last timed step, and snapshots Lightning's :class:`~lightning.pytorch.profil
 (``profiler=simple``) at both points, so every profiled action (``[Callback]BudgetLedger.
 on_train_batch_end``, ``[_TrainingEpochLoop].train_dataloader_next``, ...) is summed over exactly
 the timed steps. :func:`machinery_components` groups those sums into our callbacks and data-module
-hooks in ms per step, :func:`sampler_bookkeeping_ms` times the epoch sampler's per-batch work in
-the main process, and :func:`machinery_share` is their total over the step time.
+hooks in ms per step, :class:`SamplerCost` times the epoch sampler's per-batch work in the main
+process (:func:`sampler_bookkeeping_ms`), :func:`machinery_share` is their total over the step
+time, and :func:`step_costs` gathers a finished run's figures.
 """
 
 from __future__ import annotations
@@ -179,6 +180,50 @@ def hook_detail(action_seconds: Mapping[str, float], steps: int) -> dict[str, fl
         for action, seconds in sorted(action_seconds.items())
         if _HOOK_ACTION.match(action)
     }
+
+
+def step_costs(clock: StepClock, extra_ms: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """What a finished clock measured, per timed step (ms) unless said otherwise.
+
+    Args:
+        clock: the run's clock, after ``fit``.
+        extra_ms: machinery measured outside the profiler (:class:`SamplerCost`), ms per step.
+
+    Returns:
+        ``ms_per_step``; ``data_wait_ms`` (waiting on the loader) and ``after_transfer_ms``
+        (:func:`transfer_ms`); ``machinery_ms`` (:func:`machinery_components` plus ``extra_ms``)
+        and its ``machinery_share``; ``one_off_ms``: ms per run of each component outside the
+        window (setup, the saves after it, the end); ``hooks_ms``: :func:`hook_detail`.
+
+    """
+    window, steps = clock.window_seconds, clock.steps
+    step_ms = 1000.0 * clock.seconds / steps
+    components = {**machinery_components(window, steps), **(extra_ms or {})}
+    outside = {k: v - window.get(k, 0.0) for k, v in clock.run_seconds.items()}
+    one_off = machinery_components(outside, 1)
+    return {
+        "ms_per_step": step_ms,
+        "data_wait_ms": 1000.0 * window.get(DATA_WAIT_ACTION, 0.0) / steps,
+        "after_transfer_ms": transfer_ms(window, steps),
+        "machinery_ms": components,
+        "machinery_share": machinery_share(components, step_ms),
+        "one_off_ms": {k: v for k, v in one_off.items() if v >= 0.05},
+        "hooks_ms": hook_detail(window, steps),
+    }
+
+
+class SamplerCost(pl.Callback):
+    """Times the run's epoch sampler (:func:`sampler_bookkeeping_ms`) once training is over,
+    outside the window; :attr:`ms` is ``{"EpochSampler (order + keys)": ms per batch}``.
+    """
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        sampler = getattr(getattr(trainer, "datamodule", None), "sampler", None)
+        if isinstance(sampler, EpochSampler):
+            self.ms["EpochSampler (order + keys)"] = sampler_bookkeeping_ms(sampler)
 
 
 def sampler_bookkeeping_ms(sampler: EpochSampler, repeats: int = 3) -> float:
