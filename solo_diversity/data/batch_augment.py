@@ -159,8 +159,7 @@ class BatchView:
         out = out.mul_(255.0).round_().clamp_(0.0, 255.0)
         pick = _where(solarize < spec.solarization_prob, out.device)
         if pick is not None:
-            part = out[pick]
-            out[pick] = torch.where(part >= SOLARIZE_THRESHOLD, 255.0 - part, part)
+            out[pick] = cb.solarize(out[pick], SOLARIZE_THRESHOLD, 255.0)
         pick = _where(equalize < spec.equalization_prob, out.device)
         if pick is not None:
             out[pick] = tvf.equalize(out[pick].to(torch.uint8)).to(out.dtype)

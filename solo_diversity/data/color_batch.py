@@ -24,6 +24,9 @@ def grey(x: torch.Tensor) -> torch.Tensor:
     return (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).unsqueeze(1)
 
 
+_SIX = torch.tensor(-6.0)
+
+
 def _per_sample(f: torch.Tensor) -> torch.Tensor:
     return f.view(-1, 1, 1, 1)
 
@@ -65,19 +68,23 @@ def rgb_hue_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     r, g, b = x.unbind(1)
     value = torch.maximum(torch.maximum(r, g), b)
     chroma = value - torch.minimum(torch.minimum(r, g), b)
-    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
-    # Hue sextant: (G - B)/C if R is the max, 2 + (B - R)/C if G is, else 4 + (R - G)/C.
-    hue = torch.where(
-        value == r,
-        (g - b) / safe,
-        torch.where(value == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe),
-    )
-    hue = hue + _per_sample(6.0 * shift).squeeze(1)
+    # Which channel is the max, as float masks (r first, then g, as the branches above): masked
+    # arithmetic instead of torch.where, which is ~5x slower per element on the CPU.
+    is_r = (value == r).to(x.dtype)
+    is_g = (value == g).to(x.dtype) * (1.0 - is_r)
+    is_b = 1.0 - is_r - is_g
+    # Numerator of the sextant hue times C; where C = 0 all three numerators are 0.
+    hue = is_r * (g - b) + is_g * (b - r + 2.0 * chroma) + is_b * (r - g + 4.0 * chroma)
+    hue = hue / chroma.clamp(min=1e-12) + _per_sample(6.0 * shift).squeeze(1)
+    hue = torch.addcmul(
+        hue, torch.floor(hue * (1.0 / 6.0)), _SIX
+    )  # mod 6 (remainder is ~5x slower)
     out = torch.empty_like(x)
     for channel, n in enumerate((5.0, 3.0, 1.0)):
-        k = torch.remainder(hue + n, 6.0)
+        k = hue + n
+        k = torch.addcmul(k, (k >= 6.0).to(k.dtype), _SIX)  # k in [1, 11): one wrap at most
         ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-        out[:, channel] = value - chroma * ramp
+        torch.addcmul(value, chroma, ramp, value=-1.0, out=out[:, channel])
     return out
 
 
@@ -105,9 +112,12 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> tor
     return flat.view(batch, channels, height, width)
 
 
-def solarize(x: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Invert pixels at or above ``threshold``: ``where(x >= t, 1 - x, x)``."""
-    return torch.where(x >= threshold, 1.0 - x, x)
+def solarize(x: torch.Tensor, threshold: float, top: float = 1.0) -> torch.Tensor:
+    """Invert pixels at or above ``threshold``: ``where(x >= t, top - x, x)``, as masked arithmetic.
+
+    ``top`` is the largest level: 1.0 for images in [0, 1], 255.0 for 8-bit units.
+    """
+    return torch.addcmul(x, (x >= threshold).to(x.dtype), top - 2.0 * x)
 
 
 def equalize(x: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
-from solo_diversity.data.datasets import ClassificationDataset, PretrainDataset, ReadCounter
+from solo_diversity.data.datasets import (
+    AssembledBatch,
+    ClassificationDataset,
+    PretrainDataset,
+    ReadCounter,
+)
 from solo_diversity.data.pixel_batches import (
     RAW_KEYS,
     PixelBatchDataset,
@@ -50,6 +55,8 @@ def collate_views(items: Sequence[tuple[int, list[torch.Tensor], int]]) -> Batch
         ``[indexes int64 (B,), [crop_k float (B, 3, H_k, W_k) for k < V], targets int64 (B,)]``.
 
     """
+    if isinstance(items, AssembledBatch):  # stacked by the dataset's __getitems__ already
+        return list(items)
     indexes = torch.tensor([item[0] for item in items], dtype=torch.long)
     num_views = len(items[0][1])
     # default_collate stacks straight into shared memory inside a worker; a plain torch.stack
@@ -160,7 +167,7 @@ class PretrainDataModule(pl.LightningDataModule):
     def __init__(
         self,
         subset: Any,
-        transform: Callable[[Image.Image], list[torch.Tensor]] | None,
+        transform: Callable[..., Any] | None,
         batch_size: int,
         num_workers: int,
         seed: int,

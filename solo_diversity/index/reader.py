@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,32 @@ class ImageIndex:
         if self.kind == "paths":
             return self.file_path(position).read_bytes()
         return self._dataset("images")[self._check(position)].tobytes()
+
+    def read_many(self, positions: Sequence[int]) -> list[bytes | OSError]:
+        """The encoded images of several entries, in the given order, from one HDF5 read.
+
+        One fancy read of the sorted distinct positions replaces one h5py call per entry
+        (~0.2 ms each, as much as decoding a small JPEG). A ``paths`` entry whose file cannot be
+        read gives its ``OSError`` in its place, for the loader to skip as it skips bad images.
+        """
+        pos = np.asarray([self._check(p) for p in positions], dtype=np.int64)
+        if pos.size == 0:
+            return []
+        unique, inverse = np.unique(pos, return_inverse=True)
+        name = "paths" if self.kind == "paths" else "images"
+        rows = self._dataset(name)[unique]
+        out: list[bytes | OSError] = []
+        for k in inverse.tolist():
+            row = rows[k]
+            if self.kind != "paths":
+                out.append(row.tobytes())
+                continue
+            rel = row.decode("utf-8") if isinstance(row, bytes) else str(row)
+            try:
+                out.append((self.root / rel if self.root is not None else Path(rel)).read_bytes())
+            except OSError as err:
+                out.append(err)
+        return out
 
 
 def open_index(path: str | Path, *, expected_dataset: str | None = None) -> ImageIndex:
