@@ -43,7 +43,13 @@ from solo_diversity.data.bench_corpus import (
     build_small_corpus,
     small_corpus_labels,
 )
-from solo_diversity.data.bench_report import machine_info, print_preset, target_checks, with_ratios
+from solo_diversity.data.bench_report import (
+    machine_info,
+    median_of_rounds,
+    print_preset,
+    target_checks,
+    with_ratios,
+)
 from solo_diversity.data.bench_rows import (
     Budget,
     Row,
@@ -86,6 +92,7 @@ class Settings:
     batch_size_32: int
     workers: int
     budget: Budget
+    repeats: int
     quick: bool
     out: Path
 
@@ -232,7 +239,9 @@ def run(settings: Settings) -> dict[str, Any]:
             corpora[preset.small] = (
                 small_corpus(settings) if preset.small else jpeg_corpus(settings)
             )
-        rows = with_ratios(preset_rows(preset, corpora[preset.small], settings))
+        corpus = corpora[preset.small]
+        rounds = [preset_rows(preset, corpus, settings) for _ in range(settings.repeats)]
+        rows = with_ratios(median_of_rounds(rounds))
         results[preset.name] = {
             "source": f"solo-learn scripts/pretrain/{preset.source}",
             "dataset": preset.dataset,
@@ -242,7 +251,7 @@ def run(settings: Settings) -> dict[str, Any]:
             "rows": rows,
             "targets": target_checks(preset, rows),
         }
-        print_preset(preset.name, results[preset.name], settings.workers)
+        print_preset(preset.name, results[preset.name], settings.workers, settings.repeats)
     settings_json = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()}
     machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     result = {"machine": machine, "settings": settings_json, "presets": results}
@@ -277,6 +286,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument("--min-seconds", type=float, help="and for at least this long (10)")
     parser.add_argument("--max-seconds", type=float, help="but a row stops after this long (120)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="measure every row this many times, in rounds, and report the median (1)",
+    )
     parser.add_argument("--out", type=Path, default=Path("results/bench_loader.json"))
     args = parser.parse_args(argv)
     names = tuple(n for item in args.presets for n in item.split(",") if n)
@@ -294,6 +309,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         batch_size_32=args.batch_size_32,
         workers=args.workers,
         budget=Budget(int(value["min_images"]), value["min_seconds"], value["max_seconds"]),
+        repeats=max(1, args.repeats),
         quick=args.quick,
         out=args.out,
     )

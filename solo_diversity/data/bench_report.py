@@ -4,7 +4,8 @@
 This module owns how :mod:`~solo_diversity.data.bench` results read: rows as JSON-ready dicts with
 their ratio to solo-learn's loader (:func:`with_ratios`), the targets a preset is checked against
 (:data:`TARGETS`, :func:`target_checks`: reported, never a failure), where the numbers come from
-(:func:`machine_info`) and one table per preset (:func:`print_preset`, with ``rich``).
+(:func:`machine_info`), the median of repeated rounds (:func:`median_of_rounds`) and one table per
+preset (:func:`print_preset`, with ``rich``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from solo_diversity.data.bench_baseline import BenchPreset
@@ -24,6 +26,26 @@ from solo_diversity.data.bench_rows import Row
 
 #: (row key, minimum ratio to (a), applies to small presets): the issue's targets.
 TARGETS = (("b_fast", 4.0, False), ("e", 10.0, True))
+
+
+def median_of_rounds(rounds: Sequence[Sequence[Row]]) -> list[Row]:
+    """One row per key: the median images/s of its rounds (``rounds`` keeps every round's rate).
+
+    Args:
+        rounds: the rows of each round, the same keys in the same order.
+
+    Returns:
+        The rows of the first round with their median rate (None when no round measured it)
+        and the first note any round gave.
+
+    """
+    out = []
+    for k, first in enumerate(rounds[0]):
+        rates = [rate for r in rounds if (rate := r[k].images_per_s) is not None]
+        note = next((r[k].note for r in rounds if r[k].note), "")
+        median = float(np.median(rates)) if rates else None
+        out.append(Row(first.key, first.loader, median, note, tuple(rates)))
+    return out
 
 
 def with_ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -90,11 +112,12 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def print_preset(name: str, result: dict[str, Any], workers: int) -> None:
+def print_preset(name: str, result: dict[str, Any], workers: int, repeats: int = 1) -> None:
     """One preset's table (rich when importable, else aligned text) and its target checks."""
     title = (
         f"{name}: {result['views']} ({result['source']}), batch {result['batch_size']}, "
         f"{workers} workers, {result['num_images']} images"
+        + (f", median of {repeats} rounds" if repeats > 1 else "")
     )
     cells = [
         (

@@ -58,6 +58,7 @@ class Row:
         loader: what was measured, in words.
         images_per_s: source images per second (each with all its views), None when not measured.
         note: why a row has no rate, or a remark on it.
+        rounds: the rate of every round when the row was measured several times.
 
     """
 
@@ -65,6 +66,7 @@ class Row:
     loader: str
     images_per_s: float | None
     note: str = ""
+    rounds: tuple[float, ...] = ()
 
 
 def timed_rate(
@@ -119,7 +121,7 @@ def timed_rate(
         epoch += 1
         if budget.done(images, seconds):
             break
-    return images / seconds
+    return images / max(seconds, 1e-9)
 
 
 def measure(key: str, label: str, rate: Callable[[], float | tuple[float, str]]) -> Row:

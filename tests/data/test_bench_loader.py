@@ -26,6 +26,8 @@ from solo_diversity.data.bench_baseline import (
     with_index,
 )
 from solo_diversity.data.bench_corpus import build_small_corpus, small_corpus_labels
+from solo_diversity.data.bench_report import median_of_rounds
+from solo_diversity.data.bench_rows import Budget, Row, timed_rate
 from solo_diversity.index import open_index
 
 # Upstream's YAML values, per view: (crop, crops, (b, c, s, h), blur, solarization), written out
@@ -179,3 +181,14 @@ def test_tiny_run_writes_every_row(tmp_path):
         assert row["images_per_s"] is not None or row["note"]
     (target,) = result["presets"]["sym32"]["targets"]
     assert target["row"] == "e" and target["wanted"] == 10.0
+
+
+def test_rounds_give_the_median_and_warmup_needs_a_batch_after_it():
+    rounds = [[Row("a", "a", r), Row("c", "c", None, "no DALI")] for r in (3.0, 1.0, 2.0)]
+    (a, c) = median_of_rounds(rounds)
+    assert a.images_per_s == 2.0 and a.rounds == (3.0, 1.0, 2.0)
+    assert c.images_per_s is None and c.note == "no DALI"
+    batches = [[list(range(4))]] * 3
+    assert timed_rate(lambda epoch: batches, Budget(8, 0.0, 1.0), warmup=1) > 0
+    with pytest.raises(ValueError, match="warm-up"):
+        timed_rate(lambda epoch: batches, Budget(8, 0.0, 1.0), warmup=3)
