@@ -81,6 +81,7 @@ class RowResult:
     label: str
     images_per_s: float = float("nan")
     ms_per_step: float = float("nan")
+    median_ms_per_step: float = float("nan")
     ratio_to_a: float = float("nan")
     data_wait_ms: float = float("nan")
     after_transfer_ms: float = float("nan")
@@ -144,8 +145,8 @@ def run_ours(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> Row
 
 def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Path) -> RowResult:
     """Row (a): the same method and Trainer arguments, fed by solo-learn's CIFAR loader as the
-    loader benchmark rebuilds it (:mod:`solo_diversity.data.bench_baseline`), with no callback
-    but the clock.
+    loader benchmark rebuilds it (:mod:`solo_diversity.data.bench_baseline`), with the same
+    loggers and no callback but the clock.
     """
     from solo_diversity.config import attach_plan, resolve_pretrain_cfg
     from solo_diversity.data import dataset_stats, parse_augmentations
@@ -156,6 +157,7 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
         with_index,
     )
     from solo_diversity.data.bench_corpus import SMALL_LABELS_NAME
+    from solo_diversity.loggers import build_loggers
     from solo_diversity.methods import get_method
     from solo_diversity.pretrain import trainer_kwargs
 
@@ -177,7 +179,8 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
     views = solo_multi_view(specs, *dataset_stats(str(cfg.data.dataset)))
     loader = solo_loader(with_index(ArrayCIFAR)(images, labels, views), s.batch_size, s.workers)
     clock = timing.StepClock(s.warmup, s.steps)
-    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, [clock]))
+    loggers = build_loggers(cfg, "baseline")  # the same CSV logger as our runs
+    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, [clock], loggers))
     trainer.fit(model, train_dataloaders=loader)
     return _result("a", clock, s, {})
 
@@ -254,7 +257,7 @@ def print_report(report: Mapping[str, Any]) -> None:
     rows = report["rows"]
     table = Table(
         title=f"Pretraining throughput ({report['model']}; {report['timed']})",
-        caption="img/s: source images (2 crops each); data wait, after transfer: ms per step",
+        caption="img/s: source images (2 crops each); median, data wait, after transfer: ms/step",
     )
     cols = (
         "row",
@@ -274,6 +277,7 @@ def print_report(report: Mapping[str, Any]) -> None:
             _fmt(r["images_per_s"], ".1f"),
             _fmt(r["ratio_to_a"], ".2f"),
             _fmt(r["ms_per_step"], ".1f"),
+            _fmt(r["median_ms_per_step"], ".1f"),
             _fmt(r["data_wait_ms"], ".1f"),
             _fmt(r["after_transfer_ms"], ".1f"),
             "-" if r["row"] == "a" else _fmt(_percent(r["machinery_share"]), ".3f"),

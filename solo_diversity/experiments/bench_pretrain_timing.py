@@ -20,6 +20,8 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
+import torch
 
 from solo_diversity.data.sampler import Cursor, EpochSampler, StepBatches
 
@@ -29,6 +31,8 @@ _HOOK_ACTION = re.compile(
 )
 #: The profiler's action for the main process waiting on the loader (a diagnostic, not machinery).
 DATA_WAIT_ACTION = "[_TrainingEpochLoop].train_dataloader_next"
+#: The benchmark's own callbacks: measurement, not machinery.
+BENCH_CALLBACKS = ("StepClock", "SamplerCost")
 #: Data-module hooks that move and (``data.augment_backend=batch`` on a GPU) augment the batch:
 #: they are the data path itself, not budget machinery.
 TRANSFER_HOOKS = frozenset(
@@ -40,9 +44,10 @@ class StepClock(pl.Callback):
     """Wall time and profiled actions over optimizer steps ``warmup + 1 .. warmup + steps``.
 
     The window opens in ``on_train_batch_end`` of step ``warmup`` and closes in that of step
-    ``warmup + steps`` (accumulate_grad_batches = 1: one batch is one step). Actions the trainer's
-    profiler records in between are summed per action name into :attr:`window_seconds`; every
-    recording of the run (setup, the last step's save, the end) is in :attr:`run_seconds`.
+    ``warmup + steps`` (accumulate_grad_batches = 1: one batch is one step); on a GPU both ends
+    synchronize the device first, and only they do. Actions the trainer's profiler records in
+    between are summed per action name into :attr:`window_seconds`; every recording of the run
+    (setup, the last step's save, the end) is in :attr:`run_seconds`.
 
     Args:
         warmup: steps before the window (worker start-up, first-batch allocations).
@@ -56,6 +61,7 @@ class StepClock(pl.Callback):
         self.warmup, self.steps = warmup, steps
         self.start: float | None = None
         self.end: float | None = None
+        self.step_ends: list[float] = []
         self._counts: dict[str, int] = {}
         self.window_seconds: dict[str, float] = {}
         self.run_seconds: dict[str, float] = {}
@@ -77,15 +83,27 @@ class StepClock(pl.Callback):
         batch_idx: int,
     ) -> None:
         step = trainer.global_step
+        if step in (self.warmup, self.warmup + self.steps) and pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)  # the window holds finished GPU work only
+        now = time.perf_counter()
         if step == self.warmup:
-            self.start = time.perf_counter()
+            self.start, self.step_ends = now, [now]
             self._counts = {k: len(v) for k, v in self._recorded(trainer).items()}
-        elif step == self.warmup + self.steps and self.start is not None:
-            self.end = time.perf_counter()
-            self.window_seconds = window_sums(self._counts, self._recorded(trainer))
+        elif self.warmup < step <= self.warmup + self.steps and self.start is not None:
+            self.step_ends.append(now)
+            if step == self.warmup + self.steps:
+                self.end = now
+                self.window_seconds = window_sums(self._counts, self._recorded(trainer))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run_seconds = {k: float(sum(v)) for k, v in self._recorded(trainer).items()}
+
+    @property
+    def median_step_ms(self) -> float:
+        """Median wall time of one timed step, ms: robust to a burst of load on a shared machine."""
+        return (
+            1000.0 * float(np.median(np.diff(self.step_ends))) if len(self.step_ends) > 1 else 0.0
+        )
 
     @property
     def seconds(self) -> float:
@@ -118,14 +136,15 @@ def window_sums(
 
 
 def machinery_components(
-    action_seconds: Mapping[str, float], steps: int, *, exclude: Collection[str] = ("StepClock",)
+    action_seconds: Mapping[str, float], steps: int, *, exclude: Collection[str] = BENCH_CALLBACKS
 ) -> dict[str, float]:
     """Milliseconds per step of each callback and data module whose hooks ran in the window.
 
     Args:
         action_seconds: ``{profiler action: seconds}`` over the timed steps (:func:`window_sums`).
         steps: timed steps.
-        exclude: owners (callback ``state_key`` or data-module class) not counted, e.g. the clock.
+        exclude: owners (callback ``state_key`` or data-module class) not counted: by default
+            :data:`BENCH_CALLBACKS`.
 
     Returns:
         ``{owner: ms per step}``, owners sorted by cost, highest first. A callback is named by its
@@ -190,10 +209,11 @@ def step_costs(clock: StepClock, extra_ms: Mapping[str, float] | None = None) ->
         extra_ms: machinery measured outside the profiler (:class:`SamplerCost`), ms per step.
 
     Returns:
-        ``ms_per_step``; ``data_wait_ms`` (waiting on the loader) and ``after_transfer_ms``
-        (:func:`transfer_ms`); ``machinery_ms`` (:func:`machinery_components` plus ``extra_ms``)
-        and its ``machinery_share``; ``one_off_ms``: ms per run of each component outside the
-        window (setup, the saves after it, the end); ``hooks_ms``: :func:`hook_detail`.
+        ``ms_per_step`` (window / steps) and ``median_ms_per_step``; ``data_wait_ms`` (waiting
+        on the loader) and ``after_transfer_ms`` (:func:`transfer_ms`); ``machinery_ms``
+        (:func:`machinery_components` plus ``extra_ms``) and its ``machinery_share``;
+        ``one_off_ms``: ms per run of each component outside the window (setup, the saves after
+        it, the end); ``hooks_ms``: :func:`hook_detail`.
 
     """
     window, steps = clock.window_seconds, clock.steps
@@ -203,6 +223,7 @@ def step_costs(clock: StepClock, extra_ms: Mapping[str, float] | None = None) ->
     one_off = machinery_components(outside, 1)
     return {
         "ms_per_step": step_ms,
+        "median_ms_per_step": clock.median_step_ms,
         "data_wait_ms": 1000.0 * window.get(DATA_WAIT_ACTION, 0.0) / steps,
         "after_transfer_ms": transfer_ms(window, steps),
         "machinery_ms": components,

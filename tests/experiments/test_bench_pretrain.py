@@ -20,7 +20,8 @@ WINDOW = {
     "[Callback]BudgetLedger.on_train_batch_end": 0.004,
     "[Callback]BudgetLedger.on_train_batch_start": 0.001,
     "[Callback]VisitLedger.on_train_batch_start": 0.003,
-    "[Callback]StepClock.on_train_batch_end": 0.5,  # the clock itself is not machinery
+    "[Callback]StepClock.on_train_batch_end": 0.5,  # the benchmark's own callbacks are not
+    "[Callback]SamplerCost.on_train_end": 0.1,
     "[LightningDataModule]PretrainDataModule.state_dict": 0.002,
     "[LightningDataModule]PretrainDataModule.on_after_batch_transfer": 0.04,  # the data path
     "[_TrainingEpochLoop].train_dataloader_next": 3.0,  # loader wait: a diagnostic
