@@ -130,14 +130,19 @@ class BatchView:
                 x[pick] = _JITTER_OPS[name](x[pick], f)
 
     def __call__(
-        self, x: torch.Tensor, seeds: np.ndarray, stream: int, sizes: np.ndarray
+        self,
+        x: torch.Tensor,
+        seeds: np.ndarray,
+        stream: int,
+        sizes: np.ndarray,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Args: x (B, 3, H, W) float in 8-bit units; seeds (B,); stream: the view's number;
-        sizes (B, 2) each image's (height, width).
+        sizes (B, 2) each image's (height, width); out: optional (B, 3, S, S) float32 target.
 
-        Returns: (B, 3, S, S) float32, normalised.
+        Returns: (B, 3, S, S) float32, normalised (``out`` when given).
         """
-        spec = self.spec
+        spec, target = self.spec, out
         u = counter_uniforms(seeds, stream, self.num_draws)
         out = self._crop(x, u, sizes).round_().clamp_(0.0, 255.0).div_(255.0)
         u = u[:, RRC_DRAWS:]
@@ -166,7 +171,8 @@ class BatchView:
         pick = _where(flip < spec.horizontal_flip_prob, out.device)
         if pick is not None:
             out[pick] = out[pick].flip(-1)
-        return out.mul_(self.scale.to(out.device)).sub_(self.shift.to(out.device))
+        scaled = torch.mul(out, self.scale.to(out.device), out=out if target is None else target)
+        return scaled.sub_(self.shift.to(out.device))
 
 
 class BatchAugment:
@@ -205,6 +211,7 @@ class BatchAugment:
         pixels: torch.Tensor,
         seeds: torch.Tensor | np.ndarray,
         sizes: torch.Tensor | np.ndarray | None = None,
+        out: Sequence[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
         """The views of a batch.
 
@@ -213,6 +220,7 @@ class BatchAugment:
                 in the top-left corner, its size given by ``sizes``.
             seeds: (B,) non-negative int64 sample seeds.
             sizes: (B, 2) each image's (height, width); None when all are H x W.
+            out: optional tensors to write the views into, (B, 3, S_k, S_k) float32 each.
 
         Returns:
             ``num_crops`` float32 tensors (B, 3, S_k, S_k), normalised, on the pixels' device.
@@ -224,7 +232,11 @@ class BatchAugment:
             sizes = np.tile(np.array([[height, width]]), (batch, 1))
         sizes = np.asarray(sizes.cpu() if isinstance(sizes, torch.Tensor) else sizes)
         x = pixels.permute(0, 3, 1, 2).to(torch.float32)
-        return [view(x, seeds, k, sizes) for k, view in enumerate(self._views)]
+        targets = list(out) if out is not None else [None] * len(self._views)
+        return [
+            view(x, seeds, k, sizes, target)
+            for k, (view, target) in enumerate(zip(self._views, targets, strict=True))
+        ]
 
     def __repr__(self) -> str:
         return f"BatchAugment({len(self._views)} views: {[v.spec for v in self._views]})"

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
+from solo_diversity.data.batch_ring import MAX_RING_BYTES, BatchRing, RingTicket, view_shapes
 from solo_diversity.data.datasets import (
     AssembledBatch,
     ClassificationDataset,
@@ -40,6 +41,10 @@ from solo_diversity.data.sampler import Cursor, EpochSampler, StepBatches
 from solo_diversity.errors import UserError
 
 logger = logging.getLogger(__name__)
+
+#: Ring slots: the DataLoader's default prefetch (2 batches per worker) plus the batches the
+#: training loop holds (the current one and Lightning's one prefetched).
+RING_PREFETCH, RING_HELD = 2, 3
 
 Batch = list[Any]  # [indexes LongTensor (B,), [crops (B, 3, H, W)], targets LongTensor (B,)]
 
@@ -95,6 +100,8 @@ class ResumableLoader(DataLoader):
         batches: the batch sampler.
         in_flight: optional callable giving the batches taken but not yet trained on.
         epoch_now: optional callable giving the epoch being trained (None: the sampler's).
+        ring: the :class:`~solo_diversity.data.batch_ring.BatchRing` the dataset's workers fill
+            (batches arrive as ring tickets and leave as tensors lent from it).
         **kwargs: other DataLoader arguments (collate_fn, num_workers, ...).
 
     """
@@ -105,9 +112,11 @@ class ResumableLoader(DataLoader):
         batches: StepBatches,
         in_flight: Callable[[], int] | None = None,
         epoch_now: Callable[[], int | None] | None = None,
+        ring: BatchRing | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset, batch_sampler=batches, **kwargs)
+        self.ring = ring
         self.steps = batches  # the typed handle (``batch_sampler`` is typed loosely upstream)
         self.in_flight = in_flight
         self.epoch_now = epoch_now
@@ -126,6 +135,9 @@ class ResumableLoader(DataLoader):
         self.steps.start_at(self.cursor.begin(sampler.epoch))
         for batch in super().__iter__():
             self.cursor.advance()
+            if isinstance(batch[1], RingTicket):
+                assert self.ring is not None
+                batch = [batch[0], self.ring.lend(batch[1].slot), batch[2]]
             yield batch
 
     def state_dict(self) -> dict[str, Any]:
@@ -287,11 +299,15 @@ class PretrainDataModule(pl.LightningDataModule):
         Each sample is augmented from its own seed (see :class:`StepBatches`), and the loader's
         position survives a checkpoint (see :class:`ResumableLoader`).
         """
+        ring = self._ring()
+        if hasattr(self.train_dataset, "ring"):
+            self.train_dataset.ring = ring
         return ResumableLoader(
             self.train_dataset,
             StepBatches(self.sampler),
             in_flight=self._batches_in_flight,
             epoch_now=self._epoch_now,
+            ring=ring,
             collate_fn=(
                 already_collated
                 if isinstance(self.train_dataset, PixelBatchDataset)
@@ -299,6 +315,23 @@ class PretrainDataModule(pl.LightningDataModule):
             ),
             **self._loader_kwargs(),
         )
+
+    def _ring(self) -> BatchRing | None:
+        """Reusable batch slots for the workers (see :mod:`~solo_diversity.data.batch_ring`).
+
+        Only when workers send batches to this process, views have fixed sizes and batches are
+        not pinned (the pinning thread would copy every batch once more anyway).
+        """
+        specs = getattr(self.transform, "specs", None)
+        if self.num_workers == 0 or self.pin_memory or self.augment_on_device or not specs:
+            return None
+        shapes = view_shapes(specs)
+        if shapes is None:
+            return None
+        slots = RING_PREFETCH * self.num_workers + RING_HELD
+        if slots * BatchRing.slot_bytes(self.batch_size, shapes) > MAX_RING_BYTES:
+            return None
+        return BatchRing(self.batch_size, shapes, slots)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Augment a raw batch of the batched path on the device it was moved to."""

@@ -25,6 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from solo_diversity.data.batch_ring import BatchRing, RingTicket
 from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
 
@@ -161,6 +162,19 @@ class AssembledBatch(list):  # type: ignore[type-arg]
     """A batch that a dataset's ``__getitems__`` already stacked (collate passes it through)."""
 
 
+def ring_slot(ring: BatchRing | None, batch_size: int) -> int | None:
+    """A free slot of ``ring`` for a batch of ``batch_size`` made in a DataLoader worker, or None.
+
+    None outside workers (nothing crosses processes), when the batch is not the ring's size, or
+    when no slot frees up in time (the batch is then allocated as usual).
+    """
+    if ring is None or torch.utils.data.get_worker_info() is None:
+        return None
+    if ring.slots[0][0].shape[0] != batch_size:
+        return None
+    return ring.acquire()
+
+
 def batch_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """An uninitialised batch tensor, in shared memory when called in a DataLoader worker.
 
@@ -238,6 +252,7 @@ class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
         self._reader: _CountedReader[list[torch.Tensor]] = _CountedReader(
             subset, transform, counter
         )
+        self.ring: BatchRing | None = None  # set by the datamodule for its worker processes
 
     @property
     def counter(self) -> ReadCounter:
@@ -265,7 +280,8 @@ class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
         entries = [k[0] if isinstance(k, tuple) else int(k) for k in keys]
         positions = [int(reader.positions[e]) for e in entries]
         datas = reader.index.read_many(positions)
-        outputs: list[torch.Tensor] | None = None
+        slot = ring_slot(self.ring, len(keys))
+        outputs = None if slot is None else self.ring.slots[slot]  # type: ignore[union-attr]
         indexes, targets = [], []
         for b, (key, entry, data) in enumerate(zip(keys, entries, datas, strict=True)):
             seed = key[1] if isinstance(key, tuple) else None
@@ -278,10 +294,11 @@ class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
             indexes.append(item[0])
             targets.append(item[2])
         assert outputs is not None
+        views: Any = outputs if slot is None else RingTicket(slot)
         return AssembledBatch(
             [
                 torch.tensor(indexes, dtype=torch.long),
-                outputs,
+                views,
                 torch.tensor(targets, dtype=torch.long),
             ]
         )

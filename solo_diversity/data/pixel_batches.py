@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from solo_diversity.data.datasets import ReadCounter, SubsetReader
+from solo_diversity.data.batch_ring import BatchRing, RingTicket
+from solo_diversity.data.datasets import ReadCounter, SubsetReader, ring_slot
 from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
 
@@ -138,6 +139,7 @@ class PixelBatchDataset(Dataset[Any]):
         self.transform = transform
         self.counter = counter
         self.on_device = on_device
+        self.ring: BatchRing | None = None  # set by the datamodule for its worker processes
 
     def __len__(self) -> int:
         return len(self.data)
@@ -152,7 +154,13 @@ class PixelBatchDataset(Dataset[Any]):
         if self.on_device:
             views: Any = {"pixels": pixels, "seeds": seeds, "sizes": sizes}
         else:
-            views = self.transform(pixels, seeds, sizes)
+            slot = ring_slot(self.ring, len(keys))
+            if slot is None:
+                views = self.transform(pixels, seeds, sizes)
+            else:
+                assert self.ring is not None
+                self.transform(pixels, seeds, sizes, out=self.ring.slots[slot])
+                views = RingTicket(slot)
         return [self.data.positions[entries], views, self.data.targets[entries]]
 
     def __getitem__(self, key: tuple[int, int]) -> list[Any]:
