@@ -9,10 +9,11 @@ warmup + steps`` with :class:`~.bench_pretrain_timing.StepClock`; the one step a
 carries the budget's checkpoint save, which is reported as a one-off. Our rows go through
 :func:`~solo_diversity.pretrain.run_pretrain` with the whole machinery on (budget plan, ledger,
 visit ledger, epoch sampler, checkpointer, guards): ``data.augment_backend`` torchvision, fast and
-batch, and ``data.format=dali`` on the CPU. Row (a) trains the same method class with the same
-Trainer arguments (:func:`~solo_diversity.pretrain.trainer_kwargs`) on a loader assembled as
-solo-learn assembles its CIFAR pretraining loader (the loader benchmark's baseline,
-:mod:`solo_diversity.data.bench_baseline`), with none of our callbacks.
+batch, and ``data.format=dali`` on the CPU (and on the GPU: row ``dali_gpu``). Row (a) trains the
+same method class with the same Trainer arguments and loggers
+(:func:`~solo_diversity.pretrain.trainer_kwargs`) on solo-learn's CIFAR pretraining loader as the
+loader benchmark rebuilds it (:mod:`solo_diversity.data.bench_baseline`), with none of our
+callbacks. A row that cannot run says why and the others still run.
 Usage: ``python -m solo_diversity.experiments.bench_pretrain --help``.
 """
 
@@ -44,6 +45,7 @@ ROWS: dict[str, str] = {
     "fast": "ours, augment_backend=fast",
     "batch": "ours, augment_backend=batch",
     "dali": "ours, data.format=dali (CPU)",
+    "dali_gpu": "ours, data.format=dali (GPU)",
 }
 SHARE_LIMIT = 0.01  # the budget machinery must cost under 1% of a step
 
@@ -100,7 +102,7 @@ def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> 
         "data.dataset=bench_small",
         f"data.train_path={index_path}",
         "data.val_path=null",
-        f"data.format={'dali' if row == 'dali' else 'h5'}",
+        f"data.format={'dali' if row.startswith('dali') else 'h5'}",
         f"data.num_workers={s.workers}",
         "data.crop_size=32",
         f"++data.augment_backend={backend}",
@@ -113,7 +115,7 @@ def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> 
         f"checkpoint.dir={workdir / 'trained_models'}",
         f"accelerator={s.resolved_accelerator()}",
         "devices=1",
-        "++dali.device=cpu",
+        f"++dali.device={'gpu' if row == 'dali_gpu' else 'cpu'}",
         f"dali.num_threads={s.workers}",
         f"++seed={s.seed}",
         "++profiler=simple",
@@ -134,10 +136,13 @@ def _result(
 def run_ours(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> RowResult:
     """One of our rows through :func:`run_pretrain`, with the whole budget machinery on."""
     from solo_diversity.data import check_backend
+    from solo_diversity.errors import UserError
     from solo_diversity.pretrain import run_pretrain
 
     if row in ("torchvision", "fast", "batch"):
         check_backend(row)  # UserError when this backend is not registered (yet)
+    if row == "dali_gpu" and not torch.cuda.is_available():
+        raise UserError("no GPU visible")
     clock, sampler = timing.StepClock(s.warmup, s.steps), timing.SamplerCost()
     run_pretrain(compose_cfg(s, index_path, row, workdir), callbacks=[clock, sampler])
     return _result(row, clock, s, sampler.ms)
@@ -259,17 +264,8 @@ def print_report(report: Mapping[str, Any]) -> None:
         title=f"Pretraining throughput ({report['model']}; {report['timed']})",
         caption="img/s: source images (2 crops each); median, data wait, after transfer: ms/step",
     )
-    cols = (
-        "row",
-        "img/s",
-        "x (a)",
-        "ms/step",
-        "data wait",
-        "after transfer",
-        "machinery %",
-        "status",
-    )
-    for col in cols:
+    cols = "row|img/s|x (a)|ms/step|median|data wait|after transfer|machinery %|status"
+    for col in cols.split("|"):
         table.add_column(col, justify="left" if col in ("row", "status") else "right")
     for r in rows:
         table.add_row(
