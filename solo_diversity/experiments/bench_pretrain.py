@@ -217,6 +217,7 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
     report = {
         "settings": {**asdict(s), "corpus": str(s.corpus), "accelerator": s.resolved_accelerator()},
         "model": "SimCLR, resnet18 (CIFAR stem), 2 x 32 px crops, cifar symmetric preset",
+        "budget_C": s.total_steps * s.batch_size,
         "timed": f"steps {s.warmup + 1}..{s.warmup + s.steps} of {s.total_steps}",
         "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
