@@ -60,7 +60,7 @@ class BenchSettings:
     workers: int = 2
     num_images: int = 10_000
     accelerator: str = "auto"
-    corpus: Path = Path("datasets/bench_small")
+    corpus: Path = Path("datasets/bench_small_10000")
     seed: int = 5
 
     @property
@@ -197,7 +197,9 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
 
     index_path, npy_path = build_small_corpus(s.corpus, s.num_images, 32, seed=0)
     results: list[RowResult] = []
-    logging.getLogger("lightning.pytorch.profilers").setLevel(logging.WARNING)  # no summary dump
+    profiler_log = logging.getLogger("lightning.pytorch.profilers")
+    level = profiler_log.level
+    profiler_log.setLevel(logging.WARNING)  # no profiler summary after each row
     for row in rows:
         with tempfile.TemporaryDirectory(prefix=f"bench_pretrain_{row}_") as tmp:
             try:
@@ -210,6 +212,7 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
             except Exception as err:  # noqa: BLE001 - a broken row is reported, the others run
                 result = RowResult(row, ROWS[row], status=f"failed: {type(err).__name__}: {err}")
         results.append(result)
+    profiler_log.setLevel(level)
     base = next((r.images_per_s for r in results if r.row == "a"), float("nan"))
     for result in results:
         result.ratio_to_a = result.images_per_s / base
