@@ -336,6 +336,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = [r for r in args.rows.split(",") if r not in ROWS]
     if unknown:
         parser.error(f"unknown rows {', '.join(unknown)}; valid: {', '.join(ROWS)}")
+    for flag in ("steps", "warmup", "batch_size", "workers", "num_images"):
+        low = 0 if flag == "workers" else 1
+        if getattr(args, flag) is not None and getattr(args, flag) < low:
+            parser.error(f"--{flag.replace('_', '-')} must be >= {low}, got {getattr(args, flag)}")
     return args
 
 

@@ -5,11 +5,15 @@ budget machinery's share of a step."""
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from solo_diversity.experiments.bench_pretrain import main
 from solo_diversity.experiments.bench_pretrain_timing import (
+    StepClock,
     machinery_components,
     machinery_share,
     transfer_ms,
@@ -44,6 +48,28 @@ def test_machinery_share_is_our_hooks_per_step_over_the_step_time():
 def test_window_sums_take_only_what_was_recorded_after_the_snapshot():
     recorded = {"a": [1.0, 2.0, 3.0], "b": [5.0], "c": [0.5, 0.25]}
     assert window_sums({"a": 1, "b": 1}, recorded) == {"a": 5.0, "c": 0.75}
+
+
+def test_step_clock_sums_the_profiled_actions_of_the_timed_steps_only():
+    durations: defaultdict[str, list[float]] = defaultdict(list)
+    trainer = SimpleNamespace(global_step=0, profiler=SimpleNamespace(recorded_durations=durations))
+    module = SimpleNamespace(device=torch.device("cpu"))
+    clock = StepClock(warmup=1, steps=2)
+    for step in (1, 2, 3, 4):  # step 1 warms up, 2 and 3 are timed, 4 carries the save
+        durations["[Callback]BudgetLedger.on_train_batch_end"].append(step / 1000)
+        trainer.global_step = step
+        clock.on_train_batch_end(trainer, module, None, None, step - 1)
+    assert clock.window_seconds == pytest.approx(
+        {"[Callback]BudgetLedger.on_train_batch_end": 0.005}
+    )
+    assert len(clock.step_ends) == 3 and clock.seconds > 0 and clock.median_step_ms >= 0
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--warmup", "--batch-size"])
+def test_bad_step_counts_are_cli_errors(flag, capsys):
+    with pytest.raises(SystemExit):
+        main([flag, "0"])
+    assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_quick_run_writes_both_rows(tmp_path):
