@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from PIL import Image, ImageFilter
+from torchvision import transforms as T
 from torchvision.transforms import v2
 
 from solo_diversity.errors import UserError
@@ -329,36 +330,33 @@ def build_view_transform(
         rrc is enabled (with rrc disabled, Resize keeps the aspect ratio, as in solo-learn).
 
     """
-    bicubic = v2.InterpolationMode.BICUBIC
+    # torchvision's v1 transforms, as solo-learn builds them: on PIL images they run the same
+    # kernels as v2 with ~20% less per-call overhead (v2's input dispatch).
+    bicubic = T.InterpolationMode.BICUBIC
     steps: list[Callable[..., Any]] = []
     if spec.rrc.enabled:
         scale = (spec.rrc.crop_min_scale, spec.rrc.crop_max_scale)
-        steps.append(v2.RandomResizedCrop(spec.crop_size, scale=scale, interpolation=bicubic))
+        steps.append(T.RandomResizedCrop(spec.crop_size, scale=scale, interpolation=bicubic))
     else:
-        steps.append(v2.Resize(spec.crop_size, interpolation=bicubic))
+        steps.append(T.Resize(spec.crop_size, interpolation=bicubic))
     cj = spec.color_jitter
     if cj.prob > 0:
-        jitter = v2.ColorJitter(cj.brightness, cj.contrast, cj.saturation, cj.hue)
-        steps.append(v2.RandomApply([jitter], p=cj.prob))
+        jitter = T.ColorJitter(cj.brightness, cj.contrast, cj.saturation, cj.hue)
+        steps.append(T.RandomApply([jitter], p=cj.prob))
     if spec.grayscale_prob > 0:
-        steps.append(v2.RandomGrayscale(p=spec.grayscale_prob))
+        steps.append(T.RandomGrayscale(p=spec.grayscale_prob))
     if spec.gaussian_blur_prob > 0:
-        steps.append(v2.RandomApply([PILGaussianBlur(BLUR_SIGMA)], p=spec.gaussian_blur_prob))
+        steps.append(T.RandomApply([PILGaussianBlur(BLUR_SIGMA)], p=spec.gaussian_blur_prob))
     if spec.solarization_prob > 0:
-        steps.append(v2.RandomSolarize(SOLARIZE_THRESHOLD, p=spec.solarization_prob))
+        steps.append(T.RandomSolarize(SOLARIZE_THRESHOLD, p=spec.solarization_prob))
     if spec.equalization_prob > 0:
-        steps.append(v2.RandomEqualize(p=spec.equalization_prob))
+        steps.append(T.RandomEqualize(p=spec.equalization_prob))
     if spec.horizontal_flip_prob > 0:
-        steps.append(v2.RandomHorizontalFlip(p=spec.horizontal_flip_prob))
+        steps.append(T.RandomHorizontalFlip(p=spec.horizontal_flip_prob))
     mean = spec.mean if spec.mean is not None else mean
     std = spec.std if spec.std is not None else std
-    steps += [
-        v2.ToImage(),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(list(mean), list(std)),
-        v2.ToPureTensor(),
-    ]
-    return v2.Compose(steps)
+    steps += [T.ToTensor(), T.Normalize(list(mean), list(std))]
+    return T.Compose(steps)
 
 
 class MultiViewTransform:

@@ -148,6 +148,10 @@ class SubsetReader(Generic[T]):
         raise UserError(f"none of the {n} images in the subset of {self.index.path} is readable")
 
 
+#: Images up to this many pixels (96 x 96) are copied out of their decoder object (see below).
+SMALL_IMAGE_PIXELS = 96 * 96
+
+
 class _DecodeThen(Generic[T]):
     """bytes -> PIL decode -> transform (a class, not a lambda: spawned workers pickle it)."""
 
@@ -155,7 +159,12 @@ class _DecodeThen(Generic[T]):
         self.transform = transform
 
     def __call__(self, data: bytes) -> T:
-        return self.transform(decode_image(data))
+        img = decode_image(data)
+        if img.width * img.height <= SMALL_IMAGE_PIXELS:
+            # A decoded file object re-checks its lazy loading on every PIL call; for a small
+            # image a plain copy is cheaper than those checks (~15% of a 32 px view's time).
+            img = img.copy()
+        return self.transform(img)
 
 
 class AssembledBatch(list):  # type: ignore[type-arg]
