@@ -92,6 +92,7 @@ class RowResult:
     one_off_ms: dict[str, float] = field(default_factory=dict)
     hooks_ms: dict[str, float] = field(default_factory=dict)
     status: str = "ok"
+    error: str = ""  # the whole message of a failed row (its status has the last line)
 
 
 def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> DictConfig:
@@ -210,7 +211,8 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
             except (UserError, ImportError) as err:
                 result = RowResult(row, ROWS[row], status=f"not available: {err}")
             except Exception as err:  # noqa: BLE001 - a broken row is reported, the others run
-                result = RowResult(row, ROWS[row], status=f"failed: {type(err).__name__}: {err}")
+                status = f"failed: {type(err).__name__}: {_last_line(str(err))}"
+                result = RowResult(row, ROWS[row], status=status, error=str(err))
         results.append(result)
     profiler_log.setLevel(level)
     base = next((r.images_per_s for r in results if r.row == "a"), float("nan"))
@@ -233,6 +235,11 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _last_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def _json_row(result: RowResult) -> dict[str, Any]:
