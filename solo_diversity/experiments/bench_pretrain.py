@@ -84,6 +84,7 @@ class RowResult:
     images_per_s: float = float("nan")
     ms_per_step: float = float("nan")
     median_ms_per_step: float = float("nan")
+    main_cpu_ms_per_step: float = float("nan")
     ratio_to_a: float = float("nan")
     data_wait_ms: float = float("nan")
     after_transfer_ms: float = float("nan")

@@ -62,6 +62,8 @@ class StepClock(pl.Callback):
         self.start: float | None = None
         self.end: float | None = None
         self.step_ends: list[float] = []
+        self.cpu_start = 0.0
+        self.cpu_seconds = float("nan")  # CPU time of the training process (all its threads)
         self._counts: dict[str, int] = {}
         self.window_seconds: dict[str, float] = {}
         self.run_seconds: dict[str, float] = {}
@@ -87,12 +89,12 @@ class StepClock(pl.Callback):
             torch.cuda.synchronize(pl_module.device)  # the window holds finished GPU work only
         now = time.perf_counter()
         if step == self.warmup:
-            self.start, self.step_ends = now, [now]
+            self.start, self.step_ends, self.cpu_start = now, [now], time.process_time()
             self._counts = {k: len(v) for k, v in self._recorded(trainer).items()}
         elif self.warmup < step <= self.warmup + self.steps and self.start is not None:
             self.step_ends.append(now)
             if step == self.warmup + self.steps:
-                self.end = now
+                self.end, self.cpu_seconds = now, time.process_time() - self.cpu_start
                 self.window_seconds = window_sums(self._counts, self._recorded(trainer))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -209,10 +211,12 @@ def step_costs(clock: StepClock, extra_ms: Mapping[str, float] | None = None) ->
         extra_ms: machinery measured outside the profiler (:class:`SamplerCost`), ms per step.
 
     Returns:
-        ``ms_per_step`` (window / steps) and ``median_ms_per_step``; ``data_wait_ms`` (waiting
-        on the loader) and ``after_transfer_ms`` (:func:`transfer_ms`); ``machinery_ms``
-        (:func:`machinery_components` plus ``extra_ms``) and its ``machinery_share``;
-        ``one_off_ms``: ms per run of each component outside the window (setup, the saves after
+        ``ms_per_step`` (window / steps), ``median_ms_per_step`` and ``main_cpu_ms_per_step``
+        (CPU time of the training process, all threads: on a shared machine, wall time far above
+        CPU time / threads means contention); ``data_wait_ms`` (waiting on the loader) and
+        ``after_transfer_ms`` (:func:`transfer_ms`); ``machinery_ms`` (:func:`machinery_components`
+        plus ``extra_ms``) and its ``machinery_share``; ``one_off_ms``: ms per run of each
+        component outside the window (setup, the saves after
         it, the end); ``hooks_ms``: :func:`hook_detail`.
 
     """
@@ -224,6 +228,7 @@ def step_costs(clock: StepClock, extra_ms: Mapping[str, float] | None = None) ->
     return {
         "ms_per_step": step_ms,
         "median_ms_per_step": clock.median_step_ms,
+        "main_cpu_ms_per_step": 1000.0 * clock.cpu_seconds / steps,
         "data_wait_ms": 1000.0 * window.get(DATA_WAIT_ACTION, 0.0) / steps,
         "after_transfer_ms": transfer_ms(window, steps),
         "machinery_ms": components,
