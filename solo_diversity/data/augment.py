@@ -247,6 +247,46 @@ def parse_augmentations(cfg_list: Any) -> list[AugmentationSpec]:
     return [_parse_one(entry, f"augmentations[{i}]") for i, entry in enumerate(cfg_list)]
 
 
+def ordered_specs(specs: Sequence[AugmentationSpec]) -> tuple[AugmentationSpec, ...]:
+    """Specs in view order: those of the first spec's crop size (large) first, then the rest."""
+    large = specs[0].crop_size
+    return tuple(
+        [s for s in specs if s.crop_size == large] + [s for s in specs if s.crop_size != large]
+    )
+
+
+def view_stats(
+    spec: AugmentationSpec, mean: Sequence[float], std: Sequence[float]
+) -> tuple[Sequence[float], Sequence[float]]:
+    """A view's normalisation: its own mean/std when the spec sets them, else the defaults."""
+    return (
+        spec.mean if spec.mean is not None else mean,
+        spec.std if spec.std is not None else std,
+    )
+
+
+def jitter_ops(cj: ColorJitterSpec) -> list[tuple[str, float]]:
+    """The (name, strength) of each jitter op a spec turns on, in torchvision's listing order."""
+    ops = (
+        ("brightness", cj.brightness),
+        ("contrast", cj.contrast),
+        ("saturation", cj.saturation),
+        ("hue", cj.hue),
+    )
+    return [(name, strength) for name, strength in ops if strength > 0]
+
+
+def jitter_factor(name: str, strength: float, u: Any) -> Any:
+    """Torchvision's ColorJitter law from uniforms u (a float or an array) in [0, 1).
+
+    hue: U[-h, h] turns; brightness, contrast, saturation: U[max(0, 1 - s), 1 + s].
+    """
+    if name == "hue":
+        return (2.0 * u - 1.0) * strength
+    lo = max(0.0, 1.0 - strength)
+    return lo + (1.0 + strength - lo) * u
+
+
 def crop_counts(specs: Sequence[AugmentationSpec]) -> tuple[int, int]:
     """(num_large_crops, num_small_crops); a crop is large when its size equals the first spec's."""
     large_size = specs[0].crop_size
@@ -353,8 +393,7 @@ def build_view_transform(
         steps.append(T.RandomEqualize(p=spec.equalization_prob))
     if spec.horizontal_flip_prob > 0:
         steps.append(T.RandomHorizontalFlip(p=spec.horizontal_flip_prob))
-    mean = spec.mean if spec.mean is not None else mean
-    std = spec.std if spec.std is not None else std
+    mean, std = view_stats(spec, mean, std)
     steps += [T.ToTensor(), T.Normalize(list(mean), list(std))]
     return T.Compose(steps)
 
@@ -374,10 +413,7 @@ class MultiViewTransform:
     ) -> None:
         if not specs:
             raise UserError("augmentations must hold at least one entry")
-        large_size = specs[0].crop_size
-        ordered = [s for s in specs if s.crop_size == large_size]
-        ordered += [s for s in specs if s.crop_size != large_size]
-        self.specs = tuple(ordered)
+        self.specs = ordered_specs(specs)
         self.num_large_crops, self.num_small_crops = crop_counts(specs)
         self._views = [
             (build_view_transform(spec, mean, std), spec.num_crops) for spec in self.specs

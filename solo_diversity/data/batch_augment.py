@@ -37,6 +37,10 @@ from solo_diversity.data.augment import (
     SOLARIZE_THRESHOLD,
     AugmentationSpec,
     crop_counts,
+    jitter_factor,
+    jitter_ops,
+    ordered_specs,
+    view_stats,
 )
 from solo_diversity.data.batch_crop import RRC_DRAWS, counter_uniforms, crop_resize, rrc_boxes
 from solo_diversity.data.batch_crop import blur as blur_batch
@@ -68,22 +72,11 @@ class BatchView:
 
     def __init__(self, spec: AugmentationSpec, mean: Sequence[float], std: Sequence[float]) -> None:
         self.spec = spec
-        mean = spec.mean if spec.mean is not None else mean
-        std = spec.std if spec.std is not None else std
+        mean, std = view_stats(spec, mean, std)
         # (v / 255 - mean) / std as v * scale - shift, per channel.
         self.scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, 3, 1, 1)
         self.shift = torch.tensor([m / s for m, s in zip(mean, std, strict=True)]).view(1, 3, 1, 1)
-        cj = spec.color_jitter
-        self.jitter = [
-            (name, strength)
-            for name, strength in (
-                ("brightness", cj.brightness),
-                ("contrast", cj.contrast),
-                ("saturation", cj.saturation),
-                ("hue", cj.hue),
-            )
-            if strength > 0
-        ]
+        self.jitter = jitter_ops(spec.color_jitter)
         # Uniforms per sample: the crop's, then the jitter gate, a factor and an order key per
         # jitter op, then grayscale, blur gate, blur sigma, solarize, equalize, flip.
         self.num_draws = RRC_DRAWS + 1 + 2 * len(self.jitter) + 6
@@ -123,12 +116,7 @@ class BatchView:
             return
         factors = np.empty((len(chosen), n))
         for k, (name, strength) in enumerate(self.jitter):
-            v = u[chosen, 1 + k]
-            if name == "hue":
-                factors[:, k] = (2.0 * v - 1.0) * strength
-            else:
-                lo = max(0.0, 1.0 - strength)
-                factors[:, k] = lo + (1.0 + strength - lo) * v
+            factors[:, k] = jitter_factor(name, strength, u[chosen, 1 + k])
         order = np.argsort(u[chosen, 1 + n : 1 + 2 * n], axis=1)  # iid keys: a uniform permutation
         part = x[torch.from_numpy(chosen).to(x.device)]
         for position in range(n):
@@ -205,11 +193,7 @@ class BatchAugment:
     ) -> None:
         if not specs:
             raise UserError("augmentations must hold at least one entry")
-        large = specs[0].crop_size
-        ordered = [s for s in specs if s.crop_size == large] + [
-            s for s in specs if s.crop_size != large
-        ]
-        self.specs = tuple(ordered)
+        self.specs = ordered_specs(specs)
         self.num_large_crops, self.num_small_crops = crop_counts(specs)
         self._views = [BatchView(s, mean, std) for s in self.specs for _ in range(s.num_crops)]
 

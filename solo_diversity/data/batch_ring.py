@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import torch
 
+from solo_diversity.data.augment import ordered_specs
+
 logger = logging.getLogger(__name__)
 
 #: Seconds a worker waits for a free slot before allocating a batch of its own.
@@ -92,8 +94,4 @@ def view_shapes(specs: Sequence[Any]) -> list[tuple[int, ...]] | None:
     """(3, S, S) per view, large crops first, when every view has a fixed size (rrc enabled)."""
     if not all(spec.rrc.enabled for spec in specs):
         return None
-    large = specs[0].crop_size
-    ordered = [s for s in specs if s.crop_size == large] + [
-        s for s in specs if s.crop_size != large
-    ]
-    return [(3, s.crop_size, s.crop_size) for s in ordered for _ in range(s.num_crops)]
+    return [(3, s.crop_size, s.crop_size) for s in ordered_specs(specs) for _ in range(s.num_crops)]

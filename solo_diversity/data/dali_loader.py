@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from solo_diversity.data.augment import AugmentationSpec
+from solo_diversity.data.augment import AugmentationSpec, ordered_specs
 from solo_diversity.data.dali_feed import IndexFeed, PaddedSequence, ScreenCache
 from solo_diversity.data.dali_pipeline import (
     FEED_OUTPUTS,
@@ -36,7 +36,6 @@ from solo_diversity.data.dali_pipeline import (
     view_specs,
 )
 from solo_diversity.data.datamodule import PretrainDataModule, batches_in_flight
-from solo_diversity.data.fast_cpu import ordered_specs
 from solo_diversity.data.sampler import Cursor
 
 

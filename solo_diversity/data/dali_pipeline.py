@@ -35,8 +35,10 @@ from solo_diversity.data.augment import (
     SOLARIZE_THRESHOLD,
     AugmentationSpec,
     blur_kernel_size,
+    jitter_factor,
+    ordered_specs,
 )
-from solo_diversity.data.fast_cpu import RRC_RATIO, ordered_specs, rrc_box
+from solo_diversity.data.fast_cpu import RRC_RATIO, rrc_box
 from solo_diversity.errors import UserError
 
 DALI_DEVICES = ("cpu", "gpu")
@@ -112,8 +114,7 @@ def view_specs(specs: Sequence[AugmentationSpec]) -> tuple[AugmentationSpec, ...
 
 def _factor_of(u: float, strength: float) -> float:
     """A jitter factor ~ U[max(0, 1 - s), 1 + s] from a uniform u (torchvision's law)."""
-    lo = max(0.0, 1.0 - strength)
-    return lo + (1.0 + strength - lo) * u
+    return float(jitter_factor("brightness", strength, u))
 
 
 def view_params(spec: AugmentationSpec, height: int, width: int) -> np.ndarray:

@@ -45,6 +45,10 @@ from solo_diversity.data.augment import (
     AugmentationSpec,
     blur_kernel_size,
     crop_counts,
+    jitter_factor,
+    jitter_ops,
+    ordered_specs,
+    view_stats,
 )
 from solo_diversity.data.decode import decode_hwc
 from solo_diversity.errors import UserError
@@ -56,14 +60,6 @@ _RRC_TRIES = 10
 _LEVELS = np.arange(256)
 #: Solarization as a table on 8-bit values (invert at or above the threshold).
 _SOLARIZE = np.where(_LEVELS >= SOLARIZE_THRESHOLD, 255 - _LEVELS, _LEVELS).astype(np.uint8)
-
-
-def ordered_specs(specs: Sequence[AugmentationSpec]) -> tuple[AugmentationSpec, ...]:
-    """Specs in view order: those of the first spec's crop size (large) first, then the rest."""
-    large = specs[0].crop_size
-    return tuple(
-        [s for s in specs if s.crop_size == large] + [s for s in specs if s.crop_size != large]
-    )
 
 
 def _below(u: float, n: int) -> int:
@@ -278,25 +274,14 @@ class FastView:
 
     def __init__(self, spec: AugmentationSpec, mean: Sequence[float], std: Sequence[float]) -> None:
         self.spec = spec
-        mean = spec.mean if spec.mean is not None else mean
-        std = spec.std if spec.std is not None else std
+        mean, std = view_stats(spec, mean, std)
         # Normalisation as one float table per channel: value v -> (v / 255 - mean) / std.
         self.tables = np.stack(
             [(_LEVELS / 255.0 - m) / s for m, s in zip(mean, std, strict=True)]
         ).astype(np.float32)
         self.solarized_tables = np.ascontiguousarray(self.tables[:, _SOLARIZE])
         self.kernel_size = blur_kernel_size(spec.crop_size)
-        cj = spec.color_jitter
-        self._jitter = [
-            (name, strength)
-            for name, strength in (
-                ("brightness", cj.brightness),
-                ("contrast", cj.contrast),
-                ("saturation", cj.saturation),
-                ("hue", cj.hue),
-            )
-            if strength > 0
-        ]
+        self._jitter = jitter_ops(spec.color_jitter)
         # Uniforms per view: jitter gate, one factor and one order key per jitter op, then
         # grayscale, blur gate, blur sigma, solarize, equalize, flip.
         self._num_draws = 1 + 2 * len(self._jitter) + 6
@@ -315,11 +300,7 @@ class FastView:
         n = len(self._jitter)
         params = []
         for (name, strength), v in zip(self._jitter, u[:n], strict=True):
-            if name == "hue":
-                params.append((name, (2.0 * v - 1.0) * strength))  # U[-h, h]
-            else:
-                lo = max(0.0, 1.0 - strength)
-                params.append((name, lo + (1.0 + strength - lo) * v))  # U[max(0, 1-s), 1+s]
+            params.append((name, jitter_factor(name, strength, v)))
         keys = u[n : 2 * n]  # sorting iid uniforms gives a uniformly random permutation
         return [params[k] for k in sorted(range(n), key=keys.__getitem__)]
 
