@@ -17,9 +17,9 @@ with :func:`image_seed` ``(s, c, i)``: the first 8 bytes of BLAKE2b(``"s:c:i"``)
 one (63 bits). The noise is drawn on the CPU so it is the same whatever device denoises it.
 **Batches** are fixed runs of ``--batch`` consecutive images of one class; a batch is always
 generated whole, so a resumed run computes exactly what an uninterrupted one would (the same
-floating-point operations) and its pixels are identical. An image regenerated alone matches
-bit for bit when the set was made with ``--batch 1``; otherwise batched matmuls may differ in the
-last float bit, which at most moves a rare pixel by one grey level.
+floating-point operations) and its pixels are identical, up to the CPU kernels' own rounding: two
+runs of one batch may move a rare value by one grey level (measured: 1 in 3,072), since oneDNN
+picks kernels by memory alignment. Likewise an image regenerated alone, or in another batch.
 **Images** are PNG: lossless, so the pixels on disk are the ones the seed reproduces, and the
 set's only lossy step is the training loader's own. Each is written to a hidden temporary name,
 fsync-ed and renamed, then recorded in the shard's manifest; an interrupted run leaves no file

@@ -86,7 +86,19 @@ def records(out: Path) -> list[dict]:
 
 
 def same_pixels(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    """The same images: every pixel equal, up to one grey level in at most 0.1% of the values.
+
+    The same pipeline run twice on the same batch may round a value differently (oneDNN picks
+    kernels by memory alignment: measured, one value in 3,072 moved by one level), while a wrong
+    seed, prompt or batch changes nearly every pixel by tens of levels.
+    """
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        diff = np.abs(a[k].astype(np.int16) - b[k].astype(np.int16))
+        if a[k].shape != b[k].shape or diff.max() > 1 or (diff > 0).mean() > 1e-3:
+            return False
+    return True
 
 
 def test_scheduler_is_dpmsolver_pp_with_the_papers_betas(pipe):
