@@ -27,9 +27,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 mapfile -t cells < <("$SOLO_DIV" experiment cells "$TABLE" --format ids | grep -E "$methods")
+dry_run=0
+for arg in ${rest[@]+"${rest[@]}"}; do [[ "$arg" == "--dry-run" ]] && dry_run=1; done
 for split in train test; do
   index="datasets/fashion_mnist/$split.h5"
-  if [[ ! -f "$index" ]]; then
+  if [[ $dry_run == 0 && ! -f "$index" ]]; then  # a dry run neither needs nor writes data
     mkdir -p datasets/fashion_mnist
     "$SOLO_DIV" index build fashion_mnist "$index" --split "$split" > /dev/null
     echo "built $index"
@@ -39,7 +41,7 @@ start=$(date +%s)
 code=0
 "$SOLO_DIV" experiment run "$TABLE" --only "${cells[@]}" --seeds "${seeds[@]}" \
   --results "$OUT/results.jsonl" --runs "$OUT/runs" ${rest[@]+"${rest[@]}"} || code=$?
-for arg in ${rest[@]+"${rest[@]}"}; do [[ "$arg" == "--dry-run" ]] && exit "$code"; done
+[[ $dry_run == 1 ]] && exit "$code"
 echo "mini paper: $(( $(date +%s) - start )) s for ${#cells[@]} cells x ${#seeds[@]} seeds"
 if [[ -f "$OUT/results.jsonl" ]]; then
   "$SOLO_DIV" report "$OUT/results.jsonl" --out "$OUT/report" --tables "$TABLE"
