@@ -12,7 +12,6 @@ closed-form HSV hue rotation that is ~5x cheaper than an RGB -> HSV -> RGB round
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as nnf
 
 #: ITU-R 601-2 luma weights, as PIL's ``convert("L")`` and torchvision's ``rgb_to_grayscale``.
 LUMA = (0.299, 0.587, 0.114)
@@ -86,30 +85,6 @@ def rgb_hue_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
         torch.addcmul(value, chroma, ramp, value=-1.0, out=out[:, channel])
     return out
-
-
-def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
-    """Separable Gaussian blur with a sigma per sample and reflection padding.
-
-    Args:
-        x: (B, 3, H, W) float; H and W must exceed ``kernel_size // 2``.
-        sigma: (B,) standard deviations in pixels.
-        kernel_size: odd number of taps.
-
-    Returns:
-        (B, 3, H, W) float.
-
-    """
-    batch, channels, height, width = x.shape
-    half = kernel_size // 2
-    taps = torch.arange(kernel_size, dtype=x.dtype) - half
-    kernel = torch.exp(-0.5 * (taps[None, :] / sigma[:, None].to(x.dtype)) ** 2)
-    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(channels, dim=0)
-    flat = x.reshape(1, batch * channels, height, width)
-    flat = nnf.pad(flat, (half, half, half, half), mode="reflect")
-    flat = nnf.conv2d(flat, kernel.view(-1, 1, 1, kernel_size), groups=batch * channels)
-    flat = nnf.conv2d(flat, kernel.view(-1, 1, kernel_size, 1), groups=batch * channels)
-    return flat.view(batch, channels, height, width)
 
 
 def solarize(x: torch.Tensor, threshold: float, top: float = 1.0) -> torch.Tensor:

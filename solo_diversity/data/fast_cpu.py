@@ -15,7 +15,8 @@ the work where it is cheapest:
 - colour jitter, grayscale and blur run on the 8-bit crop with OpenCV's SIMD kernels (the hue
   rotation, 60% of the reference time, costs ~10x less than PIL's HSV round trip). The 8-bit
   arithmetic is PIL's up to one level (it rounds where PIL truncates). Without OpenCV the same ops
-  run as float tensor ops (:mod:`~solo_diversity.data.color_batch`);
+  run as float tensor ops (:mod:`~solo_diversity.data.color_batch`, the blur as
+  :func:`~solo_diversity.data.batch_crop.blur`);
 - solarization, flip and normalisation end in one table look-up per channel from uint8 into the
   float (3, S, S) output;
 - each view's random numbers come from two torch draws (box, then everything else) instead of
@@ -50,6 +51,7 @@ from solo_diversity.data.augment import (
     ordered_specs,
     view_stats,
 )
+from solo_diversity.data.batch_crop import blur as blur_batch
 from solo_diversity.data.decode import decode_hwc
 from solo_diversity.errors import UserError
 
@@ -231,7 +233,7 @@ class _FloatOps:
         return cb.grey(x).expand(-1, 3, -1, -1).contiguous()
 
     def blur(self, x: torch.Tensor, sigma: float, kernel: int) -> torch.Tensor:
-        return cb.gaussian_blur(x, self._f(sigma), min(kernel, sigma_kernel(sigma)))
+        return blur_batch(x, self._f(sigma), min(kernel, sigma_kernel(sigma)) // 2)
 
 
 def _equalize(x: np.ndarray) -> np.ndarray:
