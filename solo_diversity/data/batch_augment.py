@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as tvf
 
+from solo_diversity.data import batch_kernels as kernels
 from solo_diversity.data import color_batch as cb
 from solo_diversity.data.augment import (
     BLUR_SIGMA,
@@ -42,7 +44,15 @@ from solo_diversity.data.augment import (
     ordered_specs,
     view_stats,
 )
-from solo_diversity.data.batch_crop import RRC_DRAWS, counter_uniforms, crop_resize, rrc_boxes
+from solo_diversity.data.batch_crop import (
+    RRC_DRAWS,
+    counter_uniforms,
+    crop_resize,
+    gaussian_taps,
+    length_weights,
+    pillow_vertical_first,
+    rrc_boxes,
+)
 from solo_diversity.data.batch_crop import blur as blur_batch
 from solo_diversity.errors import UserError
 
@@ -58,6 +68,42 @@ def _where(mask: np.ndarray, device: torch.device) -> torch.Tensor | None:
     """Indices of the True samples as a tensor on ``device``, or None when there are none."""
     picked = np.flatnonzero(mask)
     return torch.from_numpy(picked).to(device) if picked.size else None
+
+
+@dataclass
+class ViewDraws:
+    """Everything random about one view of every sample of a batch (one row per sample).
+
+    Both forms of the pipeline (the compiled CPU kernels and the tensor operations) apply these
+    draws, so they share one random law.
+
+    Attributes:
+        boxes: (B, 4) int64 crop boxes ``(top, left, h, w)``; out_h, out_w: the crop's output.
+        jitter: (B,) bool; order: (B, n) int64 op index at each position; factors: (B, n)
+            float32 each op's factor (hue: its shift in turns).
+        grey, blur, solarize, equalize, flip: (B,) bool gates.
+        sigma: (B,) float64 blur sigma in pixels (used where ``blur``).
+
+    """
+
+    boxes: np.ndarray
+    out_h: int
+    out_w: int
+    jitter: np.ndarray
+    order: np.ndarray
+    factors: np.ndarray
+    grey: np.ndarray
+    blur: np.ndarray
+    sigma: np.ndarray
+    solarize: np.ndarray
+    equalize: np.ndarray
+    flip: np.ndarray
+
+
+def blur_radius(sigmas: np.ndarray, height: int, width: int) -> int:
+    """One radius for a batch's blurs: 3 sigma of its largest (the tail beyond holds 0.27% of
+    the mass: < 1 level), below the image side (reflection needs it)."""
+    return min(math.ceil(3.0 * float(sigmas.max())), min(height, width) - 1)
 
 
 class BatchView:
@@ -81,12 +127,36 @@ class BatchView:
         # jitter op, then grayscale, blur gate, blur sigma, solarize, equalize, flip.
         self.num_draws = RRC_DRAWS + 1 + 2 * len(self.jitter) + 6
 
-    def _crop(self, x: torch.Tensor, u: np.ndarray, sizes: np.ndarray) -> torch.Tensor:
+    def draws(self, seeds: np.ndarray, stream: int, sizes: np.ndarray) -> ViewDraws:
+        """The view's draws for samples of these seeds and (height, width) sizes."""
+        spec, n = self.spec, len(self.jitter)
+        u = counter_uniforms(seeds, stream, self.num_draws)
+        boxes, out_h, out_w = self._boxes(u, sizes)
+        u = u[:, RRC_DRAWS:]
+        factors = np.empty((len(u), n), dtype=np.float32)
+        for k, (name, strength) in enumerate(self.jitter):
+            factors[:, k] = jitter_factor(name, strength, u[:, 1 + k])
+        gray, blur, sigma, solarize, equalize, flip = u[:, -6:].T
+        return ViewDraws(
+            boxes=boxes,
+            out_h=out_h,
+            out_w=out_w,
+            jitter=u[:, 0] < spec.color_jitter.prob if n else np.zeros(len(u), dtype=bool),
+            order=np.argsort(u[:, 1 + n : 1 + 2 * n], axis=1),  # iid keys: uniform permutation
+            factors=factors,
+            grey=gray < spec.grayscale_prob,
+            blur=blur < spec.gaussian_blur_prob,
+            sigma=BLUR_SIGMA[0] + (BLUR_SIGMA[1] - BLUR_SIGMA[0]) * sigma,
+            solarize=solarize < spec.solarization_prob,
+            equalize=equalize < spec.equalization_prob,
+            flip=flip < spec.horizontal_flip_prob,
+        )
+
+    def _boxes(self, u: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, int, int]:
         spec, size = self.spec, self.spec.crop_size
         if spec.rrc.enabled:
             scale = (spec.rrc.crop_min_scale, spec.rrc.crop_max_scale)
-            boxes = rrc_boxes(u[:, :RRC_DRAWS], sizes[:, 0], sizes[:, 1], scale)
-            return crop_resize(x, torch.from_numpy(boxes), size, size)
+            return rrc_boxes(u[:, :RRC_DRAWS], sizes[:, 0], sizes[:, 1], scale), size, size
         if len(np.unique(sizes, axis=0)) > 1:
             raise UserError(
                 "data.augment_backend=batch with rrc disabled needs images of one size (Resize "
@@ -100,9 +170,69 @@ class BatchView:
         )
         boxes = np.zeros((len(sizes), 4), dtype=np.int64)
         boxes[:, 2], boxes[:, 3] = height, width
-        return crop_resize(x, torch.from_numpy(boxes), out_h, out_w)
+        return boxes, out_h, out_w
 
-    def _jitter(self, x: torch.Tensor, u: np.ndarray) -> None:
+    def compiled(
+        self, pixels: torch.Tensor, d: ViewDraws, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The view by the compiled CPU kernels (:mod:`~solo_diversity.data.batch_kernels`).
+
+        Args: pixels (B, H, W, 3) uint8 on the CPU; d: the view's draws; out: optional target.
+        Returns: (B, 3, S, S) float32, normalised (``out`` when given).
+        """
+        batch, height, width, _ = pixels.shape
+        x = torch.empty(batch, 3, d.out_h, d.out_w)
+        rows, row_taps = length_weights(d.out_h, height)
+        cols, col_taps = length_weights(d.out_w, width)
+        vertical = pillow_vertical_first(d.boxes[:, 2], d.boxes[:, 3], d.out_h, d.out_w)
+        xn = x.numpy()
+        kernels.crop_resize(
+            pixels.numpy(), d.boxes, vertical, rows, row_taps, cols, col_taps, xn
+        )
+        codes = np.array([kernels.OP_CODES[name] for name, _ in self.jitter], dtype=np.int64)
+        kernels.colour(xn, d.jitter, codes, d.order, d.factors, d.grey)
+        picked = np.flatnonzero(d.blur)
+        if picked.size:
+            radius = blur_radius(d.sigma[picked], d.out_h, d.out_w)
+            taps = gaussian_taps(torch.from_numpy(d.sigma[picked]), radius)
+            kernels.blur(xn, picked, taps.numpy())
+        if d.equalize.any():  # equalization takes the tensor form's tail (no kernel of its own)
+            return self._tail(x, d, out)
+        target = out if out is not None else torch.empty_like(x)
+        kernels.finish(
+            xn,
+            d.solarize,
+            d.flip,
+            self.scale.flatten().numpy(),
+            self.shift.flatten().numpy(),
+            target.numpy(),
+        )
+        return target
+
+    def tensors(
+        self, x: torch.Tensor, d: ViewDraws, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The view by tensor operations, on any device (the GPU form).
+
+        Args: x (B, 3, H, W) float in 8-bit units; d: the view's draws; out: optional target.
+        Returns: (B, 3, S, S) float32, normalised (``out`` when given).
+        """
+        out_view = crop_resize(x, torch.from_numpy(d.boxes), d.out_h, d.out_w)
+        out_view = out_view.round_().clamp_(0.0, 255.0).div_(255.0)
+        if self.jitter:
+            self._jitter(out_view, d)
+        pick = _where(d.grey, out_view.device)
+        if pick is not None:
+            out_view[pick] = cb.grey(out_view[pick]).expand(-1, 3, -1, -1)
+        picked = np.flatnonzero(d.blur)
+        if picked.size:
+            radius = blur_radius(d.sigma[picked], d.out_h, d.out_w)
+            pick = torch.from_numpy(picked).to(out_view.device)
+            sigmas = torch.from_numpy(d.sigma[picked])
+            out_view[pick] = blur_batch(out_view[pick], sigmas, radius)
+        return self._tail(out_view, d, out)
+
+    def _jitter(self, x: torch.Tensor, d: ViewDraws) -> None:
         """Colour jitter in place on x (B, 3, S, S) in [0, 1].
 
         The jittered samples are gathered once; before each position of the op order they are
@@ -111,13 +241,10 @@ class BatchView:
         scatters).
         """
         n = len(self.jitter)
-        chosen = np.flatnonzero(u[:, 0] < self.spec.color_jitter.prob)
+        chosen = np.flatnonzero(d.jitter)
         if chosen.size == 0:
             return
-        factors = np.empty((len(chosen), n))
-        for k, (name, strength) in enumerate(self.jitter):
-            factors[:, k] = jitter_factor(name, strength, u[chosen, 1 + k])
-        order = np.argsort(u[chosen, 1 + n : 1 + 2 * n], axis=1)  # iid keys: a uniform permutation
+        factors, order = d.factors[chosen], d.order[chosen]
         part = x[torch.from_numpy(chosen).to(x.device)]
         for position in range(n):
             sort = np.argsort(order[:, position], kind="stable")
@@ -131,44 +258,16 @@ class BatchView:
                     part[lo:hi] = _JITTER_OPS[name](part[lo:hi], f)
         x[torch.from_numpy(chosen).to(x.device)] = part
 
-    def __call__(
-        self,
-        x: torch.Tensor,
-        seeds: np.ndarray,
-        stream: int,
-        sizes: np.ndarray,
-        out: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Args: x (B, 3, H, W) float in 8-bit units; seeds (B,); stream: the view's number;
-        sizes (B, 2) each image's (height, width); out: optional (B, 3, S, S) float32 target.
-
-        Returns: (B, 3, S, S) float32, normalised (``out`` when given).
-        """
-        spec, target = self.spec, out
-        u = counter_uniforms(seeds, stream, self.num_draws)
-        out = self._crop(x, u, sizes).round_().clamp_(0.0, 255.0).div_(255.0)
-        u = u[:, RRC_DRAWS:]
-        if self.jitter:
-            self._jitter(out, u)
-        gray, blur, sigma, solarize, equalize, flip = u[:, -6:].T
-        pick = _where(gray < spec.grayscale_prob, out.device)
-        if pick is not None:
-            out[pick] = cb.grey(out[pick]).expand(-1, 3, -1, -1)
-        pick = _where(blur < spec.gaussian_blur_prob, out.device)
-        if pick is not None:
-            sigmas = BLUR_SIGMA[0] + (BLUR_SIGMA[1] - BLUR_SIGMA[0]) * sigma[pick.cpu().numpy()]
-            # Radius 3 sigma (the tail beyond holds 0.27% of the mass: < 1 level); reflection
-            # padding needs the radius below the side.
-            radius = min(math.ceil(3.0 * float(sigmas.max())), min(out.shape[-2:]) - 1)
-            out[pick] = blur_batch(out[pick], torch.from_numpy(sigmas), radius)
-        out = out.mul_(255.0).round_().clamp_(0.0, 255.0)
-        pick = _where(solarize < spec.solarization_prob, out.device)
+    def _tail(self, x: torch.Tensor, d: ViewDraws, target: torch.Tensor | None) -> torch.Tensor:
+        """8-bit levels, solarization, equalization, flip and normalisation, as tensors."""
+        out = x.mul_(255.0).round_().clamp_(0.0, 255.0)
+        pick = _where(d.solarize, out.device)
         if pick is not None:
             out[pick] = cb.solarize(out[pick], SOLARIZE_THRESHOLD, 255.0)
-        pick = _where(equalize < spec.equalization_prob, out.device)
+        pick = _where(d.equalize, out.device)
         if pick is not None:
             out[pick] = tvf.equalize(out[pick].to(torch.uint8)).to(out.dtype)
-        pick = _where(flip < spec.horizontal_flip_prob, out.device)
+        pick = _where(d.flip, out.device)
         if pick is not None:
             out[pick] = out[pick].flip(-1)
         scaled = torch.mul(out, self.scale.to(out.device), out=out if target is None else target)
@@ -182,6 +281,8 @@ class BatchAugment:
         specs: the resolved augmentations.
         mean: default per-channel means.
         std: default per-channel standard deviations.
+        compiled: augment CPU batches with the compiled kernels (False: with the tensor
+            operations a GPU batch takes; the tests compare the two).
 
     """
 
@@ -189,10 +290,15 @@ class BatchAugment:
     batched = True
 
     def __init__(
-        self, specs: Sequence[AugmentationSpec], mean: Sequence[float], std: Sequence[float]
+        self,
+        specs: Sequence[AugmentationSpec],
+        mean: Sequence[float],
+        std: Sequence[float],
+        compiled: bool = True,
     ) -> None:
         if not specs:
             raise UserError("augmentations must hold at least one entry")
+        self.compiled = compiled
         self.specs = ordered_specs(specs)
         self.num_large_crops, self.num_small_crops = crop_counts(specs)
         self._views = [BatchView(s, mean, std) for s in self.specs for _ in range(s.num_crops)]
@@ -227,11 +333,18 @@ class BatchAugment:
         if sizes is None:
             sizes = np.tile(np.array([[height, width]]), (batch, 1))
         sizes = np.asarray(sizes.cpu() if isinstance(sizes, torch.Tensor) else sizes)
-        x = pixels.permute(0, 3, 1, 2).to(torch.float32)
         targets = list(out) if out is not None else [None] * len(self._views)
+        draws = [view.draws(seeds, k, sizes) for k, view in enumerate(self._views)]
+        if pixels.device.type == "cpu" and self.compiled:
+            pixels = pixels.contiguous()
+            return [
+                view.compiled(pixels, d, target)
+                for view, d, target in zip(self._views, draws, targets, strict=True)
+            ]
+        x = pixels.permute(0, 3, 1, 2).to(torch.float32)
         return [
-            view(x, seeds, k, sizes, target)
-            for k, (view, target) in enumerate(zip(self._views, targets, strict=True))
+            view.tensors(x, d, target)
+            for view, d, target in zip(self._views, draws, targets, strict=True)
         ]
 
     def __repr__(self) -> str:

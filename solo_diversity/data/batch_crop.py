@@ -162,6 +162,26 @@ def _length_table(size: int, extent: int) -> torch.Tensor:
     return table
 
 
+@functools.lru_cache(maxsize=16)
+def length_weights(size: int, extent: int) -> tuple[np.ndarray, np.ndarray]:
+    """The weights of :func:`resample_weights` by box length, for loops that visit only taps.
+
+    Returns:
+        ``(weights, taps)``: (extent + 1, S, extent) float32, weights[L, i, t] of box pixel t
+        (from the box's start) for output i of a box of length L; and (extent + 1, S, 2) int64,
+        the first and one-past-last t with a nonzero weight (the same values as the matrices,
+        so the compiled and the matrix crop sum the same terms).
+
+    """
+    weights = _length_table(size, extent)[:, :, extent:].contiguous().numpy()
+    nonzero = weights != 0
+    first = nonzero.argmax(axis=2)
+    last = extent - nonzero[:, :, ::-1].argmax(axis=2)
+    empty = ~nonzero.any(axis=2)
+    taps = np.stack([np.where(empty, 0, first), np.where(empty, 0, last)], axis=2)
+    return weights, taps.astype(np.int64)
+
+
 def pillow_vertical_first(
     height: torch.Tensor, width: torch.Tensor, out_h: int, out_w: int
 ) -> torch.Tensor:
@@ -190,13 +210,24 @@ def _cols_pass(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x.reshape(n, c * h, w), weights.transpose(1, 2)).view(n, c, h, -1)
 
 
+def gaussian_taps(sigma: torch.Tensor, radius: int) -> torch.Tensor:
+    """Normalised Gaussian taps exp(-t^2 / 2 sigma^2) for t in [-radius, radius], per sample.
+
+    Args: sigma (n,) standard deviations in pixels; radius: taps on each side.
+    Returns: (n, 2 radius + 1) float32 (computed in float64, each row summing to 1).
+    """
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    weights = torch.exp(-0.5 * (taps[None, :] / sigma.to(torch.float64)[:, None]) ** 2)
+    return (weights / weights.sum(dim=1, keepdim=True)).to(torch.float32)
+
+
 def gaussian_matrices(sigma: torch.Tensor, size: int, radius: int) -> torch.Tensor:
     """Per-sample Gaussian blur along one axis as a (size, size) matrix, reflection folded in.
 
-    Row i holds the weights exp(-t^2 / 2 sigma^2) / sum of the taps t in [-radius, radius] at
-    columns reflect(i + t) (the edge pixel not repeated: OpenCV's BORDER_REFLECT_101, torch's
-    "reflect" padding). Two products with these matrices blur a batch as a grouped convolution
-    with padding would, at a fraction of its cost on the CPU.
+    Row i holds the :func:`gaussian_taps` t in [-radius, radius] at columns reflect(i + t) (the
+    edge pixel not repeated: OpenCV's BORDER_REFLECT_101, torch's "reflect" padding). Two
+    products with these matrices blur a batch as a grouped convolution with padding would, at a
+    fraction of its cost on the CPU.
 
     Args:
         sigma: (n,) standard deviations in pixels.
@@ -207,10 +238,9 @@ def gaussian_matrices(sigma: torch.Tensor, size: int, radius: int) -> torch.Tens
         (n, S, S) float32.
 
     """
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    weights = torch.exp(-0.5 * (taps[None, :] / sigma.to(torch.float64)[:, None]) ** 2)
-    weights = (weights / weights.sum(dim=1, keepdim=True)).to(torch.float32)  # (n, 2r + 1)
-    columns = torch.arange(size)[:, None] + taps.to(torch.int64)[None, :]  # (S, 2r + 1)
+    weights = gaussian_taps(sigma, radius)  # (n, 2r + 1)
+    offsets = torch.arange(-radius, radius + 1)
+    columns = torch.arange(size)[:, None] + offsets[None, :]  # (S, 2r + 1)
     columns = torch.where(columns < 0, -columns, columns)
     columns = torch.where(columns > size - 1, 2 * (size - 1) - columns, columns)
     out = torch.zeros(len(sigma), size, size)

@@ -5,7 +5,8 @@ Each check isolates one op (rrc disabled on an image already crop_size square, s
 the identity; every other probability 0; mean 0 and std 1, so a view is pixel / 255) and draws
 many views through a backend: ``torchvision`` (the reference: PIL's ops, as solo-learn's),
 ``fast`` (OpenCV uint8 ops) and ``fast_float`` (its float fallback without OpenCV), ``dali`` on
-the CPU, and ``batch`` (:mod:`solo_diversity.data.batch_augment`, skipped while it is missing).
+the CPU, and ``batch`` (:mod:`solo_diversity.data.batch_augment`: its compiled CPU kernels) with
+``batch_tensors`` (its tensor operations, the form a GPU batch takes).
 Torch's RNG is seeded per sample, as the training loaders do. Every bound is set so that a correct
 backend fails it with probability well under 1e-4 (binomial counts at 4.5 standard deviations, a
 KS distance at its 1e-5 quantile); each docstring names wrong implementations that fail it.
@@ -14,6 +15,7 @@ KS distance at its 1e-5 quantile); each docstring names wrong implementations th
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from PIL import Image, ImageOps
 from scipy import stats
 
 from solo_diversity.data import FastMultiView, MultiViewTransform, parse_augmentations
+from solo_diversity.data.batch_augment import BatchAugment
 from solo_diversity.data.datasets import seeded_draws
 from solo_diversity.data.fast_cpu import FastView, image_to_hwc
 from solo_diversity.data.sampler import sample_seeds
@@ -101,10 +104,11 @@ def _fast_float(entry: dict, image: np.ndarray, n: int) -> np.ndarray:
     return _per_sample(lambda: [view(hwc, cv2=None) for _ in range(CROPS)], n)
 
 
-def _batch(entry: dict, image: np.ndarray, n: int) -> np.ndarray:
-    batch_augment = pytest.importorskip("solo_diversity.data.batch_augment")  # skipped if missing
+def _batch(entry: dict, image: np.ndarray, n: int, compiled: bool = True) -> np.ndarray:
+    """Views of the batched path: its compiled CPU kernels, or (compiled=False) the tensor
+    operations a GPU batch takes."""
     samples = math.ceil(n / CROPS)
-    transform = batch_augment.BatchAugment(_specs(entry, len(image)), ZERO, ONE)
+    transform = BatchAugment(_specs(entry, len(image)), ZERO, ONE, compiled=compiled)
     pixels = torch.from_numpy(image).expand(samples, *image.shape).contiguous()
     with _one_thread():
         views = transform(pixels, torch.from_numpy(_seeds(samples)))
@@ -136,12 +140,13 @@ def _dali(
     return torch.cat(views).double().numpy()[:n] * 255.0
 
 
-BACKENDS = ("torchvision", "fast", "fast_float", "dali", "batch")
+BACKENDS = ("torchvision", "fast", "fast_float", "dali", "batch", "batch_tensors")
 _LOCAL: dict[str, Draw] = {
     "torchvision": _torchvision,
     "fast": _fast,
     "fast_float": _fast_float,
     "batch": _batch,
+    "batch_tensors": functools.partial(_batch, compiled=False),
 }
 
 
