@@ -57,6 +57,7 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "data.max_bad_fraction": 0.01,
     "data.augment_backend": "fast",
     "data.batch_augment_on": "auto",
+    "data.in_memory": "auto",
     "data.min_steps_per_epoch": 50,
     "dali.device": "auto",
     "dali.num_threads": 2,

@@ -148,8 +148,9 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
     ``data.format=dali`` decodes and augments with DALI (``dali.device`` cpu, gpu or auto).
     Otherwise ``data.augment_backend`` picks the transform: ``fast`` (default; uint8 SIMD crops and
     OpenCV colour ops per image, the same augmentation distribution), ``torchvision`` (the
-    reference v2 pipeline) or ``batch`` (small images decoded once into memory and augmented a
-    whole batch at a time, in the workers or on the GPU: see :func:`batch_augment_on_device`).
+    reference pipeline) or ``batch`` (small images decoded once into memory and augmented a whole
+    batch at a time, in the workers or on the GPU: see :func:`batch_augment_on_device`). The two
+    per-image backends read small subsets from memory too (``data.in_memory``, default auto).
     """
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
     mean, std = dataset_stats(str(cfg.data.dataset))
@@ -185,7 +186,12 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
             **common,  # type: ignore[arg-type]
         )
     view_cls = FastMultiView if backend == "fast" else MultiViewTransform
-    return PretrainDataModule(subset, view_cls(specs, mean, std), **common)  # type: ignore[arg-type]
+    return PretrainDataModule(
+        subset,
+        view_cls(specs, mean, std),
+        in_memory=cfg.data.get("in_memory", "auto"),
+        **common,  # type: ignore[arg-type]
+    )
 
 
 BATCH_AUGMENT_PLACES = ("auto", "workers", "device")

@@ -101,8 +101,11 @@ class ViewDraws:
 
 
 def blur_radius(sigmas: np.ndarray, height: int, width: int) -> int:
-    """One radius for a batch's blurs: 3 sigma of its largest (the tail beyond holds 0.27% of
-    the mass: < 1 level), below the image side (reflection needs it)."""
+    """One radius for a batch's blurs: 3 sigma of its largest, below the image side.
+
+    The tail beyond 3 sigma holds 0.27% of the mass (< 1 level); reflection needs the radius
+    below the side.
+    """
     return min(math.ceil(3.0 * float(sigmas.max())), min(height, width) - 1)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -182,10 +183,10 @@ def length_weights(size: int, extent: int) -> tuple[np.ndarray, np.ndarray]:
     return weights, taps.astype(np.int64)
 
 
-def pillow_vertical_first(
-    height: torch.Tensor, width: torch.Tensor, out_h: int, out_w: int
-) -> torch.Tensor:
+def pillow_vertical_first(height: Any, width: Any, out_h: int, out_w: int) -> Any:
     """Whether Pillow (13) resamples an ``height`` x ``width`` box vertically first.
+
+    ``height`` and ``width`` are tensors or arrays of box sides; the answer is of the same kind.
 
     Measured against ``Image.resize`` over every box of 4-64 px and outputs of 8-40 px: the
     vertical pass comes first when the height shrinks and shrinks by more than twice the width's
@@ -211,13 +212,18 @@ def _cols_pass(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_taps(sigma: torch.Tensor, radius: int) -> torch.Tensor:
-    """Normalised Gaussian taps exp(-t^2 / 2 sigma^2) for t in [-radius, radius], per sample.
+    """Normalised Gaussian taps exp(-t^2 / 2 sigma^2), |t| <= min(ceil(3 sigma), radius).
 
-    Args: sigma (n,) standard deviations in pixels; radius: taps on each side.
+    Each sample is truncated at its own 3 sigma (as the fast path's kernels: the tail holds 0.27%
+    of the mass, under a level) and padded with zeros to the batch's ``radius``.
+
+    Args: sigma (n,) standard deviations in pixels; radius: the largest taps a side.
     Returns: (n, 2 radius + 1) float32 (computed in float64, each row summing to 1).
     """
     taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    weights = torch.exp(-0.5 * (taps[None, :] / sigma.to(torch.float64)[:, None]) ** 2)
+    sigma = sigma.to(torch.float64)[:, None]
+    inside = taps[None, :].abs() <= torch.ceil(3.0 * sigma)
+    weights = torch.exp(-0.5 * (taps[None, :] / sigma) ** 2) * inside
     return (weights / weights.sum(dim=1, keepdim=True)).to(torch.float32)
 
 

@@ -42,22 +42,32 @@ def _level(v):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _resample_axis0(src, weights, taps, dst):  # type: ignore[no-untyped-def]
-    """``dst[c, s, :] = level(sum_t weights[s, t] src[c, t, :])`` over the taps of s.
+def _resample_lines(src, weights, taps, dst, levels):  # type: ignore[no-untyped-def]
+    """``dst[s] = sum_t weights[s, t] src[t]`` over the taps of s, lines of contiguous values.
 
-    The inner loop runs along the contiguous last axis, so the compiler vectorises it; the other
-    axis is resampled by the same function on a transposed copy.
+    Lines hold all three channels of a row (``(rows, 3 x cols)``), so each tap is one long
+    vectorised loop; the other axis is resampled by the same function on a transposed copy.
+    ``levels`` rounds the result to 8-bit levels (Pillow's rounding between its passes).
     """
-    for c in range(src.shape[0]):
-        for s in range(dst.shape[1]):
-            row = dst[c, s]
-            row[:] = _F(0.0)
-            for t in range(taps[s, 0], taps[s, 1]):
-                w, line = weights[s, t], src[c, t]
-                for m in range(row.shape[0]):
-                    row[m] += w * line[m]
+    for s in range(dst.shape[0]):
+        row = dst[s]
+        row[:] = _F(0.0)
+        for t in range(taps[s, 0], taps[s, 1]):
+            w, line = weights[s, t], src[t]
+            for m in range(row.shape[0]):
+                row[m] += w * line[m]
+        if levels:
             for m in range(row.shape[0]):
                 row[m] = _level(row[m])
+
+
+@_jit
+def _turn(src, dst):  # type: ignore[no-untyped-def]
+    """(a, 3, b) -> (b, 3, a): swap the outer and inner axes, channels kept in the middle."""
+    for j in range(src.shape[0]):
+        for c in range(3):
+            for k in range(src.shape[2]):
+                dst[k, c, j] = src[j, c, k]
 
 
 @_jit
@@ -71,44 +81,57 @@ def crop_resize(  # type: ignore[no-untyped-def]
         boxes: (B, 4) int64 boxes ``(top, left, h, w)``.
         vertical_first: (B,) bool, Pillow's pass order for the box.
         row_weights: (H + 1, S_h, H) float32: weight of box row t for output row i, by box
-            length (``batch_crop.length_weights``); col_weights likewise (W + 1, S_w, W).
-        row_taps: (H + 1, S_h, 2) int64 first and last + 1 nonzero t; col_taps likewise.
+            length (``batch_crop.length_weights``).
+        row_taps: (H + 1, S_h, 2) int64 first and last + 1 nonzero t.
+        col_weights: (W + 1, S_w, W) float32, as row_weights for columns.
+        col_taps: (W + 1, S_w, 2) int64, as row_taps for columns.
         out: (B, 3, S_h, S_w) float32, written in [0, 1] (8-bit levels / 255).
 
     """
-    batch = pixels.shape[0]
+    batch, height, width = pixels.shape[0], pixels.shape[1], pixels.shape[2]
     out_h, out_w = out.shape[2], out.shape[3]
+    # Scratch reused by every sample, shaped per box: (outer axis, channel, inner axis) each.
+    size = 3 * max(out_h, height) * max(out_w, width)
+    box_buf, first_buf, turned_buf = np.empty(size, _F), np.empty(size, _F), np.empty(size, _F)
     for i in range(batch):
         top, left, h, w = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
         wy, ty, wx, tx = row_weights[h], row_taps[h], col_weights[w], col_taps[w]
         if vertical_first[i]:
-            box = np.empty((3, h, w), dtype=_F)  # rows along axis 1
+            box = box_buf[: 3 * h * w].reshape((h, 3, w))
             for y in range(h):
                 for x in range(w):
                     for c in range(3):
-                        box[c, y, x] = pixels[i, top + y, left + x, c]
-            first = np.empty((3, out_h, w), dtype=_F)
-            _resample_axis0(box, wy, ty, first)
-            second = np.empty((3, out_w, out_h), dtype=_F)
-            _resample_axis0(np.ascontiguousarray(first.transpose(0, 2, 1)), wx, tx, second)
-            for c in range(3):
-                for r in range(out_h):
-                    for q in range(out_w):
-                        out[i, c, r, q] = second[c, q, r] / _F(255.0)
+                        box[y, c, x] = pixels[i, top + y, left + x, c]
+            first = first_buf[: 3 * out_h * w].reshape((out_h, 3 * w))
+            _resample_lines(box.reshape((h, 3 * w)), wy, ty, first, True)
+            turned = turned_buf[: 3 * w * out_h].reshape((w, 3, out_h))
+            _turn(first.reshape((out_h, 3, w)), turned)
+            second = first_buf[: 3 * out_w * out_h].reshape((out_w, 3 * out_h))
+            _resample_lines(turned.reshape((w, 3 * out_h)), wx, tx, second, False)
+            _store(second.reshape((out_w, 3, out_h)), out[i], True)
         else:
-            box = np.empty((3, w, h), dtype=_F)  # columns along axis 1
+            box = box_buf[: 3 * w * h].reshape((w, 3, h))
             for y in range(h):
                 for x in range(w):
                     for c in range(3):
-                        box[c, x, y] = pixels[i, top + y, left + x, c]
-            first = np.empty((3, out_w, h), dtype=_F)
-            _resample_axis0(box, wx, tx, first)
-            second = np.empty((3, out_h, out_w), dtype=_F)
-            _resample_axis0(np.ascontiguousarray(first.transpose(0, 2, 1)), wy, ty, second)
-            for c in range(3):
-                for r in range(out_h):
-                    for q in range(out_w):
-                        out[i, c, r, q] = second[c, r, q] / _F(255.0)
+                        box[x, c, y] = pixels[i, top + y, left + x, c]
+            first = first_buf[: 3 * out_w * h].reshape((out_w, 3 * h))
+            _resample_lines(box.reshape((w, 3 * h)), wx, tx, first, True)
+            turned = turned_buf[: 3 * h * out_w].reshape((h, 3, out_w))
+            _turn(first.reshape((out_w, 3, h)), turned)
+            second = first_buf[: 3 * out_h * out_w].reshape((out_h, 3 * out_w))
+            _resample_lines(turned.reshape((h, 3 * out_w)), wy, ty, second, False)
+            _store(second.reshape((out_h, 3, out_w)), out[i], False)
+
+
+@_jit
+def _store(src, dst, turned):  # type: ignore[no-untyped-def]
+    """Levels / 255 into dst (3, S_h, S_w) from (S_h, 3, S_w), or (S_w, 3, S_h) when turned."""
+    for c in range(3):
+        for r in range(dst.shape[1]):
+            for q in range(dst.shape[2]):
+                v = src[q, c, r] if turned else src[r, c, q]
+                dst[c, r, q] = _level(v) / _F(255.0)
 
 
 @_jit
@@ -213,33 +236,39 @@ def blur(x, picked, taps):  # type: ignore[no-untyped-def]
     Args:
         x: (B, 3, H, W) float32.
         picked: (n,) int64 sample rows to blur.
-        taps: (n, 2 radius + 1) float32 normalised weights (``batch_crop.gaussian_taps``).
+        taps: (n, 2 R + 1) float32 normalised weights (``batch_crop.gaussian_taps``), zero
+            beyond each sample's own radius, which bounds its loops.
 
     """
     _, _, height, width = x.shape
-    radius = (taps.shape[1] - 1) // 2
-    padded = np.empty(width + 2 * radius, dtype=_F)  # one reflected row
-    across = np.zeros((height, width), dtype=_F)
+    big = (taps.shape[1] - 1) // 2
+    padded = np.empty(width + 2 * big, dtype=_F)  # one row, reflected beyond its ends
+    across = np.empty((height, width), dtype=_F)
     for k in range(picked.shape[0]):
-        i = picked[k]
+        i, radius = picked[k], big
+        while radius > 0 and taps[k, big - radius] == _F(0.0):
+            radius -= 1
+        w = taps[k, big - radius : big + radius + 1]
         for c in range(3):
             plane = x[i, c]
             for y in range(height):
-                for q in range(-radius, width + radius):
-                    padded[q + radius] = plane[y, _reflect(q, width)]
+                padded[radius : radius + width] = plane[y]
+                for q in range(1, radius + 1):
+                    padded[radius - q] = plane[y, _reflect(-q, width)]
+                    padded[radius + width - 1 + q] = plane[y, _reflect(width - 1 + q, width)]
                 row = across[y]
                 row[:] = _F(0.0)
                 for t in range(2 * radius + 1):
-                    w = taps[k, t]
+                    wt = w[t]
                     for q in range(width):
-                        row[q] += w * padded[q + t]
+                        row[q] += wt * padded[q + t]
             for y in range(height):
                 row = plane[y]
                 row[:] = _F(0.0)
                 for t in range(2 * radius + 1):
-                    w, line = taps[k, t], across[_reflect(y + t - radius, height)]
+                    wt, line = w[t], across[_reflect(y + t - radius, height)]
                     for q in range(width):
-                        row[q] += w * line[q]
+                        row[q] += wt * line[q]
 
 
 @_jit
@@ -248,8 +277,10 @@ def finish(x, solarize, flip, scale, shift, out):  # type: ignore[no-untyped-def
 
     Args:
         x: (B, 3, H, W) float32 in [0, 1], overwritten with the levels.
-        solarize: (B,) bool; flip: (B,) bool.
-        scale: (3,) float32 1 / (255 std); shift: (3,) float32 mean / std.
+        solarize: (B,) bool: invert levels >= 128.
+        flip: (B,) bool: mirror left-right.
+        scale: (3,) float32 1 / (255 std).
+        shift: (3,) float32 mean / std.
         out: (B, 3, H, W) float32 target.
 
     """

@@ -159,6 +159,7 @@ def datamodule_rate(
     workers: int,
     budget: Budget,
     device: str | None = None,
+    in_memory: str = "auto",
 ) -> tuple[float, float]:
     """Images/s of our :class:`~solo_diversity.data.PretrainDataModule` with ``transform``.
 
@@ -172,10 +173,12 @@ def datamodule_rate(
         device: for a ``BatchAugment``: augment on this device (e.g. ``"cuda"``) after moving
             each raw batch there, as a run with ``data.batch_augment_on=device`` does; None
             augments in the workers.
+        in_memory: ``data.in_memory`` for a per-image transform (``auto``, a run's default:
+            small images are decoded into memory when the datamodule is built).
 
     Returns:
-        ``(images per second, seconds to build the datamodule)``; the batched path decodes the
-        whole subset into memory while it is built.
+        ``(images per second, seconds to build the datamodule)``; the batched path (and a
+        per-image one with the subset in memory) decodes the whole subset while it is built.
 
     """
     from lightning.fabric.utilities.apply_func import move_data_to_device
@@ -190,6 +193,7 @@ def datamodule_rate(
         num_workers=workers,
         seed=0,
         augment_on_device=device is not None,
+        in_memory=in_memory,
     )
     setup = time.perf_counter() - start
     loader = dm.train_dataloader()

@@ -34,8 +34,11 @@ from solo_diversity.data.datasets import (
 from solo_diversity.data.pixel_batches import (
     RAW_KEYS,
     PixelBatchDataset,
+    PixelImageDataset,
     SubsetPixels,
     already_collated,
+    in_memory_mode,
+    memory_pixels,
 )
 from solo_diversity.data.sampler import Cursor, EpochSampler, StepBatches
 from solo_diversity.errors import UserError
@@ -170,6 +173,10 @@ class PretrainDataModule(pl.LightningDataModule):
             GPU) instead of in the workers.
         min_steps_per_epoch: chain passes into one loader epoch until it holds at least this many
             optimizer steps (see :class:`EpochSampler`).
+        in_memory: with a per-image transform, ``"true"`` decodes the subset into memory once
+            and reads images from there, ``"auto"`` does so for small images (see
+            :func:`~solo_diversity.data.pixel_batches.memory_pixels`), ``"false"`` (default)
+            decodes each image from the index when it is read.
 
     Rank and world size come from the attached trainer in :meth:`setup` (0 and 1 without one).
     Build the Trainer with ``use_distributed_sampler=False``: the sampler already shards by rank.
@@ -190,6 +197,7 @@ class PretrainDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         min_steps_per_epoch: int = 1,
         augment_on_device: bool = False,
+        in_memory: str | bool = "false",
     ) -> None:
         super().__init__()
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -210,6 +218,7 @@ class PretrainDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.min_steps_per_epoch = min_steps_per_epoch
         self.augment_on_device = augment_on_device
+        self.in_memory = in_memory_mode(in_memory)
         self.rank, self.world_size = 0, 1
         self._make_dataset()
         self.sampler = self._make_sampler()
@@ -223,7 +232,12 @@ class PretrainDataModule(pl.LightningDataModule):
                 SubsetPixels(self.subset), self.transform, self.counter, self.augment_on_device
             )
         elif self.transform is not None:  # None: a subclass brings its own training loader
-            self.train_dataset = PretrainDataset(self.subset, self.transform, self.counter)
+            pixels = memory_pixels(self.subset, self.in_memory)
+            self.train_dataset = (
+                PretrainDataset(self.subset, self.transform, self.counter)
+                if pixels is None
+                else PixelImageDataset(pixels, self.transform, self.counter)
+            )
 
     def _make_sampler(self) -> EpochSampler:
         shape = dict(

@@ -197,6 +197,41 @@ def batch_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(0, dtype=dtype).set_(storage).view(shape)
 
 
+ItemInto = Callable[[int, "list[torch.Tensor] | None"], "tuple[int, list[torch.Tensor], int]"]
+
+
+def assemble_batch(keys: Sequence[Any], ring: BatchRing | None, item: ItemInto) -> AssembledBatch:
+    """Solo-learn's batch ``[indexes, views, targets]`` from per-item reads, views written in place.
+
+    ``item(b, outputs)`` reads the b-th key (under its sample seed, set here) and returns
+    ``(position, views, target)``, writing view k into ``outputs[k][b]`` when outputs are given.
+    The outputs are a ring slot when a worker gets one (the views then travel as its ticket), else
+    (B, ...) tensors allocated once the first item shows the views' shapes (in shared memory inside
+    a worker, where the DataLoader would otherwise copy every stacked batch there).
+    """
+    slot = ring_slot(ring, len(keys))
+    outputs = None if slot is None else ring.slots[slot]  # type: ignore[union-attr]
+    indexes, targets = [], []
+    for b, key in enumerate(keys):
+        seed = key[1] if isinstance(key, tuple) else None
+        with seeded_draws(seed) if seed is not None else contextlib.nullcontext():
+            position, views, target = item(b, outputs)
+        if outputs is None:
+            outputs = [batch_empty((len(keys), *v.shape), v.dtype) for v in views]
+            for out, view in zip(outputs, views, strict=True):
+                out[0].copy_(view)
+        indexes.append(position)
+        targets.append(target)
+    assert outputs is not None
+    return AssembledBatch(
+        [
+            torch.tensor(indexes, dtype=torch.long),
+            outputs if slot is None else RingTicket(slot),
+            torch.tensor(targets, dtype=torch.long),
+        ]
+    )
+
+
 class _CountedReader(Generic[T]):
     """A :class:`SubsetReader` that decodes with PIL, transforms, and counts into a ReadCounter."""
 
@@ -230,7 +265,12 @@ def seeded_draws(seed: int) -> Iterator[None]:
     The augmentations (torchvision's and the fast path's) draw from torch's default CPU
     generator; seeding it per sample makes the views a function of the sample's key, and restoring
     it keeps the caller's stream (e.g. the training process's, when ``num_workers=0``) untouched.
+    A DataLoader worker's generator serves its samples only, so there it is seeded and left.
     """
+    if torch.utils.data.get_worker_info() is not None:
+        torch.default_generator.manual_seed(seed)
+        yield
+        return
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         yield
@@ -282,35 +322,16 @@ class PretrainDataset(Dataset[tuple[int, list[torch.Tensor], int]]):
 
         The DataLoader calls this instead of ``__getitem__`` per key. Item b's views equal
         ``self[keys[b]]``'s (same seed, same substitution of unreadable entries); they are written
-        into (B, ...) tensors allocated once per batch (in shared memory inside a worker, where
-        the DataLoader would otherwise copy every stacked batch there).
+        into (B, ...) tensors allocated once per batch (see :func:`assemble_batch`).
         """
         reader = self._reader.reader
         entries = [k[0] if isinstance(k, tuple) else int(k) for k in keys]
-        positions = [int(reader.positions[e]) for e in entries]
-        datas = reader.index.read_many(positions)
-        slot = ring_slot(self.ring, len(keys))
-        outputs = None if slot is None else self.ring.slots[slot]  # type: ignore[union-attr]
-        indexes, targets = [], []
-        for b, (key, entry, data) in enumerate(zip(keys, entries, datas, strict=True)):
-            seed = key[1] if isinstance(key, tuple) else None
-            with seeded_draws(seed) if seed is not None else contextlib.nullcontext():
-                item = self._read_from(entry, data, outputs, b)
-            if outputs is None:
-                outputs = [batch_empty((len(keys), *v.shape), v.dtype) for v in item[1]]
-                for out, view in zip(outputs, item[1], strict=True):
-                    out[0].copy_(view)
-            indexes.append(item[0])
-            targets.append(item[2])
-        assert outputs is not None
-        views: Any = outputs if slot is None else RingTicket(slot)
-        return AssembledBatch(
-            [
-                torch.tensor(indexes, dtype=torch.long),
-                views,
-                torch.tensor(targets, dtype=torch.long),
-            ]
-        )
+        datas = reader.index.read_many([int(reader.positions[e]) for e in entries])
+
+        def item(b: int, outputs: list[torch.Tensor] | None) -> tuple[int, list[torch.Tensor], int]:
+            return self._read_from(entries[b], datas[b], outputs, b)
+
+        return assemble_batch(keys, self.ring, item)
 
     def _read_from(
         self, entry: int, data: bytes | OSError, outputs: list[torch.Tensor] | None, b: int

@@ -386,6 +386,12 @@ class FastMultiView:
         """:meth:`from_bytes`, writing view k into ``outs[k]`` (rows of the batch tensors)."""
         return self._views_of(decode_hwc(data), outs)
 
+    def from_hwc(
+        self, x: torch.Tensor, outs: Sequence[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """The views of decoded pixels (H, W, 3) uint8 (an in-memory subset's), into ``outs``."""
+        return self._views_of(x, outs)
+
     def _views_of(
         self, x: torch.Tensor, outs: Sequence[torch.Tensor] | None = None
     ) -> list[torch.Tensor]:

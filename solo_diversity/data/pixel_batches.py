@@ -1,30 +1,43 @@
 # SPDX-License-Identifier: MIT
-"""Decoded pixels of a small-image subset, served a whole batch at a time.
+"""Decoded pixels of a small-image subset, served a whole batch or an image at a time.
 
-This module owns the data side of ``data.augment_backend=batch``. :class:`SubsetPixels` decodes
+This module owns the data side of ``data.augment_backend=batch`` and of ``data.in_memory`` (the
+per-image backends reading a small subset from memory, as solo-learn's CIFAR datasets hold their
+decoded arrays: at 32 px decoding a PNG costs a fifth of a torchvision view, every epoch).
+:class:`SubsetPixels` decodes
 every entry of a subset once (32-64 px images: CIFAR's 50,000 take a few seconds, 150 MB) into one
 shared uint8 array, resolving unreadable entries by the loader's one substitution rule (the next
 readable entry in subset order, wrapping; see
 :class:`~solo_diversity.data.datasets.SubsetReader`). :class:`PixelBatchDataset` answers a whole
 batch of ``(entry, sample seed)`` keys in one ``__getitems__`` call: a gather from that array and
 either the augmented views (in DataLoader workers) or the raw uint8 batch with its seeds, which
-the datamodule augments on the device after transfer. Its reads are counted exactly as the
-per-image path counts them (one load per delivered entry, one bad read per skipped entry), so
-the bad-image guard and the ledger see the same numbers.
+the datamodule augments on the device after transfer. :class:`PixelImageDataset` hands the same
+pixels to a per-image transform, giving the views the streaming dataset gives for the same keys.
+Reads are counted exactly as the per-image path counts them (one load per delivered entry, one
+bad read per skipped entry), so the bad-image guard and the ledger see the same numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from solo_diversity.data.batch_ring import BatchRing, RingTicket
-from solo_diversity.data.datasets import ReadCounter, SubsetReader, ring_slot
+from solo_diversity.data.datasets import (
+    AssembledBatch,
+    ReadCounter,
+    SubsetReader,
+    assemble_batch,
+    ring_slot,
+    seeded_draws,
+)
 from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
 
@@ -34,6 +47,17 @@ logger = logging.getLogger(__name__)
 MAX_SIDE = 256
 #: Keys of the raw batch that the datamodule augments after transfer.
 RAW_KEYS = ("pixels", "seeds", "sizes")
+#: ``data.in_memory`` values.
+IN_MEMORY_MODES = ("auto", "true", "false")
+#: ``auto`` keeps a subset in memory when its first image has sides up to this many pixels ...
+AUTO_MAX_SIDE = 64
+#: ... and the decoded subset fits in this many bytes (CIFAR's 50,000 images take 150 MB,
+#: 1.28 million at 32 px 3.9 GB).
+AUTO_MAX_BYTES = 4 << 30
+
+
+class NotSmallImages(UserError):
+    """A subset too large to decode into memory (an image side, or the bytes of them all)."""
 
 
 class SubsetPixels:
@@ -42,6 +66,7 @@ class SubsetPixels:
     Args:
         subset: a ``solo_diversity.index.Subset``.
         max_side: largest accepted image side.
+        max_bytes: largest accepted decoded size (N x H x W x 3 of the padded array); None: any.
 
     Attributes:
         pixels: (N, H, W, 3) uint8 shared-memory tensor; image i in its top-left corner.
@@ -52,11 +77,12 @@ class SubsetPixels:
         targets: (N,) int64 labels of the delivered entries (-1 when unlabeled).
 
     Raises:
-        UserError: when no image is readable, or one is larger than ``max_side``.
+        UserError: when no image is readable; NotSmallImages when one is larger than
+            ``max_side`` or the array would exceed ``max_bytes``.
 
     """
 
-    def __init__(self, subset: Any, max_side: int = MAX_SIDE) -> None:
+    def __init__(self, subset: Any, max_side: int = MAX_SIDE, max_bytes: int | None = None) -> None:
         reader = SubsetReader(subset, decode_image)
         n = len(reader)
         started = time.perf_counter()
@@ -79,10 +105,15 @@ class SubsetPixels:
         shapes = np.array([img.shape[:2] if img is not None else (0, 0) for img in images])
         height, width = (int(v) for v in shapes.max(axis=0))
         if max(height, width) > max_side:
-            raise UserError(
-                f"data.augment_backend=batch keeps small images decoded in memory (sides up to "
-                f"{max_side} px); this subset has images up to {width}x{height}: use "
-                "data.augment_backend=fast"
+            raise NotSmallImages(
+                f"data.augment_backend=batch and data.in_memory keep small images decoded in "
+                f"memory (sides up to {max_side} px); this subset has images up to "
+                f"{width}x{height}: use data.augment_backend=fast with data.in_memory=false"
+            )
+        if max_bytes is not None and n * height * width * 3 > max_bytes:
+            raise NotSmallImages(
+                f"{n} images of up to {width}x{height} take {n * height * width * 3 / 2**30:.1f} "
+                f"GiB decoded, more than {max_bytes / 2**30:.1f} GiB"
             )
         self.pixels = torch.zeros(n, height, width, 3, dtype=torch.uint8).share_memory_()
         store = self.pixels.numpy()
@@ -165,3 +196,101 @@ class PixelBatchDataset(Dataset[Any]):
 
     def __getitem__(self, key: tuple[int, int]) -> list[Any]:
         return self.__getitems__([key])
+
+
+def in_memory_mode(value: Any) -> str:
+    """``data.in_memory`` as one of :data:`IN_MEMORY_MODES` (YAML's true/false accepted)."""
+    if isinstance(value, bool):
+        mode = "true" if value else "false"
+    else:
+        mode = str(value).lower()
+    if mode not in IN_MEMORY_MODES:
+        raise UserError(f"unknown data.in_memory {value!r}; valid: {', '.join(IN_MEMORY_MODES)}")
+    return mode
+
+
+def memory_pixels(subset: Any, mode: Any) -> SubsetPixels | None:
+    """The subset decoded into memory when ``data.in_memory`` asks for it, else None.
+
+    ``true`` always (images up to :data:`MAX_SIDE` px); ``false`` never; ``auto`` when the first
+    image has sides up to :data:`AUTO_MAX_SIDE` px and the whole subset fits in
+    :data:`AUTO_MAX_BYTES` (a larger image found while decoding falls back to streaming).
+    """
+    mode = in_memory_mode(mode)
+    if mode == "false":
+        return None
+    if mode == "true":
+        return SubsetPixels(subset)
+    width, height = SubsetReader(subset, decode_image).read(0).value.size
+    if max(width, height) > AUTO_MAX_SIDE or len(subset) * width * height * 3 > AUTO_MAX_BYTES:
+        return None
+    try:
+        return SubsetPixels(subset, max_side=MAX_SIDE, max_bytes=AUTO_MAX_BYTES)
+    except NotSmallImages as err:
+        logger.info("data.in_memory=auto: streaming the subset instead (%s)", err)
+        return None
+
+
+class PixelImageDataset(Dataset[Any]):
+    """Pretraining items of a per-image transform over :class:`SubsetPixels` (data.in_memory).
+
+    Args:
+        pixels: the decoded subset.
+        transform: a ``MultiViewTransform`` (given a PIL image) or ``FastMultiView`` (given the
+            (H, W, 3) uint8 pixels through its ``from_hwc``).
+        counter: shared read counter.
+
+    Items, keys, seeds and the substitution of unreadable entries are those of
+    :class:`~solo_diversity.data.datasets.PretrainDataset` over the same subset, so a key gives
+    the same views from memory as from the index (the same decoded pixels, the same draws).
+
+    """
+
+    def __init__(self, pixels: SubsetPixels, transform: Any, counter: ReadCounter) -> None:
+        self.data = pixels
+        self.transform = transform
+        self.counter = counter
+        self.ring: BatchRing | None = None  # set by the datamodule for its worker processes
+        self._from_hwc = getattr(transform, "from_hwc", None)
+        # NumPy views for the per-item look-ups (a torch scalar index costs ~5 us, NumPy's 0.1).
+        self._pixels = pixels.pixels.numpy()
+        # Per entry: the entry it delivers, that image's height and width, its index position.
+        sizes = pixels.sizes[pixels.source]
+        self._rows = torch.stack(
+            [pixels.source, sizes[:, 0], sizes[:, 1], pixels.positions], dim=1
+        ).numpy()
+        self._targets, self._skipped = pixels.targets.numpy(), pixels.skipped.numpy()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def _item(
+        self, entry: int, outputs: list[torch.Tensor] | None, b: int
+    ) -> tuple[int, list[torch.Tensor], int]:
+        """Entry ``entry``'s (position, views, target); reads are counted by the callers."""
+        source, height, width, position = (int(v) for v in self._rows[entry])
+        hwc = self._pixels[source, :height, :width]
+        outs = None if outputs is None else [o[b] for o in outputs]
+        if self._from_hwc is not None:
+            views = self._from_hwc(torch.from_numpy(np.ascontiguousarray(hwc)), outs)
+        else:
+            views = self.transform(Image.fromarray(hwc))
+            if outs is not None:
+                for out, view in zip(outs, views, strict=True):
+                    out.copy_(view)
+        return position, views, int(self._targets[entry])
+
+    def _count(self, entries: list[int]) -> None:
+        self.counter.add_bad(int(self._skipped[entries].sum()))
+        self.counter.add_loaded(len(entries))
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[int, list[torch.Tensor], int]:
+        entry, seed = key if isinstance(key, tuple) else (int(key), None)
+        self._count([entry])
+        with seeded_draws(seed) if seed is not None else contextlib.nullcontext():
+            return self._item(entry, None, 0)
+
+    def __getitems__(self, keys: list[Any]) -> AssembledBatch:
+        entries = [k[0] if isinstance(k, tuple) else int(k) for k in keys]
+        self._count(entries)
+        return assemble_batch(keys, self.ring, lambda b, out: self._item(entries[b], out, b))

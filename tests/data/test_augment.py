@@ -315,7 +315,7 @@ def test_blurring_view_survives_pickling_for_dataloader_workers():
 
 def test_pil_blur_refuses_a_tensor():
     with pytest.raises(
-        TypeError, match="blurs PIL images \\(place it before ToImage\\); got Tensor"
+        TypeError, match="blurs PIL images \\(place it before ToTensor\\); got Tensor"
     ):
         PILGaussianBlur()(torch.zeros(3, 8, 8))
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from solo_diversity.data import parse_augmentations
 from solo_diversity.data import batch_kernels as kernels
+from solo_diversity.data import parse_augmentations
 from solo_diversity.data.batch_augment import BatchAugment
 from solo_diversity.data.batch_crop import (
     RRC_DRAWS,
@@ -113,9 +113,8 @@ def test_compiled_crop_is_pillows_crop_then_bicubic_resize():
     """The kernel against Pillow itself, box by box, both of Pillow's pass orders."""
     n, height, width, size = 200, 40, 48, 24
     img = _images(1, height, width, seed=11)[0]
-    boxes = rrc_boxes(
-        counter_uniforms(np.arange(n), 1, RRC_DRAWS), np.full(n, height), np.full(n, width), (0.08, 1)
-    )
+    u = counter_uniforms(np.arange(n), 1, RRC_DRAWS)
+    boxes = rrc_boxes(u, np.full(n, height), np.full(n, width), (0.08, 1.0))
     vertical = pillow_vertical_first(boxes[:, 2], boxes[:, 3], size, size)
     assert 0 < vertical.sum() < n
     rows, row_taps = length_weights(size, height)
