@@ -95,33 +95,39 @@ def crop_resize(  # type: ignore[no-untyped-def]
     box_buf, first_buf, turned_buf = np.empty(size, _F), np.empty(size, _F), np.empty(size, _F)
     for i in range(batch):
         top, left, h, w = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
-        wy, ty, wx, tx = row_weights[h], row_taps[h], col_weights[w], col_taps[w]
+        # The first pass runs along the box's rows (vertical) or its columns (horizontal).
         if vertical_first[i]:
-            box = box_buf[: 3 * h * w].reshape((h, 3, w))
-            for y in range(h):
-                for x in range(w):
-                    for c in range(3):
-                        box[y, c, x] = pixels[i, top + y, left + x, c]
-            first = first_buf[: 3 * out_h * w].reshape((out_h, 3 * w))
-            _resample_lines(box.reshape((h, 3 * w)), wy, ty, first, True)
-            turned = turned_buf[: 3 * w * out_h].reshape((w, 3, out_h))
-            _turn(first.reshape((out_h, 3, w)), turned)
-            second = first_buf[: 3 * out_w * out_h].reshape((out_w, 3 * out_h))
-            _resample_lines(turned.reshape((w, 3 * out_h)), wx, tx, second, False)
-            _store(second.reshape((out_w, 3, out_h)), out[i], True)
+            w1, t1, w2, t2, outer, inner, s1, s2 = (
+                row_weights[h], row_taps[h], col_weights[w], col_taps[w], h, w, out_h, out_w
+            )
         else:
-            box = box_buf[: 3 * w * h].reshape((w, 3, h))
-            for y in range(h):
-                for x in range(w):
-                    for c in range(3):
-                        box[x, c, y] = pixels[i, top + y, left + x, c]
-            first = first_buf[: 3 * out_w * h].reshape((out_w, 3 * h))
-            _resample_lines(box.reshape((w, 3 * h)), wx, tx, first, True)
-            turned = turned_buf[: 3 * h * out_w].reshape((h, 3, out_w))
-            _turn(first.reshape((out_w, 3, h)), turned)
-            second = first_buf[: 3 * out_h * out_w].reshape((out_h, 3 * out_w))
-            _resample_lines(turned.reshape((h, 3 * out_w)), wy, ty, second, False)
-            _store(second.reshape((out_h, 3, out_w)), out[i], False)
+            w1, t1, w2, t2, outer, inner, s1, s2 = (
+                col_weights[w], col_taps[w], row_weights[h], row_taps[h], w, h, out_w, out_h
+            )
+        box = box_buf[: 3 * outer * inner].reshape((outer, 3, inner))
+        _load_box(pixels[i], top, left, h, w, not vertical_first[i], box)
+        first = first_buf[: 3 * s1 * inner].reshape((s1, 3 * inner))
+        _resample_lines(box.reshape((outer, 3 * inner)), w1, t1, first, True)
+        turned = turned_buf[: 3 * inner * s1].reshape((inner, 3, s1))
+        _turn(first.reshape((s1, 3, inner)), turned)
+        second = first_buf[: 3 * s2 * s1].reshape((s2, 3 * s1))
+        _resample_lines(turned.reshape((inner, 3 * s1)), w2, t2, second, False)
+        _store(second.reshape((s2, 3, s1)), out[i], vertical_first[i])
+
+
+@_jit
+def _load_box(image, top, left, h, w, columns, box):  # type: ignore[no-untyped-def]
+    """The box of an (H, W, 3) uint8 image as float (h, 3, w), or (w, 3, h) when ``columns``."""
+    if columns:
+        for y in range(h):
+            for x in range(w):
+                for c in range(3):
+                    box[x, c, y] = image[top + y, left + x, c]
+    else:
+        for y in range(h):
+            for x in range(w):
+                for c in range(3):
+                    box[y, c, x] = image[top + y, left + x, c]
 
 
 @_jit
