@@ -34,7 +34,6 @@ from solo_diversity.data.augment import (
     BLUR_SIGMA,
     SOLARIZE_THRESHOLD,
     AugmentationSpec,
-    blur_kernel_size,
     jitter_factor,
     ordered_specs,
 )
@@ -225,9 +224,9 @@ def _view(
     if spec.grayscale_prob > 0 and params[GRAYSCALE] > 0.5:
         view = fn.hsv(view, device=device, saturation=0.0)
     if spec.gaussian_blur_prob > 0 and params[BLUR] > 0.5:
-        view = fn.gaussian_blur(
-            view, device=device, window_size=blur_kernel_size(size), sigma=params[SIGMA]
-        )
+        # sigma alone: DALI's window is then 2 ceil(3 sigma) + 1 per sample, the fast path's
+        # truncation (``sigma_kernel``), not the 23 taps a 224 px crop's fixed window would take.
+        view = fn.gaussian_blur(view, device=device, sigma=params[SIGMA])
     if spec.solarization_prob > 0 and params[SOLARIZE] > 0.5:
         wide = fn.cast(view, dtype=types.INT16)
         flipped = fn.cast(wide >= int(SOLARIZE_THRESHOLD), dtype=types.INT16)

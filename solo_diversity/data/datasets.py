@@ -128,6 +128,18 @@ class SubsetReader(Generic[T]):
             raise UnreadableImage(f"{type(err).__name__}: {err}") from err
         return self.load(data)
 
+    def load_or_none(self, j: int) -> T | None:
+        """Entry j's value, or None when it is unreadable (named in the log once per process)."""
+        position = int(self.positions[j])
+        try:
+            return self._load(position)
+        except UnreadableImage as err:
+            if position not in self._warned:
+                self._warned.add(position)
+                name = self.index.entry_name(position)
+                logger.warning("unreadable image %s (%s); using the next entry", name, err)
+            return None
+
     def read(self, i: int) -> EntryRead[T]:
         """Entry i of the subset, or the first readable entry after it in subset order."""
         n = len(self.positions)
@@ -135,16 +147,9 @@ class SubsetReader(Generic[T]):
             raise IndexError(f"entry {i} out of range for a subset of {n}")
         for step in range(n):
             j = (i + step) % n
-            position = int(self.positions[j])
-            try:
-                value = self._load(position)
-            except UnreadableImage as err:
-                if position not in self._warned:
-                    self._warned.add(position)
-                    name = self.index.entry_name(position)
-                    logger.warning("unreadable image %s (%s); using the next entry", name, err)
-                continue
-            return EntryRead(position, value, int(self.targets[j]), step)
+            value = self.load_or_none(j)
+            if value is not None:
+                return EntryRead(int(self.positions[j]), value, int(self.targets[j]), step)
         raise UserError(f"none of the {n} images in the subset of {self.index.path} is readable")
 
 

@@ -38,7 +38,7 @@ from solo_diversity.data.datasets import (
     ring_slot,
     seeded_draws,
 )
-from solo_diversity.data.decode import UnreadableImage, decode_image
+from solo_diversity.data.decode import decode_image
 from solo_diversity.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class SubsetPixels:
         subset: a ``solo_diversity.index.Subset``.
         max_side: largest accepted image side.
         max_bytes: largest accepted decoded size (N x H x W x 3 of the padded array); None: any.
+        reader: the subset's PIL :class:`SubsetReader`, when the caller has one already (each
+            unreadable entry is then named in the log once, whichever of the two read it).
 
     Attributes:
         pixels: (N, H, W, 3) uint8 shared-memory tensor; image i in its top-left corner.
@@ -82,21 +84,18 @@ class SubsetPixels:
 
     """
 
-    def __init__(self, subset: Any, max_side: int = MAX_SIDE, max_bytes: int | None = None) -> None:
-        reader = SubsetReader(subset, decode_image)
+    def __init__(
+        self,
+        subset: Any,
+        max_side: int = MAX_SIDE,
+        max_bytes: int | None = None,
+        reader: SubsetReader[Any] | None = None,
+    ) -> None:
+        reader = reader if reader is not None else SubsetReader(subset, decode_image)
         n = len(reader)
         started = time.perf_counter()
-        images: list[np.ndarray | None] = []
-        for i in range(n):
-            try:
-                images.append(np.asarray(reader._load(int(reader.positions[i]))))
-            except UnreadableImage as err:
-                logger.warning(
-                    "unreadable image %s (%s); using the next entry",
-                    reader.index.entry_name(int(reader.positions[i])),
-                    err,
-                )
-                images.append(None)
+        images = [reader.load_or_none(i) for i in range(n)]
+        images = [None if img is None else np.asarray(img) for img in images]
         readable = np.array([img is not None for img in images])
         if not readable.any():
             raise UserError(
@@ -221,11 +220,12 @@ def memory_pixels(subset: Any, mode: Any) -> SubsetPixels | None:
         return None
     if mode == "true":
         return SubsetPixels(subset)
-    width, height = SubsetReader(subset, decode_image).read(0).value.size
+    reader = SubsetReader(subset, decode_image)
+    width, height = reader.read(0).value.size
     if max(width, height) > AUTO_MAX_SIDE or len(subset) * width * height * 3 > AUTO_MAX_BYTES:
         return None
     try:
-        return SubsetPixels(subset, max_side=MAX_SIDE, max_bytes=AUTO_MAX_BYTES)
+        return SubsetPixels(subset, max_side=MAX_SIDE, max_bytes=AUTO_MAX_BYTES, reader=reader)
     except NotSmallImages as err:
         logger.info("data.in_memory=auto: streaming the subset instead (%s)", err)
         return None

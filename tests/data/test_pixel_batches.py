@@ -117,8 +117,9 @@ def test_subset_pixels_refuse_images_over_max_side(build_subset, images):
     with pytest.raises(UserError) as err:
         SubsetPixels(build_subset(layout), max_side=32)
     assert str(err.value) == (
-        "data.augment_backend=batch keeps small images decoded in memory (sides up to 32 px); "
-        "this subset has images up to 40x20: use data.augment_backend=fast"
+        "data.augment_backend=batch and data.in_memory keep small images decoded in memory "
+        "(sides up to 32 px); this subset has images up to 40x20: use data.augment_backend=fast "
+        "with data.in_memory=false"
     )
 
 
