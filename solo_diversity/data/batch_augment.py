@@ -4,8 +4,9 @@
 At 32-64 px a view costs microseconds of arithmetic but tens of microseconds of per-image Python
 (one PIL or OpenCV call per operation per view). This module owns :class:`BatchAugment`, which
 takes a whole batch of uint8 images ``(B, H, W, 3)`` with one seed per sample and applies
-solo-learn's view pipeline to every sample in a handful of tensor operations, on whatever device
-the batch lives on (DataLoader workers on the CPU, or the GPU after transfer):
+solo-learn's view pipeline to every sample: on the CPU (DataLoader workers) with the compiled
+loops of :mod:`~solo_diversity.data.batch_kernels`, on a GPU (after transfer) as a handful of
+tensor operations, both from the same draws (:class:`ViewDraws`):
 
 - RandomResizedCrop with torchvision's box law and Pillow's antialiased bicubic pixels
   (:mod:`~solo_diversity.data.batch_crop`), or ``Resize(crop_size)`` when rrc is disabled;
@@ -126,6 +127,9 @@ class BatchView:
         self.scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, 3, 1, 1)
         self.shift = torch.tensor([m / s for m, s in zip(mean, std, strict=True)]).view(1, 3, 1, 1)
         self.jitter = jitter_ops(spec.color_jitter)
+        # The compiled kernels' forms of the same constants.
+        self._codes = np.array([kernels.OP_CODES[name] for name, _ in self.jitter], dtype=np.int64)
+        self._scale_np, self._shift_np = self.scale.flatten().numpy(), self.shift.flatten().numpy()
         # Uniforms per sample: the crop's, then the jitter gate, a factor and an order key per
         # jitter op, then grayscale, blur gate, blur sigma, solarize, equalize, flip.
         self.num_draws = RRC_DRAWS + 1 + 2 * len(self.jitter) + 6
@@ -192,8 +196,7 @@ class BatchView:
         kernels.crop_resize(
             pixels.numpy(), d.boxes, vertical, rows, row_taps, cols, col_taps, xn
         )
-        codes = np.array([kernels.OP_CODES[name] for name, _ in self.jitter], dtype=np.int64)
-        kernels.colour(xn, d.jitter, codes, d.order, d.factors, d.grey)
+        kernels.colour(xn, d.jitter, self._codes, d.order, d.factors, d.grey)
         picked = np.flatnonzero(d.blur)
         if picked.size:
             radius = blur_radius(d.sigma[picked], d.out_h, d.out_w)
@@ -202,14 +205,7 @@ class BatchView:
         if d.equalize.any():  # equalization takes the tensor form's tail (no kernel of its own)
             return self._tail(x, d, out)
         target = out if out is not None else torch.empty_like(x)
-        kernels.finish(
-            xn,
-            d.solarize,
-            d.flip,
-            self.scale.flatten().numpy(),
-            self.shift.flatten().numpy(),
-            target.numpy(),
-        )
+        kernels.finish(xn, d.solarize, d.flip, self._scale_np, self._shift_np, target.numpy())
         return target
 
     def tensors(

@@ -94,8 +94,8 @@ class SubsetPixels:
         reader = reader if reader is not None else SubsetReader(subset, decode_image)
         n = len(reader)
         started = time.perf_counter()
-        images = [reader.load_or_none(i) for i in range(n)]
-        images = [None if img is None else np.asarray(img) for img in images]
+        decoded = (reader.load_or_none(i) for i in range(n))  # None where unreadable
+        images = [None if img is None else np.asarray(img) for img in decoded]
         readable = np.array([img is not None for img in images])
         if not readable.any():
             raise UserError(
