@@ -69,7 +69,8 @@ def test_config_has_the_paper_cifar100_hyperparameters(compose_cfg, name: str) -
     cfg = compose_cfg(f"{name}_div", ["data=cifar100"])
     opt = cfg.optimizer
     assert (opt.lr, opt.classifier_lr, opt.weight_decay) == PAPER[name]
-    assert cfg.optimizer.name == "lars" and cfg.optimizer.batch_size == 256
+    assert cfg.optimizer.name == "lars" and cfg.optimizer.batch_size is None
+    assert cfg.optimizer.global_batch_size == 256  # 256 per step on any number of devices
     assert cfg.optimizer.kwargs.eta == 0.02 and cfg.backbone.name == "resnet18"
     assert cfg.data.dataset == "cifar100" and cfg.augmentations[0].crop_size == 32
     for key, value in KWARGS.get(name, {}).items():
@@ -80,18 +81,23 @@ def test_config_has_the_paper_cifar100_hyperparameters(compose_cfg, name: str) -
 
 def test_default_data_is_digits_on_the_cpu_backbone(compose_cfg) -> None:
     cfg = compose_cfg("dino_div")
-    assert (cfg.data.dataset, cfg.backbone.name, cfg.optimizer.batch_size) == (
+    assert (cfg.data.dataset, cfg.backbone.name, cfg.optimizer.global_batch_size) == (
         "digits",
         "small_cnn",
         128,
     )
+    assert cfg.optimizer.batch_size is None  # per device: derived from global_batch_size
     assert len(cfg.augmentations) == 2  # asymmetric: two single-crop specs
 
 
 def test_vit_gets_the_crop_size_and_mocov3_a_three_layer_projector(compose_cfg) -> None:
     from solo_diversity.methods import MoCoV3
 
-    cfg = method_cfg(compose_cfg, "mocov3", ["backbone.name=vit_small", "data.crop_size=16"])
+    cfg = method_cfg(  # the ViT recipe (recipe/mocov3/imagenet100_vit.yaml) on the digits data
+        compose_cfg,
+        "mocov3",
+        ["scale=imagenet100", "arch=vit", "backbone.name=vit_small", "data.crop_size=16"],
+    )
     assert cfg.backbone.kwargs.img_size == 16
     vit = MoCoV3(cfg)
     linear = [m for m in vit.projector if m.__class__.__name__ == "Linear"]
