@@ -4,9 +4,16 @@
 This module owns the arithmetic of the paper's Section 4. Given a budget C, a subset of N unique
 images and a global batch G it derives S = floor(C / G) optimizer steps, the effective budget
 C_eff = S * G, the (possibly fractional) number of epochs E = C / N and the diversity D = N / C.
-solo-learn counts several hyperparameters in epochs; they are read as epochs of a *reference run*
-on N_ref images and converted to optimizer steps, so that every subset size switches at the same
-number of images seen. Everything here is a pure function of numbers.
+solo-learn counts several hyperparameters in epochs (warmup, checkpoint frequency, DINO's and SwAV's
+switches). Two readings convert them to optimizer steps (``budget.epoch_keys``):
+
+- ``subset`` (the default): solo-learn's meaning, and so the paper's procedure. An epoch is a pass
+  over the subset being trained, ``N // G`` steps (solo-learn's ``estimated_stepping_batches /
+  max_epochs`` with ``drop_last``), so a 10% subset warms up over a tenth of the images.
+- ``reference``: the budget-normalized reading. An epoch is a pass over a reference run of N_ref
+  images, so every subset switches after the same number of images seen.
+
+Everything here is a pure function of numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +26,10 @@ from typing import Any
 from solo_diversity.errors import UserError
 
 BUDGET_MODES = ("images", "epochs")
-BUDGET_KEYS = ("C", "mode", "epochs", "reference_size")
+EPOCH_KEY_READINGS = ("subset", "reference")
+BUDGET_KEYS = ("C", "mode", "epochs", "reference_size", "epoch_keys", "allow_late_switches")
+# A warmup longer than this share of the run leaves little of the cosine: warned about.
+LONG_WARMUP_SHARE = 0.25
 
 
 def parse_count(value: Any, name: str) -> int:
@@ -52,6 +62,8 @@ class BudgetPlan:
         global_batch: G, images per optimizer step over all devices, nodes and accumulation.
         steps: S, the exact number of optimizer steps.
         mode: ``images`` (C fixed) or ``epochs`` (E fixed, C = N * E).
+        epoch_keys: how epoch-counted keys become steps: ``subset`` (epochs of the subset, as
+            solo-learn counts them) or ``reference`` (epochs of the N_ref-image reference run).
     """
 
     C: int
@@ -60,6 +72,7 @@ class BudgetPlan:
     global_batch: int
     steps: int
     mode: str = "images"
+    epoch_keys: str = "subset"
 
     @property
     def C_eff(self) -> int:  # noqa: N802 - the paper's symbol
@@ -86,15 +99,50 @@ class BudgetPlan:
         """Optimizer steps per pass over the subset when every step holds exactly G images."""
         return self.N // self.global_batch
 
-    def reference_epochs_to_steps(self, epochs: float) -> int:
-        """Convert a value counted in reference epochs into optimizer steps.
+    @property
+    def steps_per_schedule_epoch(self) -> float:
+        """Optimizer steps in one epoch as the epoch-counted keys read it (``epoch_keys``).
 
-        The share of the budget is ``epochs / E_ref``; that share of S steps is the result, so a 10%
-        subset and the full set switch at the same number of images seen. The result is clamped to
-        [0, S].
+        ``subset``: ``N // G``, the steps of one pass over the subset with ``drop_last``, as
+        solo-learn derives them. ``reference``: ``S / E_ref`` = ``S * N_ref / C``, the share of the
+        run that one pass over the reference set takes.
         """
-        share = float(epochs) / self.reference_epochs
-        return max(0, min(self.steps, round(share * self.steps)))
+        if self.epoch_keys == "subset":
+            return float(self.steps_per_epoch)
+        return self.steps / self.reference_epochs
+
+    def _steps_of(self, epochs: float) -> int:
+        """Unclamped steps of ``epochs`` schedule epochs under the plan's reading."""
+        if self.epoch_keys == "subset":
+            return round(float(epochs) * self.steps_per_epoch)
+        return round(float(epochs) / self.reference_epochs * self.steps)
+
+    def epochs_to_steps(self, epochs: float) -> int:
+        """Convert an epoch-counted value into optimizer steps, clamped to [0, S].
+
+        ``subset``: ``round(epochs * (N // G))`` (at 10% of CIFAR-100, G = 256: 10 warmup epochs
+        are 190 steps). ``reference``: the share ``epochs / E_ref`` of S (1,953 steps there).
+        """
+        return max(0, min(self.steps, self._steps_of(epochs)))
+
+    def epoch_at_step(self, step: int) -> int:
+        """The schedule epoch that optimizer step ``step`` (0-based) falls in.
+
+        What solo-learn's ``current_epoch`` means under the plan's reading: the largest ``e`` with
+        ``epochs_to_steps(e) <= step``, so its epoch-counted rules (``current_epoch < k``,
+        ``>= k``) switch at exactly the step :meth:`epochs_to_steps` gives the built-in classes.
+        """
+        epoch = int(step / self.steps_per_schedule_epoch)
+        while self._steps_of(epoch + 1) <= step:
+            epoch += 1
+        while epoch > 0 and self._steps_of(epoch) > step:
+            epoch -= 1
+        return epoch
+
+    @property
+    def schedule_epochs(self) -> int:
+        """Whole schedule epochs that the S steps reach (solo-learn's ``max_epochs``)."""
+        return max(1, math.ceil(self.steps / self.steps_per_schedule_epoch))
 
     def images_at_step(self, step: int) -> int:
         """Images processed after ``step`` optimizer steps."""
@@ -114,9 +162,15 @@ class BudgetPlan:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> BudgetPlan:
-        """Rebuild a plan from :meth:`as_dict` output (derived fields are ignored)."""
+        """Rebuild a plan from :meth:`as_dict` output (derived fields are ignored).
+
+        A plan saved before ``epoch_keys`` existed was trained under the ``reference`` reading,
+        the only one then, and keeps it on resume.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        kept = {k: v for k, v in values.items() if k in names}
+        kept.setdefault("epoch_keys", "reference")
+        return cls(**kept)
 
 
 def plan_budget(
@@ -127,6 +181,7 @@ def plan_budget(
     N_ref: int | None = None,  # noqa: N803
     mode: str = "images",
     epochs: float | None = None,
+    epoch_keys: str = "subset",
 ) -> BudgetPlan:
     """Derive the exact optimizer-step plan of a budget-normalized run.
 
@@ -139,12 +194,17 @@ def plan_budget(
         mode: ``images`` fixes C (the paper); ``epochs`` fixes E and sets C = N * E (the
             supplementary epoch-normalized baseline).
         epochs: E, required in ``epochs`` mode.
+        epoch_keys: ``subset`` or ``reference``: how epoch-counted keys become steps.
 
     Returns:
         The resolved :class:`BudgetPlan`.
     """
     if mode not in BUDGET_MODES:
         raise UserError(f"budget.mode={mode!r} is not one of {', '.join(BUDGET_MODES)}")
+    if epoch_keys not in EPOCH_KEY_READINGS:
+        raise UserError(
+            f"budget.epoch_keys={epoch_keys!r} is not one of {', '.join(EPOCH_KEY_READINGS)}"
+        )
     if N <= 0:
         raise UserError(f"the pretraining subset is empty (N={N})")
     if global_batch <= 0:
@@ -178,7 +238,44 @@ def plan_budget(
         global_batch=global_batch,
         steps=budget // global_batch,
         mode=mode,
+        epoch_keys=epoch_keys,
     )
+
+
+def check_switches(switches: dict[str, int], steps: int, *, allow_late: bool = False) -> list[str]:
+    """Refuse an epoch-counted switch that never takes effect; warn about a long warmup.
+
+    A switch converted to S or more steps (clamped to S) would land at or past the last step:
+    a warmup that is the whole run never decays, a queue that starts after the end never starts.
+    The recipe must state it in a form that fits (or the run forces it with
+    ``budget.allow_late_switches=true``).
+
+    Args:
+        switches: converted keys in steps (clamped to S), e.g. ``{"warmup_steps": 190}``; a key
+            of 0 epochs is 0 steps and never late.
+        steps: S, the run's optimizer steps.
+        allow_late: keep a late switch with a warning instead of refusing the run.
+
+    Returns:
+        Warning lines (a warmup over a quarter of the run; forced late switches).
+    """
+    warnings = []
+    for name, value in switches.items():
+        if value >= steps:
+            line = (
+                f"{name} lands at or past the last of the run's {steps:,} steps; "
+                "state it in fewer epochs (or budget.allow_late_switches=true)"
+            )
+            if not allow_late:
+                raise UserError(line)
+            warnings.append(line)
+    warmup = switches.get("warmup_steps", 0)
+    if warmup > LONG_WARMUP_SHARE * steps:
+        warnings.append(
+            f"warmup_steps={warmup:,} is over a quarter of the run's {steps:,} steps: the cosine "
+            "decay gets less than three quarters of the budget"
+        )
+    return warnings
 
 
 def check_budget_keys(budget_cfg: dict[str, Any]) -> None:
@@ -191,7 +288,10 @@ def check_budget_keys(budget_cfg: dict[str, Any]) -> None:
 
 
 # The keys each budget mode reads (``mode`` itself is always read).
-USED_BUDGET_KEYS = {"images": ("C", "reference_size"), "epochs": ("epochs",)}
+USED_BUDGET_KEYS = {
+    "images": ("C", "reference_size", "epoch_keys", "allow_late_switches"),
+    "epochs": ("epochs", "epoch_keys", "allow_late_switches"),
+}
 UNUSED_WHY = {
     "images": "budget.mode=images fixes C; E = C / N follows from it",
     "epochs": "budget.mode=epochs sets C = N x budget.epochs and counts the schedule in its own "

@@ -3,14 +3,15 @@
 
 Files are ``{checkpoint.dir}/{method}/{version}/{name}-{version}-ep={epoch}.ckpt`` with the config
 in ``args.json`` beside them, so solo-learn's tools and our probe read them alike. The save
-frequency is counted in reference epochs like every other epoch-counted key, then converted to
-optimizer steps; ``checkpoint.every_n_steps`` adds saves every K optimizer steps. Saves during
-training are named ``...-ep={epoch}-step={step}.ckpt``; the final state is always saved under
-solo-learn's name. Every file is written to a temporary name and published atomically with a
-sha256 beside it (:mod:`~solo_diversity.checkpoint_files`); the previous checkpoint is removed
-(unless ``keep_prev``) only once the new one is complete. :func:`find_resumable` resumes from the
-newest checkpoint that passes its checksum, saying which ones it skipped and why. Stopping on a
-signal (and saving at that step) is :mod:`~solo_diversity.interrupt`'s.
+frequency is counted in epochs like every other epoch-counted key (under the plan's ``epoch_keys``
+reading), then converted to optimizer steps; ``checkpoint.every_n_steps`` adds saves every K
+optimizer steps. Saves during training are named ``...-ep={epoch}-step={step}.ckpt``; the final
+state is always saved under solo-learn's name. Every file is written to a temporary name and
+published atomically with a sha256 beside it (:mod:`~solo_diversity.checkpoint_files`); the previous
+checkpoint is removed (unless ``keep_prev``) only once the new one is complete.
+:func:`find_resumable` resumes from the newest checkpoint that passes its checksum, saying which
+ones it skipped and why. Stopping on a signal (and saving at that step) is
+:mod:`~solo_diversity.interrupt`'s.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from solo_diversity import doctor, ledger_cli
-from solo_diversity.budget import plan_budget
+from solo_diversity.budget import EPOCH_KEY_READINGS, check_switches, plan_budget
 from solo_diversity.builders import cli as builders_cli
 from solo_diversity.catalog import train_size
 from solo_diversity.entry import exit_on_user_error
@@ -28,21 +28,27 @@ from solo_diversity.report.console import console, plan_table
 def _plan(args: argparse.Namespace) -> int:
     n_full = args.dataset_size or train_size(args.dataset)
     global_batch = args.batch_size * args.devices * args.nodes * args.accumulate
-    rows = []
+    rows, warnings = [], []
     for fraction in args.fractions:
         n = max(1, int(fraction * n_full + 0.5))
         plan = plan_budget(
-            args.C, n, global_batch, N_ref=n_full, mode=args.mode, epochs=args.epochs
+            args.C,
+            n,
+            global_batch,
+            N_ref=n_full,
+            mode=args.mode,
+            epochs=args.epochs,
+            epoch_keys=args.epoch_keys,
         )
-        rows.append(
-            (
-                f"{fraction:g}",
-                plan,
-                {"warmup_steps": plan.reference_epochs_to_steps(args.warmup_epochs)},
-            )
-        )
-    title = f"Budget plan: {args.dataset or 'dataset'} (N_ref={n_full:,}), G={global_batch}"
-    console.print(plan_table(rows, title=title))
+        switches = {"warmup_steps": plan.epochs_to_steps(args.warmup_epochs)}
+        found = check_switches(switches, plan.steps, allow_late=args.allow_late_switches)
+        warnings += [f"warning ({fraction:g}): {line}" for line in found]
+        rows.append((f"{fraction:g}", plan, switches))
+    title = (
+        f"Budget plan: {args.dataset or 'dataset'} (N_ref={n_full:,}), G={global_batch}, "
+        f"epoch keys counted in {args.epoch_keys} epochs"
+    )
+    console.print(plan_table(rows, title=title, notes=warnings))
     return 0
 
 
@@ -58,8 +64,17 @@ def _register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--nodes", type=int, default=1)
     p.add_argument("--accumulate", type=int, default=1)
+    p.add_argument("--warmup-epochs", type=float, default=10.0, help="epochs of LR warmup")
     p.add_argument(
-        "--warmup-epochs", type=float, default=10.0, help="reference epochs of LR warmup"
+        "--epoch-keys",
+        choices=list(EPOCH_KEY_READINGS),
+        default="subset",
+        help="count epoch keys in epochs of the subset (solo-learn's) or of the full dataset",
+    )
+    p.add_argument(
+        "--allow-late-switches",
+        action="store_true",
+        help="print a warmup that lands past the last step instead of refusing it",
     )
     p.add_argument("--mode", choices=["images", "epochs"], default="images")
     p.add_argument("--epochs", type=float, default=None, help="E for --mode epochs")

@@ -9,6 +9,8 @@ and attaches the budget plan. Nothing mutates the config after :func:`attach_pla
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any, get_args
 
 from lightning.fabric.connector import (
@@ -39,7 +41,7 @@ from solo_diversity.keys import (
 from solo_diversity.loggers import check_logger_keys
 from solo_diversity.methods import get_method
 from solo_diversity.methods.base import fill_defaults
-from solo_diversity.methods.settings import global_batch
+from solo_diversity.methods.settings import global_batch, per_device_batch
 from solo_diversity.world import cpu_devices, world_size_of
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,9 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "auto_resume.enabled": False,
     "auto_resume.max_hours": 36,
     "budget.mode": "images",
+    "budget.epoch_keys": "subset",
+    "budget.allow_late_switches": False,
+    "optimizer.global_batch_size": None,
     "accelerator": "auto",
     "devices": 1,
     "num_nodes": 1,
@@ -162,6 +167,8 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
     check_budget_keys(budget)  # type: ignore[arg-type]
     for line in unused_budget_keys(budget):  # type: ignore[arg-type]
         log.warning(line)
+    check_recipe_arch(cfg)
+    check_switch_flag(cfg.budget.allow_late_switches)
     cfg = get_method(str(cfg.method)).add_and_assert_specific_cfg(cfg)
     specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
     cfg.data.num_large_crops, cfg.data.num_small_crops = crop_counts(specs)
@@ -171,6 +178,56 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
             f"data.fraction={cfg.data.fraction} must be in (0, 1], or -1 for all images"
         )
     return cfg
+
+
+def configs_dir() -> Path:
+    """``$SOLO_DIV_CONFIGS``, else the checkout's ``yaml_configs``, else ``./yaml_configs``."""
+    if os.environ.get("SOLO_DIV_CONFIGS"):
+        return Path(os.environ["SOLO_DIV_CONFIGS"])
+    beside = Path(__file__).resolve().parents[1] / "yaml_configs"
+    return beside if beside.is_dir() else Path("yaml_configs")
+
+
+def check_recipe_arch(cfg: DictConfig) -> None:
+    """Refuse a ViT backbone under a ResNet recipe when a ViT recipe exists, and the reverse.
+
+    Our ``<method>_div`` configs pick a recipe by ``scale`` and ``arch``; the backbone name alone
+    cannot switch hydra's group, so ``backbone.name=vit_base`` without ``arch=vit`` would train a
+    ViT with the ResNet recipe (LARS at CNN rates). Where no ViT recipe exists (CIFAR scale) the
+    ViT trains with the ResNet recipe, and a warning says so.
+    """
+    recipe = cfg.get("recipe")
+    if recipe is None or recipe.get("arch") is None:
+        return
+    backbone = str(cfg.backbone.name)
+    if not backbone.startswith("vit"):
+        if recipe.arch == "vit":
+            raise UserError(
+                f"backbone.name={backbone} with the ViT recipe {recipe.name}; drop arch=vit or "
+                "pick a vit_* backbone"
+            )
+        return
+    if recipe.arch == "vit":
+        return
+    vit_recipe = configs_dir() / "recipe" / str(cfg.method) / f"{recipe.scale}_vit.yaml"
+    if vit_recipe.is_file():
+        raise UserError(
+            f"backbone.name={backbone} with the resnet recipe {recipe.name}; add arch=vit to use "
+            "the ViT recipe"
+        )
+    log.warning(
+        "no ViT recipe for %s at %s scale: %s trains with the ResNet recipe %s",
+        cfg.method,
+        recipe.scale,
+        backbone,
+        recipe.name,
+    )
+
+
+def check_switch_flag(value: Any) -> None:
+    """``budget.allow_late_switches`` is a boolean (hydra reads ``true``/``false``)."""
+    if not isinstance(value, bool):
+        raise UserError(f"budget.allow_late_switches={value!r} must be true or false")
 
 
 PRECISIONS: tuple[Any, ...] = (
@@ -233,15 +290,17 @@ def attach_plan(
         C = int(cfg.max_epochs) * n_ref  # noqa: N806
         log.warning("budget.C not set: using max_epochs * N_ref = %d images", C)
     world = world_size_of(cfg) if world_size is None else world_size
+    out = copy_cfg(cfg)
+    out.optimizer.batch_size = per_device_batch(cfg, world)
     plan = plan_budget(
         C,
         subset_size,
-        global_batch(cfg, world),
+        global_batch(out, world),
         N_ref=n_ref,
         mode=str(budget.mode),
         epochs=budget.get("epochs"),
+        epoch_keys=str(budget.epoch_keys),
     )
-    out = copy_cfg(cfg)
     out.data.num_classes = max(1, num_classes)
     out.budget_plan = plan.as_dict()
     out.budget_plan.world_size = world

@@ -85,7 +85,7 @@ SOLO_PRETRAIN_TOP_LEVEL = frozenset(
     }
 )
 # This project's own top-level keys (``budget_plan`` is derived, present in a saved args.json).
-OWN_PRETRAIN_TOP_LEVEL = frozenset({"budget", "loggers", "budget_plan"})
+OWN_PRETRAIN_TOP_LEVEL = frozenset({"budget", "loggers", "budget_plan", "recipe"})
 
 
 def trainer_arguments() -> frozenset[str]:
@@ -230,7 +230,8 @@ METHOD_NUMBERS: dict[str, Number] = {
 # written like 50e6, checked by solo_diversity.budget.parse_count).
 PRETRAIN_NUMBERS: dict[str, Number] = {
     "seed": Number("int", 0, 2**32 - 1),
-    "optimizer.batch_size": _POS_INT,
+    "optimizer.batch_size": Number("int", 1, nullable=True),  # null: from global_batch_size
+    "optimizer.global_batch_size": Number("int", 1, nullable=True),
     "optimizer.lr": _NONNEG,
     "optimizer.classifier_lr": _NONNEG,
     "optimizer.weight_decay": _NONNEG,

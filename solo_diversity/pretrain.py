@@ -18,7 +18,7 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.budget import BudgetPlan
+from solo_diversity.budget import BudgetPlan, check_switches
 from solo_diversity.checkpoint import SoloCheckpointer, find_resumable, new_version
 from solo_diversity.config import attach_plan, resolve_pretrain_cfg, trainer_devices
 from solo_diversity.data import (
@@ -50,7 +50,7 @@ from solo_diversity.preflight import preflight
 from solo_diversity.report.console import console, ledger_table, plan_table
 from solo_diversity.run_identity import RunIdentity
 from solo_diversity.visits import VisitLedger
-from solo_diversity.world import GlobalBatchCheck, resolve_world
+from solo_diversity.world import GlobalBatchCheck, resolve_world, world_size_of
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,9 @@ def trainer_kwargs(
     )
     if passed.get("strategy") in (None, "none"):
         passed["strategy"] = "auto"
-    if accelerator == "cpu" and passed.get("sync_batchnorm"):
+    if passed.get("sync_batchnorm") and world_size_of(cfg) == 1:
+        passed["sync_batchnorm"] = False  # one process: plain BatchNorm computes the same
+    elif accelerator == "cpu" and passed.get("sync_batchnorm"):
         # torch's SyncBatchNorm runs on GPUs only; solo-learn's YAMLs all set it.
         log.warning("sync_batchnorm=True is GPU-only; using plain BatchNorm on the CPU")
         passed["sync_batchnorm"] = False
@@ -212,18 +214,29 @@ def batch_augment_on_device(cfg: DictConfig) -> bool:
 
 
 def budget_notes(cfg: DictConfig, plan: BudgetPlan) -> list[str]:
-    """Lines under the plan table saying which config keys the budget replaced."""
+    """Lines under the plan table: the config keys the budget replaced, and a recipe's global
+    batch that an explicit per-device ``optimizer.batch_size`` overrode.
+    """
+    notes = []
+    wanted = cfg.optimizer.get("global_batch_size")
+    if wanted is not None and int(wanted) != plan.global_batch:
+        notes.append(
+            f"optimizer.batch_size={cfg.optimizer.batch_size} per device (solo-learn's meaning): "
+            f"G = {plan.global_batch}, not the recipe's global_batch_size {wanted}"
+        )
     max_epochs = cfg.get("max_epochs")
     if max_epochs in (None, -1):
-        return []
+        return notes
     if cfg.budget.get("C") is None and plan.mode == "images":
         return [
             f"budget.C not set: C = max_epochs {max_epochs} x N_ref {plan.N_ref:,} = "
-            f"{plan.C:,} images, trained as {plan.steps:,} steps"
+            f"{plan.C:,} images, trained as {plan.steps:,} steps",
+            *notes,
         ]
     return [
         f"max_epochs {max_epochs} in the config -> replaced by the budget: "
-        f"{plan.steps:,} steps (E = {plan.epochs:,.2f} epochs of N = {plan.N:,})"
+        f"{plan.steps:,} steps (E = {plan.epochs:,.2f} epochs of N = {plan.N:,})",
+        *notes,
     ]
 
 
@@ -262,11 +275,14 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     preflight(cfg, index, subset, plan, open_split=_open_split)
     method_cls = get_method(str(cfg.method))
     schedules = method_cls.converted_schedules(cfg, plan)
+    warnings = check_switches(
+        schedules, plan.steps, allow_late=bool(cfg.budget.allow_late_switches)
+    )
     console.print(
         plan_table(
             [(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)],
             title=f"Budget plan: {cfg.method} ({BACKEND} backend)",
-            notes=budget_notes(cfg, plan),
+            notes=[*budget_notes(cfg, plan), *(f"warning: {line}" for line in warnings)],
         )
     )
 
@@ -292,7 +308,7 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     callbacks = []
     checkpointer = None
     if cfg.checkpoint.enabled:
-        frequency = plan.reference_epochs_to_steps(float(cfg.checkpoint.frequency))
+        frequency = plan.epochs_to_steps(float(cfg.checkpoint.frequency))
         checkpointer = SoloCheckpointer(
             cfg, logdir, version, frequency, bool(cfg.checkpoint.keep_prev)
         )

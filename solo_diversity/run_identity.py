@@ -23,7 +23,7 @@ from solo_diversity.errors import UserError
 
 log = logging.getLogger(__name__)
 
-PLAN_FIELDS = ("C", "N", "N_ref", "global_batch", "steps", "mode")
+PLAN_FIELDS = ("C", "N", "N_ref", "global_batch", "steps", "mode", "epoch_keys")
 
 
 def subset_digest(positions: range | np.ndarray) -> str:

@@ -26,6 +26,11 @@ def digits_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+# Test runs last a few dozen steps, shorter than the 10 warmup epochs of a subset: their warmup is
+# clamped to the run, as they are about other things (the refusal has its own tests).
+TINY_RUN = ["++budget.allow_late_switches=true"]
+
+
 @pytest.fixture
 def compose_cfg(digits_indexes: dict[str, Path], tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose a shipped config as ``main_pretrain.py`` would, pointed at the session's digits."""
@@ -36,6 +41,7 @@ def compose_cfg(digits_indexes: dict[str, Path], tmp_path: Path) -> Callable[...
             f"data.val_path={digits_indexes['test']}",
             f"checkpoint.dir={tmp_path / 'trained_models'}",
             "data.num_workers=0",
+            *TINY_RUN,
         ]
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.2"):
             return compose(config_name=name, overrides=[*base, *overrides])

@@ -33,13 +33,19 @@ from torch import nn
 
 from solo_diversity.backbones import uses_small_stem
 from solo_diversity.checkpoint import SoloCheckpointer, new_version
-from solo_diversity.config import trainer_devices
+from solo_diversity.config import copy_cfg, trainer_devices
 from solo_diversity.data import resolve_device
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import ProbeData, load_backbone, read_run_args, run_method
 from solo_diversity.evaluation.probe_data import feature_loaders, probe_stats, protocol_loaders
 from solo_diversity.evaluation.protocol import LinearProbe
-from solo_diversity.evaluation.settings import ProbeSettings, probe_settings, resolve_linear_cfg
+from solo_diversity.evaluation.recipes import probe_recipe, scale_of_dataset
+from solo_diversity.evaluation.settings import (
+    ProbeSettings,
+    check_probe_settings,
+    probe_settings,
+    resolve_linear_cfg,
+)
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.loggers import (
     build_loggers,
@@ -170,6 +176,33 @@ def _merged(run: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, Any], dict[
     return data, backbone
 
 
+def with_probe_recipe(cfg: DictConfig, run: dict[str, Any], method: str | None) -> DictConfig:
+    """A copy of ``cfg`` whose unset ``optimizer.lr``/``weight_decay`` are the probe recipe's.
+
+    The recipe (:func:`~solo_diversity.evaluation.recipes.probe_recipe`) is solo-learn's
+    per-method linear rate at the pretraining run's scale: its ``recipe.scale`` and
+    ``recipe.arch``, else the scale of its dataset. Values the probe config sets are kept.
+    """
+    if cfg.optimizer.lr is not None and cfg.optimizer.weight_decay is not None:
+        return cfg
+    if method is None:
+        raise UserError("the checkpoint names no method: set optimizer.lr (or pretrain_method)")
+    recipe = run.get("recipe") or {}
+    dataset = str((run.get("data") or {}).get("dataset") or "")
+    backbone = str((run.get("backbone") or {}).get("name") or "")
+    found = probe_recipe(
+        method,
+        str(recipe.get("scale") or scale_of_dataset(dataset)),
+        str(recipe.get("arch") or ("vit" if backbone.startswith("vit") else "resnet")),
+    )
+    out = copy_cfg(cfg)
+    if out.optimizer.lr is None:
+        out.optimizer.lr = found.lr
+    if out.optimizer.weight_decay is None:
+        out.optimizer.weight_decay = found.weight_decay
+    return out
+
+
 def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> ProbeResult:
     """Probe ``pretrained_feature_extractor`` and append the result line to ``results``.
 
@@ -179,7 +212,7 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
     """
     wall = time.time()
     cfg = resolve_linear_cfg(raw_cfg)
-    settings = probe_settings(cfg)
+    check_probe_settings(cfg)
     check_logger_keys(cfg)
     ckpt = Path(str(cfg.pretrained_feature_extractor))
     if not ckpt.is_file():
@@ -189,6 +222,8 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
     dataset = str(data["dataset"])
     crop = int(data.get("crop_size") or run.get("augmentations", [{}])[0].get("crop_size", 224))
     method = None if cfg.pretrain_method in (None, "None") else str(cfg.pretrain_method)
+    cfg = with_probe_recipe(cfg, run, method or run_method(run))
+    settings = probe_settings(cfg)
     model = load_backbone(
         ckpt, str(backbone["name"]),
         small_input_stem=uses_small_stem(dataset, backbone.get("small_input_stem")),

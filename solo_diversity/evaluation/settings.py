@@ -46,8 +46,8 @@ LINEAR_DEFAULTS: dict[str, Any] = {
     "data.train_views": 0,
     "optimizer.name": "sgd",
     "optimizer.batch_size": 256,
-    "optimizer.lr": 0.1,
-    "optimizer.weight_decay": 0.0,
+    "optimizer.lr": None,  # null: the probe recipe's rate for the run's method and scale
+    "optimizer.weight_decay": None,  # null: the probe recipe's (0 but for ImageNet Barlow Twins)
     "optimizer.exclude_bias_n_norm_wd": False,
     "optimizer.kwargs": {},
     "scheduler.name": "step",
@@ -133,8 +133,8 @@ LINEAR_TOP_LEVEL = frozenset(
 LINEAR_NUMBERS: dict[str, Number] = {
     "seed": Number("int", 0, 2**32 - 1),
     "optimizer.batch_size": Number("int"),
-    "optimizer.lr": Number("float", 0),
-    "optimizer.weight_decay": Number("float", 0),
+    "optimizer.lr": Number("float", 0, nullable=True),
+    "optimizer.weight_decay": Number("float", 0, nullable=True),
     "optimizer.kwargs.momentum": Number("float", 0),
     "scheduler.warmup_epochs": Number("float", 0),
     "scheduler.warmup_start_lr": Number("float", 0),
@@ -301,6 +301,17 @@ def _check_scheduler(cfg: DictConfig) -> ProbeScheduler:
     )
 
 
+def check_probe_settings(cfg: DictConfig) -> None:
+    """Check every probe value before the checkpoint is read (its LR may still be the recipe's).
+
+    The probe recipe needs the checkpoint's method, so ``optimizer.lr``/``weight_decay`` may be
+    null here; every other bad value fails now, in one line, before any file is opened.
+    """
+    filled = copy_cfg(cfg)
+    fill_defaults(filled, {"optimizer.lr": 0.0, "optimizer.weight_decay": 0.0})
+    probe_settings(filled)
+
+
 def probe_settings(cfg: DictConfig) -> ProbeSettings:
     """Typed settings of a config resolved by :func:`resolve_linear_cfg`."""
     mode = str(cfg.probe.mode)
@@ -330,6 +341,12 @@ def probe_settings(cfg: DictConfig) -> ProbeSettings:
     batch = int(opt.batch_size)
     if batch < 1:
         raise UserError(f"optimizer.batch_size={batch} must be >= 1")
+    scheduler = _check_scheduler(cfg)
+    if opt.lr is None or opt.weight_decay is None:
+        raise UserError(
+            "optimizer.lr/weight_decay are null: run_linear fills them from the probe recipe of "
+            "the checkpoint's method; set them to probe otherwise"
+        )
     optimizer = ProbeOptimizer(
         name=str(opt.name),
         lr=scaled_lr(float(opt.lr), batch, devices, nodes),
@@ -342,7 +359,7 @@ def probe_settings(cfg: DictConfig) -> ProbeSettings:
     return ProbeSettings(
         mode=mode,
         optimizer=optimizer,
-        scheduler=_check_scheduler(cfg),
+        scheduler=scheduler,
         max_epochs=max_epochs,
         label_fraction=label_fraction,
         train_views=train_views,

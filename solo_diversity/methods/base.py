@@ -175,7 +175,7 @@ class BaseMethod(pl.LightningModule):
 
         Subclasses with their own epoch-counted keys extend the dict.
         """
-        return {"warmup_steps": plan.reference_epochs_to_steps(float(cfg.scheduler.warmup_epochs))}
+        return {"warmup_steps": plan.epochs_to_steps(float(cfg.scheduler.warmup_epochs))}
 
     @property
     def learnable_params(self) -> list[dict[str, Any]]:

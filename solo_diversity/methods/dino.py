@@ -7,7 +7,8 @@ step. Config (solo-learn's names and defaults): ``proj_hidden_dim``, ``proj_outp
 ``num_prototypes``, ``use_bn_in_head`` (False), ``norm_last_layer`` (True), ``clip_grad`` (0),
 ``freeze_last_layer`` (1), ``student_temperature`` (0.1), ``teacher_temperature`` (0.07),
 ``warmup_teacher_temperature`` (0.04), ``warmup_teacher_temperature_epochs`` (0). The two
-epoch-counted keys are reference epochs, converted to optimizer steps by the budget plan.
+epoch-counted keys are converted to optimizer steps by the budget plan, under its
+``epoch_keys`` reading (epochs of the subset by default, as solo-learn counts them).
 """
 
 from __future__ import annotations
@@ -139,10 +140,10 @@ class DINO(BaseMomentumMethod):
         kw = cfg.method_kwargs
         return {
             **BaseMomentumMethod.converted_schedules(cfg, plan),
-            "dino_teacher_temp_warmup_steps": plan.reference_epochs_to_steps(
+            "dino_teacher_temp_warmup_steps": plan.epochs_to_steps(
                 float(kw.warmup_teacher_temperature_epochs)
             ),
-            "dino_freeze_last_layer_steps": plan.reference_epochs_to_steps(
+            "dino_freeze_last_layer_steps": plan.epochs_to_steps(
                 float(kw.freeze_last_layer)
             ),
         }

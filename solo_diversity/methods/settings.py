@@ -38,6 +38,36 @@ def global_batch(cfg: DictConfig, world_size: int | None = None) -> int:
     return int(cfg.optimizer.batch_size) * world * int(cfg.get("accumulate_grad_batches") or 1)
 
 
+def per_device_batch(cfg: DictConfig, world_size: int) -> int:
+    """The per-device batch: ``optimizer.batch_size``, or from ``optimizer.global_batch_size``.
+
+    solo-learn counts the batch per device, so its global batch, LR and step count change with
+    the device count. A recipe that states ``optimizer.global_batch_size`` (and leaves
+    ``batch_size`` null) keeps its source's global batch on any number of processes: the
+    per-device batch is ``global / (world size * accumulate_grad_batches)``. An explicit
+    ``optimizer.batch_size`` keeps solo-learn's meaning and wins.
+
+    Args:
+        cfg: the run's config.
+        world_size: processes in total (devices * num_nodes).
+    """
+    batch = cfg.optimizer.get("batch_size")
+    wanted = cfg.optimizer.get("global_batch_size")
+    if batch is not None:
+        return int(batch)
+    if wanted is None:
+        raise UserError("set optimizer.batch_size (per device) or optimizer.global_batch_size")
+    accumulate = int(cfg.get("accumulate_grad_batches") or 1)
+    share = world_size * accumulate
+    if int(wanted) % share:
+        raise UserError(
+            f"optimizer.global_batch_size={wanted} does not split over {world_size} process(es) x "
+            f"accumulate_grad_batches {accumulate}; choose devices/num_nodes/accumulate that "
+            "divide it"
+        )
+    return int(wanted) // share
+
+
 def lr_scale(cfg: DictConfig) -> float:
     """solo-learn's linear scaling: batch * devices * nodes / 256, times grad accumulation."""
     return global_batch(cfg) / 256
@@ -105,10 +135,10 @@ def method_settings(cfg: DictConfig) -> MethodSettings:
     scheduler = SchedulerSettings(
         name=str(sch.name),
         total_steps=plan.steps,
-        warmup_steps=plan.reference_epochs_to_steps(float(sch.warmup_epochs)),
+        warmup_steps=plan.epochs_to_steps(float(sch.warmup_epochs)),
         warmup_start_lr=float(sch.warmup_start_lr) * accumulate,
         min_lr=float(sch.min_lr) * accumulate,
-        lr_decay_steps=tuple(plan.reference_epochs_to_steps(float(e)) for e in decay_epochs),
+        lr_decay_steps=tuple(plan.epochs_to_steps(float(e)) for e in decay_epochs),
     )
     stem = cfg.backbone.get("small_input_stem")
     return MethodSettings(

@@ -7,9 +7,10 @@ plus a queue of earlier projections; the loss is
 :func:`~solo_diversity.methods.losses.swav_loss`. Config (solo-learn's names and defaults):
 ``proj_hidden_dim``, ``proj_output_dim``, ``temperature``, ``num_prototypes`` (3000),
 ``sk_iters`` (3), ``sk_epsilon`` (0.05), ``queue_size`` (65536), ``epoch_queue_starts`` (15),
-``freeze_prototypes_epochs`` (1). The two epoch-counted keys are reference epochs converted to
-optimizer steps: the queue takes part from step ``swav_queue_start_step`` on, and the prototypes
-get no update before step ``swav_freeze_prototypes_steps``.
+``freeze_prototypes_epochs`` (1). The two epoch-counted keys are converted to optimizer steps
+under the plan's ``epoch_keys`` reading (subset epochs by default, as solo-learn counts them):
+the queue takes part from step ``swav_queue_start_step`` on, and the prototypes get no update
+before step ``swav_freeze_prototypes_steps``.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ class SwAV(BaseMethod):
         kw = cfg.method_kwargs
         return {
             **BaseMethod.converted_schedules(cfg, plan),
-            "swav_queue_start_step": plan.reference_epochs_to_steps(float(kw.epoch_queue_starts)),
-            "swav_freeze_prototypes_steps": plan.reference_epochs_to_steps(
+            "swav_queue_start_step": plan.epochs_to_steps(float(kw.epoch_queue_starts)),
+            "swav_freeze_prototypes_steps": plan.epochs_to_steps(
                 float(kw.freeze_prototypes_epochs)
             ),
         }

@@ -7,11 +7,15 @@ solo-learn's modules, forward and losses, and replaces only what the budget owns
 
 - the optimizer and the per-step LR schedule come from the resolved settings (LR scaled once,
   warmup converted to steps, S = plan.steps);
-- ``current_epoch`` reports the budget position in *reference epochs*
-  (``floor(images seen / N_ref)``), so every epoch-counted rule upstream (DINO's teacher
-  temperature and last-layer freeze, SwAV's queue start and prototype freeze) switches after the
-  same number of images for every subset, as the converted keys of the built-in classes do;
-- ``max_epochs`` is set to ``ceil(E_ref)`` so solo-learn's per-epoch tables are long enough;
+- ``current_epoch`` reports the budget position in schedule epochs under the plan's
+  ``epoch_keys`` reading (:meth:`~solo_diversity.budget.BudgetPlan.epoch_at_step`: ``step //
+  (N // G)`` for ``subset``, ``floor(images seen / N_ref)`` for ``reference``), so every
+  epoch-counted rule upstream (DINO's teacher temperature and last-layer freeze, SwAV's queue
+  start and prototype freeze) switches at the step the built-in classes' converted keys give;
+- ``max_epochs`` is set to the schedule epochs the run reaches, so solo-learn's per-epoch tables
+  are long enough;
+- the online classifier's rate is scaled by G / 256 like ``optimizer.lr`` (solo-learn scales it
+  only when ``data.val_path`` is set), so both backends train it alike;
 - ``converted_schedules`` reports the converted keys for the plan table;
 - ResNet stems follow our one rule (solo-learn's dataset rule plus our small datasets), so a
   config builds the same network, and checkpoints load, whichever backend is active.
@@ -25,7 +29,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-import math
 import re
 from functools import partial
 from pathlib import Path
@@ -105,13 +108,14 @@ class BudgetPlugin:
 
     def __init__(self, cfg: DictConfig):
         plan = budget_plan_of(cfg)
-        cfg.max_epochs = max(1, math.ceil(plan.reference_epochs))
+        cfg.max_epochs = plan.schedule_epochs
         knn_on = bool(OmegaConf.select(cfg, "knn_eval.enabled", default=False))
         cfg.knn_eval.enabled = False  # solo-learn's torchmetrics kNN no longer builds; ours below
         super().__init__(cfg)  # type: ignore[call-arg]
         cfg.knn_eval.enabled = knn_on
         self.settings = method_settings(cfg)
         self.plan = plan
+        self.classifier_lr = self.settings.optimizer.classifier_lr  # read by learnable_params
         self._align_stems()
         if knn_on:
             knn = online_knn(cfg, self.features_dim, self.settings)  # type: ignore[attr-defined]
@@ -138,21 +142,21 @@ class BudgetPlugin:
     @classmethod
     def converted_schedules(cls, cfg: DictConfig, plan: BudgetPlan) -> dict[str, int]:
         """The LR warmup and this method's epoch-counted keys, in optimizer steps."""
-        out = {"warmup_steps": plan.reference_epochs_to_steps(float(cfg.scheduler.warmup_epochs))}
+        out = {"warmup_steps": plan.epochs_to_steps(float(cfg.scheduler.warmup_epochs))}
         for key in EPOCH_KEYS.get(cls.registry_key, ()):
             value = cfg.method_kwargs.get(key)
             if value is not None:
-                out[f"{cls.registry_key}_{key}_steps"] = plan.reference_epochs_to_steps(
+                out[f"{cls.registry_key}_{key}_steps"] = plan.epochs_to_steps(
                     float(value)
                 )
         return out
 
     @property
     def current_epoch(self) -> int:
-        """Budget position in reference epochs: ``floor(global_step * G / N_ref)``."""
+        """Budget position in schedule epochs of the plan's ``epoch_keys`` reading."""
         trainer = getattr(self, "_trainer", None)
         step = int(trainer.global_step) if trainer is not None else 0
-        return (step * self.plan.global_batch) // self.plan.N_ref
+        return self.plan.epoch_at_step(step)
 
     def configure_optimizers(self) -> Any:
         """Our optimizer over solo-learn's parameter groups, with the per-step budget schedule."""

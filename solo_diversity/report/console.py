@@ -34,8 +34,9 @@ def plan_table(
     """
     schedule_names = sorted({name for _, _, sched in rows for name in sched})
     table = Table(title=title, caption="\n".join(notes) or None, caption_justify="left")
-    for col in ("run", "N", "C", "C_eff", "G", "steps", "E", "D", *schedule_names):
-        table.add_column(col, justify="left" if col == "run" else "right")
+    columns = ("run", "N", "C", "C_eff", "G", "steps", "E", "D", "epoch_keys", *schedule_names)
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("run", "epoch_keys") else "right")
     for label, plan, sched in rows:
         table.add_row(
             label,
@@ -46,6 +47,7 @@ def plan_table(
             _count(plan.steps),
             f"{plan.epochs:,.1f}",
             f"{plan.diversity:.3g}",
+            plan.epoch_keys,
             *(_count(sched.get(name, 0)) for name in schedule_names),
         )
     return table

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from solo_diversity.budget import BudgetPlan, check_budget_keys, parse_count, plan_budget
+from solo_diversity.budget import (
+    BudgetPlan,
+    check_budget_keys,
+    check_switches,
+    parse_count,
+    plan_budget,
+)
 from solo_diversity.errors import UserError
 
 
@@ -27,24 +33,86 @@ def test_imagenet_and_yfcc_at_98m_images():
     assert imagenet.steps == yfcc.steps == 23_925
 
 
-def test_warmup_is_the_same_number_of_steps_for_every_fraction():
+def test_reference_reading_gives_every_fraction_the_same_warmup():
     warmups = {
-        plan_budget(50e6, n, 256, N_ref=50_000).reference_epochs_to_steps(10)
+        plan_budget(50e6, n, 256, N_ref=50_000, epoch_keys="reference").epochs_to_steps(10)
         for n in (5_000, 25_000, 50_000)
     }
     assert warmups == {1953}  # 10 of 1000 reference epochs = 1% of 195,312 steps
 
 
-def test_reference_epochs_are_clamped_to_the_run():
-    plan = plan_budget(1000, 100, 10)
-    assert plan.reference_epochs_to_steps(1_000) == plan.steps == 100
-    assert plan.reference_epochs_to_steps(0) == 0
+@pytest.mark.parametrize(("n", "warmup"), [(5_000, 190), (25_000, 970), (50_000, 1950)])
+def test_subset_reading_is_solo_learns_arithmetic(n, warmup):
+    # solo-learn: warmup_epochs * estimated_stepping_batches / max_epochs = 10 * (N // 256).
+    plan = plan_budget(50e6, n, 256, N_ref=50_000)
+    assert plan.epoch_keys == "subset"
+    assert plan.epochs_to_steps(10) == warmup == 10 * (n // 256)
+
+
+@pytest.mark.parametrize(
+    ("reading", "queue", "freeze", "dino_freeze"),
+    [("subset", 950, 38, 19), ("reference", 9766, 391, 195)],
+)
+def test_swav_and_dino_switches_at_10_percent_of_cifar100(reading, queue, freeze, dino_freeze):
+    plan = plan_budget(50e6, 5_000, 256, N_ref=50_000, epoch_keys=reading)
+    assert plan.epochs_to_steps(50) == queue  # SwAV epoch_queue_starts
+    assert plan.epochs_to_steps(2) == freeze  # SwAV freeze_prototypes_epochs
+    assert plan.epochs_to_steps(1) == dino_freeze  # DINO freeze_last_layer
+
+
+@pytest.mark.parametrize("reading", ["subset", "reference"])
+def test_epoch_at_step_switches_where_epochs_to_steps_says(reading):
+    plan = plan_budget(50e6, 5_000, 256, N_ref=50_000, epoch_keys=reading)
+    for epochs in (1, 2, 50):
+        step = plan.epochs_to_steps(epochs)
+        assert plan.epoch_at_step(step) == epochs and plan.epoch_at_step(step - 1) == epochs - 1
+
+
+def test_schedule_epochs_cover_the_run():
+    subset = plan_budget(50e6, 5_000, 256, N_ref=50_000)
+    reference = plan_budget(50e6, 5_000, 256, N_ref=50_000, epoch_keys="reference")
+    assert subset.schedule_epochs == 10_280  # ceil(195,312 / 19)
+    assert reference.schedule_epochs == 1_000
+
+
+def test_unknown_reading_is_one_line():
+    with pytest.raises(UserError, match="budget.epoch_keys='epochs' is not one of subset"):
+        plan_budget(50e6, 5_000, 256, epoch_keys="epochs")
+
+
+def test_switch_past_the_end_is_refused_unless_forced():
+    yfcc = plan_budget(98e6, 98_170_000, 4096, N_ref=98_170_000)
+    switches = {"warmup_steps": yfcc.epochs_to_steps(10)}
+    assert switches["warmup_steps"] == yfcc.steps == 23_925
+    with pytest.raises(UserError, match="warmup_steps lands at or past the last of the run"):
+        check_switches(switches, yfcc.steps)
+    warnings = check_switches(switches, yfcc.steps, allow_late=True)
+    assert any("lands at or past" in w for w in warnings)
+    assert any("over a quarter" in w for w in warnings)
+
+
+def test_long_warmup_warns_and_short_one_is_quiet():
+    assert check_switches({"warmup_steps": 26}, 100) != []
+    assert check_switches({"warmup_steps": 25, "swav_queue_start_step": 99}, 100) == []
+    assert check_switches({"dino_freeze_last_layer_steps": 0}, 100) == []
+
+
+def test_epochs_are_clamped_to_the_run():
+    plan = plan_budget(1000, 100, 10, epoch_keys="reference")
+    assert plan.epochs_to_steps(1_000) == plan.steps == 100
+    assert plan.epochs_to_steps(0) == 0
 
 
 def test_epoch_mode_fixes_epochs_and_uses_the_subset_as_reference():
     plan = plan_budget(None, 5_000, 256, N_ref=50_000, mode="epochs", epochs=400)
     assert plan.C == 2_000_000 and plan.N_ref == 5_000 and plan.epochs == 400
-    assert plan.reference_epochs_to_steps(10) == round(plan.steps / 40)
+    assert plan.epochs_to_steps(10) == 10 * (5_000 // 256)
+
+
+def test_a_plan_saved_before_epoch_keys_keeps_the_reference_reading():
+    saved = plan_budget(50e6, 5_000, 256, N_ref=50_000).as_dict()
+    del saved["epoch_keys"]
+    assert BudgetPlan.from_dict(saved).epoch_keys == "reference"
 
 
 def test_plan_round_trips_through_a_dict():

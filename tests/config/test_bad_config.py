@@ -28,7 +28,8 @@ SMALL = ["optimizer.batch_size=32", "budget.C=64", "+backbone.kwargs.width=8", "
 # What each numeric key accepts, as its one-line message says it.
 NUMBER_LINES = {
     "seed": "an integer in [0, 4294967295]",
-    "optimizer.batch_size": "an integer >= 1",
+    "optimizer.batch_size": "an integer >= 1 or null",
+    "optimizer.global_batch_size": "an integer >= 1 or null",
     "optimizer.lr": "a number >= 0",
     "optimizer.classifier_lr": "a number >= 0",
     "optimizer.weight_decay": "a number >= 0",
@@ -169,7 +170,9 @@ def test_subset_below_one_global_batch(fails_cleanly):
 
 
 def test_batch_size_zero(fails_cleanly):
-    fails_cleanly(["optimizer.batch_size=0"], "optimizer.batch_size=0 must be an integer >= 1")
+    fails_cleanly(
+        ["optimizer.batch_size=0"], "optimizer.batch_size=0 must be an integer >= 1 or null"
+    )
 
 
 def test_precision_not_valid(fails_cleanly):
@@ -322,8 +325,8 @@ def test_main_pretrain_unknown_key_is_one_line_and_exit_2(tmp_path, digits_index
 LINEAR_LINES = {
     "seed": "an integer in [0, 4294967295]",
     "optimizer.batch_size": "an integer",
-    "optimizer.lr": "a number >= 0",
-    "optimizer.weight_decay": "a number >= 0",
+    "optimizer.lr": "a number >= 0 or null",
+    "optimizer.weight_decay": "a number >= 0 or null",
     "optimizer.kwargs.momentum": "a number >= 0",
     "scheduler.warmup_epochs": "a number >= 0",
     "scheduler.warmup_start_lr": "a number >= 0",

@@ -22,6 +22,7 @@ def test_two_process_ddp_run_has_an_exact_global_ledger(tmp_path, digits_indexes
         f"data.train_path={digits_indexes['train']}",
         f"data.val_path={digits_indexes['test']}",
         "budget.C=2000",
+        "budget.allow_late_switches=true",  # 31 steps: the warmup is clamped to the run
         "optimizer.batch_size=32",
         "data.num_workers=0",
         "+backbone.kwargs.width=8",

@@ -27,7 +27,8 @@ from tests.conftest import REPO
         (["backbone.name=resnet19"], r"^unknown backbone 'resnet19'; choose one of .*resnet18"),
         (
             ["+budget.c=5"],
-            r"^unknown key budget.c; the budget group takes C, mode, epochs, reference_size$",
+            r"^unknown key budget.c; the budget group takes C, mode, epochs, reference_size, "
+            r"epoch_keys, allow_late_switches$",
         ),
         (["data.dataset=cifar100"], r"holds dataset 'digits'.*cifar100"),
     ],

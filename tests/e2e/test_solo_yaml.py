@@ -50,6 +50,7 @@ def _overrides(root: Path, suite: str) -> list[str]:
         "accelerator=cpu",
         "wandb.offline=true",
         "budget.C=256",
+        "budget.allow_late_switches=true",  # one step: solo-learn's 10 warmup epochs are clamped
     ]
 
 
@@ -117,7 +118,12 @@ def test_cifar_simclr_yaml_trains_through_main_pretrain(solo_root, tmp_path):
         "exclude_bias_n_norm": True,
         "momentum": 0.9,
     }
-    assert args["max_epochs"] == 1000 and args["budget"] == {"C": 256, "mode": "images"}
+    assert args["max_epochs"] == 1000 and args["budget"] == {
+        "C": 256,
+        "mode": "images",
+        "epoch_keys": "subset",  # solo-learn's reading, the default
+        "allow_late_switches": True,
+    }
     version = run_dir.name
     (run_file,) = (tmp_path / "trained_models" / "logs" / "wandb").glob(f"*-{version}/*.wandb")
     run = read_run(run_file)

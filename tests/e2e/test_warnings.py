@@ -21,6 +21,7 @@ def pretrain(tmp_path, *overrides):
             "data.num_workers=0",
             "optimizer.batch_size=32",
             "budget.C=64",
+            "budget.allow_late_switches=true",
             "+backbone.kwargs.width=8",
             "checkpoint.enabled=false",
             *overrides,

@@ -27,6 +27,7 @@ def test_devices_auto_on_two_nodes_plans_a_world_of_two(tmp_path, digits_indexes
         f"data.train_path={digits_indexes['train']}",
         "data.val_path=null",
         "budget.C=640",  # 10 steps of 2 x 32
+        "budget.allow_late_switches=true",  # the warmup is clamped to the 10 steps
         "optimizer.batch_size=32",
         "data.num_workers=0",
         "+backbone.kwargs.width=8",

@@ -18,7 +18,7 @@ from solo_diversity.evaluation.knn import knn_accuracy
 from solo_diversity.evaluation.knn_run import run_knn
 from solo_diversity.index import open_index, select_subset
 from solo_diversity.pretrain import run_pretrain
-from tests.conftest import CONFIG_DIR, REPO
+from tests.conftest import CONFIG_DIR, REPO, TINY_RUN
 
 SMALL = [
     "optimizer.batch_size=32",
@@ -38,6 +38,7 @@ def checkpoint(digits_indexes, tmp_path_factory) -> Path:
         f"checkpoint.dir={root / 'trained_models'}",
         "data.num_workers=0",
         *SMALL,
+        *TINY_RUN,
     ]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.2"):
         cfg = compose(config_name="simclr_div", overrides=overrides)

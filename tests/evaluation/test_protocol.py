@@ -99,12 +99,14 @@ def test_the_configured_optimizer_scheduler_and_scaled_lr_run(linear_cfg):
 
 def test_lr_is_scaled_by_batch_devices_and_nodes_over_256(linear_cfg):
     cfg = resolve_linear_cfg(linear_cfg(["optimizer.batch_size=64", "devices=[0,1]",
-                                         "+num_nodes=2", "optimizer.lr=0.3"]))
+                                         "+num_nodes=2", "optimizer.lr=0.3",
+                                         "optimizer.weight_decay=0"]))
     settings = probe_settings(cfg)
     assert settings.optimizer.lr == pytest.approx(0.3 * 64 * 2 * 2 / 256)
     assert scaled_lr(1.0, 256, 1, 1) == 1.0
     # no accumulate_grad_batches factor in solo-learn's linear scaling
-    cfg = resolve_linear_cfg(linear_cfg(["+accumulate_grad_batches=4"]))
+    cfg = resolve_linear_cfg(linear_cfg(["+accumulate_grad_batches=4", "optimizer.lr=0.1",
+                                         "optimizer.weight_decay=0"]))
     assert probe_settings(cfg).optimizer.lr == pytest.approx(0.1)
 
 
@@ -115,7 +117,8 @@ def test_lr_is_scaled_by_batch_devices_and_nodes_over_256(linear_cfg):
     ("adam", torch.optim.Adam, {}),
 ])
 def test_each_optimizer_gets_solo_learns_default_kwargs(linear_cfg, name, cls, expected):
-    settings = probe_settings(resolve_linear_cfg(linear_cfg([f"optimizer.name={name}"])))
+    overrides = [f"optimizer.name={name}", "optimizer.lr=0.1", "optimizer.weight_decay=0"]
+    settings = probe_settings(resolve_linear_cfg(linear_cfg(overrides)))
     module = LinearProbe(torch.nn.Identity(), 10, settings, num_features=4)
     optimizer, _ = module.configure_optimizers()
     assert type(optimizer[0]) is cls

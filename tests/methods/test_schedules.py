@@ -24,9 +24,9 @@ SWAV_KEYS = ["method_kwargs.epoch_queue_starts=3", "method_kwargs.freeze_prototy
         (SwAV, SWAV_KEYS, ("swav_queue_start_step", "swav_freeze_prototypes_steps")),
     ],
 )
-def test_epoch_keys_convert_to_the_same_image_position_for_every_fraction(
-    compose_cfg, cls, overrides, keys
-) -> None:
+@pytest.mark.parametrize("reading", ["reference", "subset"])
+def test_epoch_keys_convert_per_reading(compose_cfg, cls, overrides, keys, reading) -> None:
+    """reference: the same image position for every fraction; subset: epochs of the subset."""
     name = cls.__name__.lower()
     positions = {}
     for fraction in (0.1, 1.0):
@@ -34,7 +34,7 @@ def test_epoch_keys_convert_to_the_same_image_position_for_every_fraction(
         cfg = method_cfg(
             compose_cfg,
             name,
-            [*overrides, "budget.C=1e4"],
+            [*overrides, "budget.C=1e4", f"++budget.epoch_keys={reading}"],
             dataset_size=1000,
             subset_size=int(1000 * fraction),
         )
@@ -44,9 +44,12 @@ def test_epoch_keys_convert_to_the_same_image_position_for_every_fraction(
         steps = cls.converted_schedules(cfg, plan)
         positions[fraction] = {k: plan.images_at_step(steps[k]) for k in keys}
         assert "warmup_steps" in steps
-    assert positions[0.1] == positions[1.0]
-    # 3 and 2 reference epochs of 10 -> 30% and 20% of 1250 steps, i.e. 3000 and 2000 images
+    # 3 and 2 epochs of 1000 images -> 3000 and 2000 images on the full set, in both readings
     assert sorted(positions[1.0].values()) == [2000, 3000]
+    if reading == "reference":
+        assert positions[0.1] == positions[1.0]
+    else:  # 3 and 2 epochs of the 100-image subset (12 steps of 8 an epoch, drop_last)
+        assert sorted(positions[0.1].values()) == [2 * 12 * 8, 3 * 12 * 8]
 
 
 def test_dino_teacher_temperature_switches_at_the_converted_step(build_builtin_method) -> None:

@@ -4,13 +4,15 @@
 The loss is lightly's ``DINOLoss``: the cross-entropy ``-sum_k q_k log s_k`` between the centred,
 sharpened teacher ``q = softmax((t - c) / T_t)`` of each large crop and the student
 ``s = softmax(x / T_s)`` of every other crop, averaged over the pairs; then the centre moves as
-``c <- 0.9 c + 0.1 mean(t)`` (all-reduced). That is solo-learn's formula for two crops. With small
-crops solo-learn splits the student rows into ``num_large_crops`` chunks, which mixes crops;
-lightly's list interface keeps one entry per crop, the original DINO behaviour.
+``c <- 0.9 c + 0.1 mean(t)`` (all-reduced). That is solo-learn's formula for two crops. Small
+crops never reach solo-learn's DINO loss: its DINO class adds no head output to the base class's
+multicrop forward, so only the large crops' ``z`` are scored (solo-learn solo/methods/dino.py and
+base.py ``multicrop_forward``). Here small crops go through the student head and lightly's list
+interface scores each of them against every teacher crop, the original DINO behaviour.
 
 solo-learn warms the teacher temperature up linearly per *epoch*; here the warmup is linear per
-optimizer step over the budget-converted warmup (:func:`teacher_temperature`), so every subset
-reaches the final temperature after the same number of images.
+optimizer step over the warmup that the budget plan converts to steps (:func:`teacher_temperature`)
+under its ``epoch_keys`` reading.
 """
 
 from __future__ import annotations
