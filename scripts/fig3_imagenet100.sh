@@ -10,7 +10,7 @@
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   imagenet100: ImageNet-100 train/val class folders (the probe's)
 #   FIG3_SETS: the folder of the built sets (env, or --sets DIR)
-# Cost: about 345 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: FIG3_SETS=DIR bash scripts/fig3_imagenet100.sh [--imagenet-index IN.h5] [--seed S]
 #        [--a-out-size 65000] [--a-out-classes 100]
 #        [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]

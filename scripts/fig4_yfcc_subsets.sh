@@ -6,7 +6,7 @@
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   yfcc100m: the YFCC100M index
 #   imagenet: ImageNet-1k train/val class folders (the probe)
-# Cost: about 900 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/fig4_yfcc_subsets.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

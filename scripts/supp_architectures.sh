@@ -4,7 +4,7 @@
 # at C = 98e6 and 294e6, probed on ImageNet. The ResNet-50 and ViT-B/16 cells are Table 4's runs.
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   imagenet: ImageNet-1k train/val class folders
-# Cost: about 2,460 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/supp_architectures.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

@@ -4,7 +4,7 @@
 # ResNet-18, probe on TinyImageNet. The C = 50e6 cells are Table 1(b)'s runs (same run_key).
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   tinyimagenet: TinyImageNet train/val class folders
-# Cost: about 230 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/supp_budget_sweep.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

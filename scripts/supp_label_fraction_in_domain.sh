@@ -4,7 +4,7 @@
 # (C = 98e6), probed on ImageNet with 5/10/50/100% of its labels. The runs are Table 2's.
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   imagenet: ImageNet-1k train/val class folders
-# Cost: about 1,215 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/supp_label_fraction_in_domain.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

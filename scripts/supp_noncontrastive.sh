@@ -6,7 +6,7 @@
 #   imagenet: ImageNet-1k train/val class folders
 #   yfcc100m: the YFCC100M index
 #   downstream: stanford_cars, flowers102, oxford_pets, places365, food101
-# Cost: about 380 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/supp_noncontrastive.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

@@ -4,7 +4,7 @@
 # solo-learn's linear probe on CIFAR-100 (all labels). E = 10000/2000/1000 epochs.
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   cifar100: CIFAR-100 train/test as h5 (data.train_path / data.val_path)
-# Cost: about 105 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/table1_cifar100.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

@@ -4,7 +4,7 @@
 # the linear probe on TinyImageNet (all labels). E = 5000/1000/500 epochs.
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   tinyimagenet: TinyImageNet train/val class folders (data.train_path / data.val_path)
-# Cost: about 210 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/table1_tinyimagenet.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

@@ -7,7 +7,7 @@
 #   imagenet: ImageNet-1k train/val class folders
 #   yfcc100m: the YFCC100M index (98.17M image paths, solo-div index build list ...)
 #   downstream: stanford_cars, flowers102, oxford_pets, places365, food101 (the probes' data paths)
-# Cost: about 1,400 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/table2_imagenet_yfcc.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

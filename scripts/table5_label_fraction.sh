@@ -5,7 +5,7 @@
 # Data (as each data group's paths under the workdir's datasets/, or --set data.train_path=...):
 #   imagenet: ImageNet-1k train/val class folders
 #   yfcc100m: the YFCC100M index
-# Cost: about 610 GPU-hours for one seed, estimated from the paper's figures (see --help).
+# Cost: --help prints its GPU-hours (the cost model of solo-div experiment list, one seed).
 # Usage: bash scripts/table5_label_fraction.sh [--dry-run] [--only CELL ...] [--seeds 0 1 2] [--launcher slurm ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_experiment.sh"

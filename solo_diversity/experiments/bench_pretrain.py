@@ -114,6 +114,7 @@ def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> 
         "++backbone.small_input_stem=true",  # solo-learn's CIFAR stem (our dataset name is new)
         f"optimizer.batch_size={s.batch_size}",
         f"++budget.C={s.total_steps * s.batch_size}",
+        "scheduler.warmup_epochs=0",  # a few timed steps: a warmup would outlast the run
         f"checkpoint.dir={workdir / 'trained_models'}",
         f"accelerator={s.resolved_accelerator()}",
         "devices=1",

@@ -8,8 +8,13 @@ pretraining config name), ``overrides`` (hydra ``key: value``, merged over the b
 (replacing the base's), ``N`` (unique images, for sets the catalog does not know) and
 ``pretrain_set`` (the set's name when ``data.train_path`` points at a built set); ``linear``
 holds the ``main_linear.py`` overrides of every probe (solo-learn's 100 epochs, decay at 60 and
-80). Override values may hold ``{VAR}`` placeholders that the environment fills. Everything
-here is parsing: deriving N, E, D and steps is :mod:`solo_diversity.experiments.plan`.
+80). Override values may hold ``{VAR}`` placeholders that the environment fills. A list with
+``kind: distance`` (Table 3) holds distance computations instead of pretrainings: its axis values
+set ``metric`` (``vdna:<extractor>`` or ``fid:<extractor>``), ``pretrain_set`` and ``downstream``,
+and its ``distance`` mapping the index path (``{set}`` is the set's name), the sample cap and the
+bins. Everything here is parsing: deriving N, E, D and steps is
+:mod:`solo_diversity.experiments.plan`, running distances
+:mod:`solo_diversity.experiments.distances`.
 """
 
 from __future__ import annotations
@@ -23,13 +28,17 @@ from typing import Any
 
 import yaml
 
+from solo_diversity.config import configs_dir as default_configs_dir
 from solo_diversity.errors import UserError
 
 PROBE_MODES = ("protocol", "features")
 _SPEC_KEYS = {
-    "table", "paper", "title", "description", "gpu_hours", "data", "base", "axes", "linear"
+    "table", "paper", "title", "description", "data", "base", "axes", "linear", "kind", "distance"
 }
+KINDS = ("pretrain", "distance")
 _VALUE_KEYS = {"key", "config", "overrides", "probes", "N", "pretrain_set"}
+_DISTANCE_VALUE_KEYS = {"key", "metric", "pretrain_set", "downstream"}
+_DISTANCE_KEYS = {"index", "max_samples", "bins"}
 _PROBE_KEYS = {"dataset", "label_fraction", "mode"}
 _PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 
@@ -80,16 +89,62 @@ class CellSpec:
 
 
 @dataclass(frozen=True)
+class DistanceSpec:
+    """One distance of a ``kind: distance`` list: a metric between a pretraining and a downstream.
+
+    Attributes:
+        id: the cell id (its axis keys joined by ``-``).
+        table: the list's name.
+        metric: ``vdna:<extractor>`` or ``fid:<extractor>``.
+        pretrain: the pretraining set's name (``imagenet``).
+        downstream: the downstream set's name (``stanford_cars``).
+        index: the index path template, ``{set}`` standing for a set's name.
+        max_samples: the cap on images per set (the paper's 50,000).
+        bins: VisualDNA histogram bins.
+    """
+
+    id: str
+    table: str
+    metric: str
+    pretrain: str
+    downstream: str
+    index: str = "{INDEX_DIR}/{set}_train.h5"
+    max_samples: int = 50_000
+    bins: int = 1000
+
+    @property
+    def kind(self) -> str:
+        """``vdna`` or ``fid``."""
+        return self.metric.partition(":")[0]
+
+    @property
+    def extractor(self) -> str:
+        return self.metric.partition(":")[2] or "inception"
+
+    def index_of(self, name: str, env: dict[str, str] | None = None) -> str:
+        """The index path of the set ``name``, placeholders filled from ``env``."""
+        return fill(self.index.replace("{set}", name), env)
+
+
+@dataclass(frozen=True)
 class ExperimentList:
-    """A table's cell list: its cells, the paper table it reproduces, and what it costs."""
+    """A table's cell list: its cells (or distances), and the paper table it reproduces."""
 
     table: str
     paper: str
     title: str
-    gpu_hours: float | None
     data: dict[str, str]
     cells: tuple[CellSpec, ...] = field(default_factory=tuple)
     linear: dict[str, Any] = field(default_factory=dict)
+    kind: str = "pretrain"
+    distances: tuple[DistanceSpec, ...] = field(default_factory=tuple)
+
+    def distance(self, cell_id: str) -> DistanceSpec:
+        for spec in self.distances:
+            if spec.id == cell_id:
+                return spec
+        ids = ", ".join(d.id for d in self.distances[:8])
+        raise UserError(f"{self.table} has no cell {cell_id!r}; its cells are {ids}, ...")
 
     def linear_args(self) -> list[str]:
         """``main_linear.py`` overrides every probe of the list shares (epochs, schedule)."""
@@ -128,14 +183,6 @@ def experiments_dir(configs: Path | None = None) -> Path:
     return (configs or default_configs_dir()) / "experiments"
 
 
-def default_configs_dir() -> Path:
-    """``$SOLO_DIV_CONFIGS``, else the checkout's ``yaml_configs``, else ``./yaml_configs``."""
-    if os.environ.get("SOLO_DIV_CONFIGS"):
-        return Path(os.environ["SOLO_DIV_CONFIGS"])
-    beside = Path(__file__).resolve().parents[2] / "yaml_configs"
-    return beside if beside.is_dir() else Path("yaml_configs")
-
-
 def list_names(configs: Path | None = None) -> list[str]:
     """The cell lists that exist, sorted."""
     folder = experiments_dir(configs)
@@ -170,22 +217,81 @@ def load_experiment(name: str, configs: Path | None = None) -> ExperimentList:
         raise UserError(
             f"{path} says table: {raw['table']!r}; it must match the file name {name!r}"
         )
+    kind = str(raw.get("kind", "pretrain"))
+    if kind not in KINDS:
+        raise UserError(f"{path}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    title = str(raw.get("title", name))
+    data = {str(k): str(v) for k, v in (raw.get("data") or {}).items()}
+    if kind == "distance":
+        distances = tuple(_expand_distances(name, raw.get("distance"), raw["axes"], str(path)))
+        _unique([d.id for d in distances], str(path))
+        return ExperimentList(name, str(raw["paper"]), title, data, kind=kind, distances=distances)
     base = raw.get("base") or {}
     _only(base, {"config", "overrides", "probes"}, f"{path}: base")
     cells = tuple(_expand(name, base, raw["axes"], str(path)))
-    ids = [c.id for c in cells]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
-    if dup:
-        raise UserError(f"{path}: cell ids repeat ({', '.join(dup)}); give each axis value a key")
+    _unique([c.id for c in cells], str(path))
     return ExperimentList(
         table=name,
         paper=str(raw["paper"]),
-        title=str(raw.get("title", name)),
-        gpu_hours=None if raw.get("gpu_hours") is None else float(raw["gpu_hours"]),
-        data={str(k): str(v) for k, v in (raw.get("data") or {}).items()},
+        title=title,
+        data=data,
         cells=cells,
         linear=_mapping(raw.get("linear"), f"{path}: linear"),
     )
+
+
+def _unique(ids: list[str], path: str) -> None:
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise UserError(f"{path}: cell ids repeat ({', '.join(dup)}); give each axis value a key")
+
+
+def _axis_values(axes: Any, allowed: set[str], where: str) -> list[list[dict[str, Any]]]:
+    if not isinstance(axes, list) or not axes:
+        raise UserError(f"{where}: axes must be a non-empty list of {{name, values}}")
+    choices = []
+    for axis in axes:
+        _only(axis, {"name", "values"}, f"{where}: axis")
+        values = axis.get("values")
+        if not isinstance(values, list) or not values:
+            raise UserError(f"{where}: axis {axis.get('name')!r} has no values")
+        for value in values:
+            _only(value, allowed, f"{where}: axis {axis.get('name')!r}")
+            if "key" not in value:
+                raise UserError(f"{where}: a value of axis {axis.get('name')!r} has no key")
+        choices.append(values)
+    return choices
+
+
+def _expand_distances(table: str, raw: Any, axes: Any, where: str) -> list[DistanceSpec]:
+    settings = {} if raw is None else raw
+    _only(settings, _DISTANCE_KEYS, f"{where}: distance")
+    out = []
+    for combo in itertools.product(*_axis_values(axes, _DISTANCE_VALUE_KEYS, where)):
+        merged: dict[str, Any] = {}
+        for value in combo:
+            merged.update({k: v for k, v in value.items() if k != "key"})
+        cell_id = "-".join(str(v["key"]) for v in combo)
+        lacking = [k for k in ("metric", "pretrain_set", "downstream") if k not in merged]
+        if lacking:
+            raise UserError(f"{where}: distance cell {cell_id!r} has no {lacking[0]}")
+        metric = str(merged["metric"])
+        kind, _, extractor = metric.partition(":")
+        if kind not in ("vdna", "fid") or (kind == "vdna" and not extractor):
+            raise UserError(f"{where}: metric {metric!r} is not vdna:<extractor> or fid[:<name>]")
+        out.append(
+            DistanceSpec(
+                id=cell_id,
+                table=table,
+                metric=metric,
+                pretrain=str(merged["pretrain_set"]),
+                downstream=str(merged["downstream"]),
+                index=str(settings.get("index", DistanceSpec.index)),
+                max_samples=int(settings.get("max_samples", DistanceSpec.max_samples)),
+                bins=int(settings.get("bins", DistanceSpec.bins)),
+            )
+        )
+    return out
 
 
 def _mapping(raw: Any, where: str) -> dict[str, Any]:
@@ -225,19 +331,7 @@ def _probes(raw: Any, where: str) -> tuple[Probe, ...]:
 
 
 def _expand(table: str, base: dict[str, Any], axes: Any, where: str) -> list[CellSpec]:
-    if not isinstance(axes, list) or not axes:
-        raise UserError(f"{where}: axes must be a non-empty list of {{name, values}}")
-    choices = []
-    for axis in axes:
-        _only(axis, {"name", "values"}, f"{where}: axis")
-        values = axis.get("values")
-        if not isinstance(values, list) or not values:
-            raise UserError(f"{where}: axis {axis.get('name')!r} has no values")
-        for value in values:
-            _only(value, _VALUE_KEYS, f"{where}: axis {axis.get('name')!r}")
-            if "key" not in value:
-                raise UserError(f"{where}: a value of axis {axis.get('name')!r} has no key")
-        choices.append(values)
+    choices = _axis_values(axes, _VALUE_KEYS, where)
     cells = []
     for combo in itertools.product(*choices):
         merged: dict[str, Any] = {"overrides": dict(base.get("overrides") or {})}

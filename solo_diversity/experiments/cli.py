@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """``solo-div experiment``: the paper's cell lists, and a list's cells for people and scripts.
 
-solo-div experiment list
+solo-div experiment list                                           # and the GPU-hours, once per run
 solo-div experiment cells table1_cifar100                          # a table for people
 solo-div experiment cells table1_cifar100 --format ids             # one cell id a line
 solo-div experiment cells table1_cifar100 --only simclr-f0.1 --format overrides
@@ -21,8 +21,10 @@ from pathlib import Path
 
 from rich.table import Table
 
+from solo_diversity.errors import UserError
 from solo_diversity.experiments import run_cli
-from solo_diversity.experiments.cells import list_names, load_experiment
+from solo_diversity.experiments.cells import ExperimentList, list_names, load_experiment
+from solo_diversity.experiments.cost import all_costs
 from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
 from solo_diversity.experiments.status import STATES, table_status
 from solo_diversity.report.console import console
@@ -37,8 +39,26 @@ def resolved_cells(args: argparse.Namespace) -> list[ResolvedCell]:
     return [resolve_cell(s, args.configs, devices=args.devices, nodes=args.nodes) for s in specs]
 
 
+def _distance_cells(experiment: ExperimentList, fmt: str) -> int:
+    rows = [[d.id, d.metric, d.pretrain, d.downstream, str(d.max_samples)]
+            for d in experiment.distances]
+    if fmt == "json":
+        keys = ("id", "metric", "pretrain", "downstream", "max_samples")
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+    elif fmt == "ids":
+        print("\n".join(r[0] for r in rows))
+    elif fmt in ("tsv", "table"):
+        print("\n".join("\t".join(r) for r in rows))
+    else:
+        raise UserError(f"{experiment.table} holds distances; use --format table, tsv, ids or json")
+    return 0
+
+
 def _cells(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
+    experiment = load_experiment(args.table, args.configs)
+    if experiment.kind == "distance":
+        return _distance_cells(experiment, fmt)
     cells = resolved_cells(args)
     if fmt == "json":
         print(json.dumps([c.as_dict() for c in cells], indent=2))
@@ -85,18 +105,20 @@ def _cells(args: argparse.Namespace) -> int:
 
 def _table(name: str, cells: list[ResolvedCell]) -> Table:
     table = Table(title=f"{name}: {len(cells)} cells")
-    for col in ("cell", "config", "overrides", "N", "E", "D", "steps", "probe", "missing"):
-        table.add_column(col, justify="right" if col in ("N", "E", "D", "steps") else "left")
+    numbers = ("N", "E", "D", "steps", "warmup")
+    for col in ("cell", "recipe", "overrides", *numbers, "probe", "missing"):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for cell in cells:
         plan = cell.plan
         table.add_row(
             cell.spec.id,
-            cell.spec.config,
+            cell.recipe.name,
             " ".join(cell.spec.override_args()),
             f"{plan.N:,}",
             f"{plan.epochs:,.2f}",
             f"{plan.diversity:.3g}",
             f"{plan.steps:,}",
+            f"{cell.warmup_steps:,}",
             ", ".join(f"{p.label()} ({p.mode})" for p in cell.spec.probes),
             ", ".join(cell.missing),
         )
@@ -104,14 +126,23 @@ def _table(name: str, cells: list[ResolvedCell]) -> Table:
 
 
 def _list(args: argparse.Namespace) -> int:
+    costs = all_costs(args.configs)
     rows = []
     for name in list_names(args.configs):
         exp = load_experiment(name, args.configs)
         probes = sum(len(c.probes) for c in exp.cells)
-        hours = "?" if exp.gpu_hours is None else f"{exp.gpu_hours:.0f}"
-        rows.append([name, exp.paper, str(len(exp.cells)), str(probes), hours, exp.title])
-    if args.format == "tsv":  # for a script's --help: table, paper, cells, probes, GPU-h, title
+        cells = len(exp.cells) or len(exp.distances)
+        hours = f"{costs.per_list[name]:.0f}"
+        rows.append([name, exp.paper, str(cells), str(probes), hours, exp.title])
+    total = (
+        f"GPU-hours (one seed), each distinct run and probe counted once: {costs.total:,.0f} "
+        f"({costs.runs} pretrainings, {costs.probes} probes; the lists' own sums add to "
+        f"{costs.naive:,.0f})"
+    )
+    if args.format == "tsv":  # table, paper, cells, probes, GPU-h, title; then the total
         print("\n".join("\t".join(row) for row in rows))
+        print("\t".join(["total", "-", str(costs.runs), str(costs.probes),
+                         f"{costs.total:.0f}", "each distinct run and probe counted once"]))
         return 0
     table = Table(title="Experiment cell lists (yaml_configs/experiments)")
     for col in ("table", "paper", "cells", "probes", "GPU-h (est.)", "title"):
@@ -119,6 +150,7 @@ def _list(args: argparse.Namespace) -> int:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    console.print(total)
     return 0
 
 

@@ -95,7 +95,7 @@ def sweep_command(
 
 
 def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], None]) -> None:
-    """Print each task: state, N, E, D, steps, and the commands it will run."""
+    """Print each task: state, N, E, D, steps, warmup steps, recipe, and the commands it runs."""
     for task in tasks:
         plan = task.cell.plan
         what = "nothing (done)" if task.idle else (
@@ -104,7 +104,8 @@ def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], 
         )
         say(f"# {task.name}: {task.cell.spec.config} N={plan.N:,} E={plan.epochs:,.6g} "
             f"D={plan.diversity:.6g} steps={plan.steps:,} global_batch={plan.global_batch} "
-            f"run={task.cell.run_key} -> {what}")
+            f"warmup_steps={task.cell.warmup_steps:,} recipe={task.cell.recipe.name} "
+            f"epoch_keys={plan.epoch_keys} run={task.cell.run_key} -> {what}")
         if task.idle:
             continue
         if task.needs_pretraining:

@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""What a cell will run: its method, backbone, data, N, and the budget plan (E, D, steps).
+"""What a cell will run: its composed config, recipe, N, and the budget plan (E, D, steps, warmup).
 
-A cell's values come from three places, the last winning: its pretraining config
-(``yaml_configs/<config>.yaml``), the data group it selects (``yaml_configs/data/<group>.yaml``,
-hydra's ``data=<group>``) and its own overrides. N is the cell's own ``N`` or
-``round(fraction * size)`` of the catalog's dataset size, as the index's subset takes it; the plan
-is :func:`solo_diversity.budget.plan_budget` at the given devices and nodes. A cell's ``run_key``
-names the pretraining run alone, so lists that share a run (Table 2, Table 4, Supp. Table 3 ...)
-can share its checkpoint.
+A cell is resolved by composing its pretraining config exactly as ``main_pretrain.py`` does:
+hydra's compose API over ``yaml_configs`` with the cell's overrides and the devices and nodes it
+will run on, so the recipe groups (``scale``, ``arch``, ``recipe``) and the data group are
+followed. From the composed config come the method, backbone, dataset, recipe, optimizer, the
+global batch (``optimizer.global_batch_size``, which ``--devices``/``--nodes`` leave unchanged; an
+explicit per-device ``optimizer.batch_size`` keeps solo-learn's meaning and wins), the budget keys
+and the warmup in steps. N is the cell's own ``N`` or ``round(fraction * size)`` of the catalog's
+dataset size, as the index's subset takes it; N_ref is ``budget.reference_size`` or that size. A
+cell's ``run_key`` names the pretraining run alone, so lists that share a run (Table 2, Table 4,
+Supp. Table 3 ...) share its checkpoint.
 """
 
 from __future__ import annotations
@@ -15,20 +18,46 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from solo_diversity.budget import BudgetPlan, parse_count, plan_budget
 from solo_diversity.catalog import TRAIN_SIZES, train_size
+from solo_diversity.config import budget_overrides
 from solo_diversity.errors import UserError
+from solo_diversity.evaluation.recipes import ProbeRecipe, probe_recipe, scale_of_dataset
 from solo_diversity.experiments.cells import CellSpec, default_configs_dir, fill
 from solo_diversity.index.format import round_half_up
+from solo_diversity.methods.settings import per_device_batch
 
-_RUN_KEYS = ("data", "data.fraction", "backbone.name", "budget.C", "budget.mode", "budget.epochs")
+_RUN_KEYS = (
+    "data", "data.fraction", "backbone.name", "budget.C", "budget.mode", "budget.epochs",
+    "budget.epoch_keys",
+)
+DEFAULT_WARMUP_EPOCHS = 10  # solo-learn's default scheduler.warmup_epochs
+_PLAIN = re.compile(r"^[\w\-+./@%~:]*$")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The recipe a cell composed to (``recipe`` of the config): name, scale, arch, source."""
+
+    name: str
+    scale: str
+    arch: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,12 @@ class ResolvedCell:
     fraction: float
     plan: BudgetPlan
     missing: tuple[str, ...]
+    recipe: Recipe = Recipe("none", "cifar", "resnet", "")
+    optimizer: str = "lars"
+    lr: float = 0.0
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    cfg: DictConfig | None = field(default=None, compare=False, repr=False)
 
     @property
     def run_key(self) -> str:
@@ -57,6 +92,7 @@ class ResolvedCell:
                 self.plan.C,
                 self.plan.mode,
                 rest,
+                self.plan.epoch_keys,
             ],
             sort_keys=True,
             default=str,
@@ -66,6 +102,18 @@ class ResolvedCell:
             f"{self.method}-{self.pretrain_set}-{self.backbone}-N{self.plan.N}"
             f"-C{self.plan.C / 1e6:g}M-{digest}"
         )
+
+    @property
+    def probe(self) -> ProbeRecipe:
+        """The linear probe's LR and weight decay for this method at the recipe's scale."""
+        return probe_recipe(self.method, self.recipe.scale, self.recipe.arch)
+
+    def probe_args(self) -> list[str]:
+        """``main_linear.py`` overrides of the probe recipe (LR, and weight decay when set)."""
+        probe = self.probe
+        out = [f"optimizer.lr={probe.lr:g}"]
+        decay = [f"optimizer.weight_decay={probe.weight_decay:g}"] if probe.weight_decay else []
+        return out + decay
 
     def as_dict(self, env: dict[str, str] | None = None) -> dict[str, Any]:
         """Plain values for ``--json`` and for scripts."""
@@ -80,19 +128,27 @@ class ResolvedCell:
             "dataset": self.dataset,
             "pretrain_set": self.pretrain_set,
             "fraction": self.fraction,
+            "recipe": self.recipe.name,
+            "recipe_source": self.recipe.source,
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
             "N": self.plan.N,
+            "N_ref": self.plan.N_ref,
             "C": self.plan.C,
             "E": self.plan.epochs,
             "D": self.plan.diversity,
             "steps": self.plan.steps,
             "global_batch": self.plan.global_batch,
             "mode": self.plan.mode,
+            "epoch_keys": self.plan.epoch_keys,
+            "warmup_steps": self.warmup_steps,
             "probes": [
                 {
                     "dataset": p.dataset,
                     "label_fraction": p.label_fraction,
                     "mode": p.mode,
-                    "overrides": p.overrides(self.dataset),
+                    "overrides": [*self.probe_args(), *p.overrides(self.dataset)],
                 }
                 for p in self.spec.probes
             ],
@@ -111,20 +167,91 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _get(tree: dict[str, Any], dotted: str) -> Any:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+@contextmanager
+def _hydra_at(root: Path) -> Iterator[None]:
+    """Hydra on ``root``, also inside a running hydra app (a sweep job), restored after."""
+    outer = GlobalHydra.instance()
+    app = outer.hydra if outer.is_initialized() else None
+    outer.clear()
+    try:
+        with initialize_config_dir(config_dir=str(root), version_base="1.2"):
+            yield
+    finally:
+        if app is not None:
+            GlobalHydra.instance().clear()
+            GlobalHydra.instance().initialize(app)
 
 
-def _default_group(config: dict[str, Any], group: str) -> str | None:
-    for entry in config.get("defaults") or []:
-        if isinstance(entry, dict) and group in entry:
-            return str(entry[group]).removesuffix(".yaml")
-    return None
+def _override(key: str, value: Any) -> str:
+    """One hydra override; a string value that hydra's grammar would misread is quoted."""
+    text = fill(value, {})
+    if isinstance(value, str) and not _PLAIN.match(text):
+        text = "'" + text.replace("'", "\\'") + "'"
+    return f"{key}={text}"
+
+
+def compose_overrides(spec: CellSpec, devices: int, nodes: int) -> tuple[str, ...]:
+    """The overrides a cell's pretraining is composed with (placeholders left unfilled)."""
+    out = [_override(k, v) for k, v in spec.overrides.items()]
+    out += [] if "devices" in spec.overrides else [f"devices={devices}"]
+    out += [] if "num_nodes" in spec.overrides else [f"++num_nodes={nodes}"]
+    return tuple(budget_overrides(out))
+
+
+def compose_cell(
+    spec: CellSpec, configs: Path | None = None, *, devices: int = 1, nodes: int = 1
+) -> DictConfig:
+    """The cell's pretraining config, composed by hydra as ``main_pretrain.py`` composes it."""
+    root = (configs or default_configs_dir()).resolve()
+    return _compose(root, spec.config, compose_overrides(spec, devices, nodes))
+
+
+@lru_cache(maxsize=1024)
+def _compose(root: Path, config: str, overrides: tuple[str, ...]) -> DictConfig:
+    if not (root / f"{config}.yaml").is_file():
+        raise UserError(f"config {root / (config + '.yaml')} does not exist")
+    try:
+        with _hydra_at(root):
+            cfg = compose(config_name=config, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{config} {' '.join(overrides)} does not compose: {first}") from None
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def _select(cfg: DictConfig, key: str, default: Any = None) -> Any:
+    value = OmegaConf.select(cfg, key, default=default, throw_on_missing=False)
+    return default if value is None else value
+
+
+def _count(devices: Any) -> int:
+    """Devices per node from ``devices`` (an int or a list of device ids)."""
+    if OmegaConf.is_config(devices):
+        devices = OmegaConf.to_container(devices)
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()])
+    try:
+        return max(1, int(devices))
+    except (TypeError, ValueError):
+        return 1
+
+
+def cell_global_batch(cfg: DictConfig) -> int:
+    """G of a composed config: the recipe's global batch, or solo-learn's per-device x world."""
+    world = _count(cfg.get("devices")) * int(cfg.get("num_nodes") or 1)
+    accumulate = int(cfg.get("accumulate_grad_batches") or 1)
+    return per_device_batch(cfg, world) * world * accumulate
+
+
+def _recipe(cfg: DictConfig, config: str, dataset: str, backbone: str) -> Recipe:
+    raw = cfg.get("recipe")
+    if raw is None:  # a config without the recipe groups (a copy of an older checkout)
+        arch = "vit" if backbone.startswith("vit") else "resnet"
+        return Recipe(config, scale_of_dataset(dataset), arch, "")
+    return Recipe(str(raw.name), str(raw.scale), str(raw.arch), str(raw.get("source") or ""))
 
 
 def resolve_cell(
@@ -135,69 +262,72 @@ def resolve_cell(
     nodes: int = 1,
     env: dict[str, str] | None = None,
 ) -> ResolvedCell:
-    """Derive a cell's method, backbone, dataset, N and budget plan.
+    """Compose a cell's config and derive its recipe, N, budget plan and warmup steps.
 
     Args:
         spec: the cell as written in its list.
         configs: the ``yaml_configs`` folder.
-        devices: devices per node the run will use (the global batch scales with it).
+        devices: devices per node the run will use (a recipe's global batch stays the same).
         nodes: nodes the run will use.
         env: where ``{VAR}`` placeholders are looked up (default: the environment).
 
     Returns:
         The :class:`ResolvedCell`.
     """
-    root = configs or default_configs_dir()
     env = dict(os.environ) if env is None else env
-    config = read_yaml(root / f"{spec.config}.yaml")
-    group = spec.overrides.get("data") or _default_group(config, "data")
-    data = read_yaml(root / "data" / f"{group}.yaml") if group else {}
-
-    def value(key: str, default: Any = None) -> Any:
-        for source in (spec.overrides.get(key), _get(data, key), _get(config, key)):
-            if source is not None:
-                return source
-        return default
-
-    method = value("method")
+    cfg = compose_cell(spec, configs, devices=devices, nodes=nodes)
+    method = _select(cfg, "method")
     if not method:
         raise UserError(f"config {spec.config!r} of cell {spec.id!r} names no method")
-    dataset = str(value("data.dataset"))
-    fraction = float(value("data.fraction", -1))
+    dataset = str(_select(cfg, "data.dataset"))
+    fraction = float(_select(cfg, "data.fraction", -1))
     fraction = 1.0 if fraction == -1 else fraction
     if spec.N is None and dataset not in TRAIN_SIZES:
         raise UserError(
             f"cell {spec.id!r}: dataset {dataset!r} has no catalog size; give the cell N"
         )
-    size = TRAIN_SIZES.get(dataset)
     n = (
         spec.N
         if spec.N is not None
         else max(1, min(train_size(dataset), round_half_up(fraction * train_size(dataset))))
     )
-    batch = int(value("optimizer.batch_size", 256)) * int(value("accumulate_grad_batches", 1))
-    # --devices / --nodes say where it will run; only a cell's own override beats them.
-    run_devices = int(spec.overrides.get("devices", devices))
-    global_batch = batch * run_devices * int(spec.overrides.get("num_nodes", nodes))
-    mode = str(value("budget.mode", "images"))
-    budget = value("budget.C")
+    reference = _select(cfg, "budget.reference_size")
+    n_ref = (
+        parse_count(reference, "budget.reference_size")
+        if reference is not None
+        else TRAIN_SIZES.get(dataset, n)
+    )
+    budget = _select(cfg, "budget.C")
     plan = plan_budget(
         None if budget is None else parse_count(budget, "budget.C"),
         n,
-        global_batch,
-        N_ref=size or n,
-        mode=mode,
-        epochs=value("budget.epochs"),
+        cell_global_batch(cfg),
+        N_ref=n_ref,
+        mode=str(_select(cfg, "budget.mode", "images")),
+        epochs=_select(cfg, "budget.epochs"),
+        epoch_keys=str(_select(cfg, "budget.epoch_keys", "subset")),
     )
+    warmup = (
+        plan.epochs_to_steps(float(_select(cfg, "scheduler.warmup_epochs", DEFAULT_WARMUP_EPOCHS)))
+        if str(_select(cfg, "scheduler.name", "warmup_cosine")) == "warmup_cosine"
+        else 0
+    )
+    backbone = str(_select(cfg, "backbone.name"))
     return ResolvedCell(
         spec=spec,
         method=str(method),
-        backbone=str(value("backbone.name")),
+        backbone=backbone,
         dataset=dataset,
         pretrain_set=str(spec.pretrain_set or dataset),
         fraction=fraction,
         plan=plan,
         missing=tuple(_missing(spec, env)),
+        recipe=_recipe(cfg, spec.config, dataset, backbone),
+        optimizer=str(_select(cfg, "optimizer.name", "")),
+        lr=float(_select(cfg, "optimizer.lr", 0.0)),
+        weight_decay=float(_select(cfg, "optimizer.weight_decay", 0.0)),
+        warmup_steps=warmup,
+        cfg=cfg,
     )
 
 

@@ -7,17 +7,22 @@ solo-div experiment run table1_cifar100 --launcher slurm --partition gpu --devic
 solo-div experiment about table1_cifar100                         # what it reproduces and costs
 
 Paths default to the environment: ``SOLO_DIV_RESULTS`` (results/linear.jsonl), ``SOLO_DIV_RUNS``
-(runs), ``SOLO_DIV_WORKDIR`` (the folder whose ``datasets/`` the configs' relative paths name).
+(runs), ``SOLO_DIV_WORKDIR`` (the folder whose ``datasets/`` the configs' relative paths name),
+``SOLO_DIV_DISTANCES`` (results/distances: a distance list's JSON per cell, Table 3).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
-from solo_diversity.experiments.cells import load_experiment
+from solo_diversity.errors import UserError
+from solo_diversity.experiments.cells import ExperimentList, load_experiment
+from solo_diversity.experiments.cost import list_ledger
+from solo_diversity.experiments.distances import describe_distances, plan_distances, run_distances
 from solo_diversity.experiments.launch import (
     LAUNCHERS,
     ClusterOptions,
@@ -45,6 +50,8 @@ def _settings(args: argparse.Namespace) -> RunSettings:
         pretrain_set=tuple(args.set),
         probe_set=tuple(args.probe_set),
         configs=args.configs,
+        distances=args.distances or _env_path("SOLO_DIV_DISTANCES", "results/distances"),
+        distance_set=tuple(shlex.split(args.distance_args)),
     )
 
 
@@ -52,7 +59,27 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _run_distances(args: argparse.Namespace, experiment: ExperimentList) -> int:
+    if args.launcher != "local":
+        raise UserError(f"{args.table} holds distances, which run here: use --launcher local")
+    settings = _settings(args)
+    tasks = plan_distances(experiment, settings, args.only or ())
+    todo = [t for t in tasks if not t.done]
+    _say(f"{args.table}: {len(tasks)} distance(s), {len(tasks) - len(todo)} done; "
+         f"to run: {len(todo)}; results in {settings.distances}/<cell>.json")
+    if args.dry_run:
+        describe_distances(tasks, settings, _say)
+        return 0
+    failures = run_distances(todo, settings, _say)
+    for line in failures:
+        print(line, file=sys.stderr)
+    return 1 if failures else 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    experiment = load_experiment(args.table, args.configs)
+    if experiment.kind == "distance":
+        return _run_distances(args, experiment)
     settings = _settings(args)
     tasks = plan_tasks(args.table, settings, args.seeds, args.only or ())
     todo = [t for t in tasks if not t.idle]
@@ -88,10 +115,15 @@ def _run(args: argparse.Namespace) -> int:
 def _about(args: argparse.Namespace) -> int:
     exp = load_experiment(args.table, args.configs)
     probes = sum(len(c.probes) for c in exp.cells)
-    hours = "unknown" if exp.gpu_hours is None else f"about {exp.gpu_hours:,.0f} GPU-hours"
+    hours = f"about {list_ledger(exp, args.configs).hours:,.0f} GPU-hours"
+    what = (
+        f"{len(exp.distances)} distances"
+        if exp.kind == "distance"
+        else f"{len(exp.cells)} pretraining runs, {probes} probes"
+    )
     lines = [
         f"{exp.title} (paper table: {exp.paper})",
-        f"cells: {len(exp.cells)} pretraining runs, {probes} probes; full run, one seed: {hours}",
+        f"cells: {what}; full run, one seed: {hours} (solo-div experiment list: the cost model)",
         "data:",
         *(f"  {name}: {what}" for name, what in exp.data.items()),
     ]
@@ -117,6 +149,10 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     run.add_argument("--results", type=Path, default=None, help="env SOLO_DIV_RESULTS")
     run.add_argument("--runs", type=Path, default=None, help="env SOLO_DIV_RUNS")
     run.add_argument("--workdir", type=Path, default=None, help="env SOLO_DIV_WORKDIR")
+    run.add_argument("--distances", type=Path, default=None,
+                     help="a distance list's results folder, env SOLO_DIV_DISTANCES")
+    run.add_argument("--distance-args", default="", metavar="ARGS",
+                     help="extra arguments of each distance command, e.g. '--device cuda'")
     run.add_argument("--entry-dir", type=Path, default=None,
                      help="the folder with main_pretrain.py (default: the checkout's)")
     run.add_argument("--python", default=sys.executable, help="the interpreter of the commands")

@@ -45,6 +45,8 @@ class RunSettings:
         pretrain_set: extra pretraining overrides (``key=value``), e.g. data paths.
         probe_set: extra probe overrides, e.g. ``data.num_workers=8``.
         configs: the ``yaml_configs`` folder the cell lists are read from.
+        distances: the folder of a distance list's results, ``<distances>/<cell id>.json``.
+        distance_set: extra arguments of each ``solo-div distance`` command, e.g. ``--device cuda``.
     """
 
     results: Path
@@ -57,6 +59,8 @@ class RunSettings:
     pretrain_set: tuple[str, ...] = ()
     probe_set: tuple[str, ...] = ()
     configs: Path | None = None
+    distances: Path = Path("results/distances")
+    distance_set: tuple[str, ...] = ()
 
     def entry(self, name: str) -> str:
         folder = self.entry_dir or (self.configs or default_configs_dir()).resolve().parent
@@ -145,8 +149,14 @@ def finished_checkpoint(folder: Path) -> Path:
 
 
 def probe_command(task: Task, probe: Probe, ckpt: Path, settings: RunSettings) -> list[str]:
-    """``main_linear.py`` for one probe of the task, appending its line to the results file."""
+    """``main_linear.py`` for one probe of the task, appending its line to the results file.
+
+    The probe trains at the probe recipe's LR (and weight decay) for the method and the recipe's
+    scale (:func:`solo_diversity.evaluation.recipes.probe_recipe`), unless the list sets them.
+    """
     data = _probe_data(task, probe, ckpt, settings)
+    listed = {arg.partition("=")[0] for arg in task.linear}  # the list's own keys win
+    recipe = [a for a in task.cell.probe_args() if a.partition("=")[0] not in listed]
     return [
         settings.python,
         settings.entry("main_linear.py"),
@@ -154,6 +164,7 @@ def probe_command(task: Task, probe: Probe, ckpt: Path, settings: RunSettings) -
         PROBE_CONFIG,
         f"pretrained_feature_extractor={hydra_value(ckpt.resolve())}",
         f"results={hydra_value(settings.results.resolve())}",
+        *recipe,
         *task.linear,
         *probe.overrides(task.cell.dataset),
         *data,

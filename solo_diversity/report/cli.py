@@ -5,18 +5,27 @@ Writes, under ``--out``: ``report.md`` (a summary, then every table with results
 one ``<table>.md`` / ``<table>.tex`` per table, ``<table>_acc_vs_D.png`` per table with results
 (Figure 4 is ``fig4_yfcc_subsets_acc_vs_D.png``) and ``fig3_imagenet100.png``. It says which cells
 are missing, which lines matched no cell or several, and which probe mode produced each number.
+Table 3 (a distance list) reads ``--distances DIR`` (``<cell id>.json`` per distance) instead of
+the probe lines and is printed beside the paper's 36 numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
-from solo_diversity.experiments.cells import list_names
+from solo_diversity.experiments.cells import list_names, load_experiment
 from solo_diversity.report import figures, render
 from solo_diversity.report.console import console
+from solo_diversity.report.distances import (
+    distance_latex,
+    distance_markdown,
+    distance_values,
+    pair_distances,
+)
 from solo_diversity.report.match import Pairing, pair_table
 from solo_diversity.report.results import Assignment, assign, read_results
 
@@ -33,6 +42,7 @@ def write_report(
     tables: list[str] | None = None,
     configs: Path | None = None,
     draw: bool = True,
+    distances: Path | None = None,
 ) -> dict[str, list[Path]]:
     """Render every table (or ``tables``) with results into ``out``.
 
@@ -42,13 +52,15 @@ def write_report(
         tables: the cell lists to render even without results (default: those with results).
         configs: the ``yaml_configs`` folder.
         draw: also draw the PNG figures.
+        distances: the distance list's results folder (Table 3's ``<cell id>.json``).
 
     Returns:
         The files written, per table (``report`` for the summary files).
     """
     results = read_results(results_path)
     names = tables or list_names(configs)
-    pairings = [pair_table(n, configs) for n in names]
+    kinds = {n: load_experiment(n, configs).kind for n in names}
+    pairings = [pair_table(n, configs) for n in names if kinds[n] != "distance"]
     assignment = assign(results, render.slots_of(pairings))
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {}
@@ -70,6 +82,20 @@ def write_report(
             target = out / (f"{name}.png" if name == "fig3_imagenet100" else f"{name}_acc_vs_D.png")
             png = plot(pairing, assignment, target)
             files += [png] if png else []
+        written[name] = files
+    for name in (n for n in names if kinds[n] == "distance"):
+        dist = pair_distances(name, configs)
+        values = distance_values(distances, dist)
+        left = len(dist.experiment.distances) - len(values)
+        summary.append(f"| {name} | {len(values)} | {left} |")
+        if not (tables or values):
+            continue
+        md, tex = distance_markdown(dist, values), distance_latex(dist, values)
+        files = [out / f"{name}.md", out / f"{name}.tex"]
+        files[0].write_text(md)
+        files[1].write_text(tex)
+        md_parts.append(md)
+        tex_parts.append(tex)
         written[name] = files
     used = {r.line: r for rs in assignment.by_slot.values() for r in rs}  # a line fills tables
     modes = Counter(r.probe_mode for r in used.values())
@@ -100,10 +126,14 @@ def write_report(
 
 
 def _report(args: argparse.Namespace) -> int:
+    distances = args.distances or Path(os.environ.get("SOLO_DIV_DISTANCES") or "results/distances")
     written = write_report(
-        Path(args.results), Path(args.out), args.tables, args.configs, draw=not args.no_figures
+        Path(args.results), Path(args.out), args.tables, args.configs, draw=not args.no_figures,
+        distances=distances,
     )
     for name, files in written.items():
+        if files and files[0].name == "table3_distances.md":  # printed: no figure shows it
+            console.print(files[0].read_text(), markup=False)
         console.print(f"{name}: " + ", ".join(str(f) for f in files))
     return 0
 
@@ -121,4 +151,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--configs", type=Path, default=None, help="the yaml_configs folder")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument(
+        "--distances",
+        type=Path,
+        default=None,
+        help="Table 3's results folder, <cell>.json each (env SOLO_DIV_DISTANCES, "
+        "default results/distances)",
+    )
     p.set_defaults(func=_report)

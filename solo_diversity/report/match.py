@@ -4,7 +4,8 @@
 An experiment cell and its probe (:mod:`solo_diversity.experiments`) and a paper cell
 (:mod:`solo_diversity.report.paper_tables`) are the same cell when they agree on the method, the
 backbone, the pretraining set, the budget (C, or E in ``epochs`` mode), N (within the table's
-tolerance, as the paper rounds N), the probe's set and its label fraction. :func:`pair_table`
+tolerance, as the paper rounds N), the probe's set and its label fraction, and the schedule
+reading where a column names one (the schedule-semantics study). :func:`pair_table`
 returns the pairs and what is left unpaired on either side; a complete list leaves nothing.
 """
 
@@ -56,6 +57,7 @@ def same_cell(paper: PaperCell, cell: ResolvedCell, probe: Probe, n_rel_tol: flo
         paper.N is not None and abs(plan.N - paper.N) <= n_rel_tol * paper.N,
         paper.probe_dataset == probe.dataset,
         (paper.label_fraction or 1.0) == probe.label_fraction,
+        paper.epoch_keys is None or paper.epoch_keys == plan.epoch_keys,
     ]
     return all(checks)
 

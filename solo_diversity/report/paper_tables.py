@@ -32,6 +32,7 @@ _ATTRS = (
     "metric",
     "mode",
     "epochs",
+    "epoch_keys",
     "baseline",
     "ambiguous",
     "text",
@@ -66,6 +67,7 @@ class PaperCell:
         metric: ``acc1`` (top-1 %), ``vdna`` or ``fid``.
         value: the number as printed, or None where the paper gives none.
         mode, epochs: ``images`` (C fixed) or ``epochs`` (E fixed, Supp. Fig. 1).
+        epoch_keys: the schedule reading a column fixes (``subset``/``reference``), or None: any.
         baseline: the B bar of Figure 3 / Supp. Figure 1.
         ambiguous: the text extraction leaves the value uncertain.
         text: ``clean``, or ``interleaved`` when the row's characters are mixed with another's.
@@ -87,6 +89,7 @@ class PaperCell:
     value: float | None
     mode: str = "images"
     epochs: float | None = None
+    epoch_keys: str | None = None
     baseline: bool = False
     ambiguous: bool = False
     text: str = "clean"
@@ -239,6 +242,7 @@ def _cell(
         value=None if value is None else float(value),
         mode=str(a.get("mode", "images")),
         epochs=None if a.get("epochs") is None else float(a["epochs"]),
+        epoch_keys=None if a.get("epoch_keys") is None else str(a["epoch_keys"]),
         baseline=bool(a.get("baseline", False)),
         ambiguous=bool(a.get("ambiguous", False)),
         text=str(a.get("text", "clean")),

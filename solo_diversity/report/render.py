@@ -10,7 +10,7 @@ results, one line each (seeds, probe mode), and the cells still missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from statistics import mean
 
@@ -159,14 +159,25 @@ def latex_escape(text: str) -> str:
 def latex(pairing: Pairing, assignment: Assignment) -> str:
     """The table as a LaTeX ``table`` with one ``tabular`` block per paper block."""
     table = pairing.paper
-    numbers = table_numbers(pairing, assignment)
+    return latex_blocks(table, _grid(table, table_numbers(pairing, assignment)))
+
+
+def latex_blocks(
+    table: PaperTable, blocks: Iterable[tuple[PaperBlock, Iterable[tuple[Sequence[str], ...]]]]
+) -> str:
+    """A paper table as a LaTeX ``table``: one ``tabular`` per (block, rows of (labels, cells)).
+
+    Args:
+        table: the paper table (its ``title``, ``source`` and ``row_header``).
+        blocks: each block (its ``label`` and ``columns``) with its rows of label and cell texts.
+    """
     out = [
         f"% {table.title} ({table.source}); cell: ours / paper (ours - paper)",
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{latex_escape(table.title)}: ours / paper (ours $-$ paper)}}",
     ]
-    for block, rows in _grid(table, numbers):
+    for block, rows in blocks:
         n_lab, n_col = len(table.row_header), len(block.columns)
         out += [
             rf"\begin{{tabular}}{{{'l' * n_lab}|{'r' * n_col}}}",
@@ -174,12 +185,14 @@ def latex(pairing: Pairing, assignment: Assignment) -> str:
             rf"\multicolumn{{{n_lab + n_col}}}{{l}}{{{latex_escape(block.label)}}} \\",
             " & ".join(latex_escape(h) for h in [*table.row_header, *block.columns]) + r" \\",
             r"\hline",
+            *(
+                " & ".join(latex_escape(x) for x in [*labels, *cells]) + r" \\"
+                for labels, cells in rows
+            ),
+            r"\hline",
+            r"\end{tabular}",
+            "",
         ]
-        out += [
-            " & ".join(latex_escape(x) for x in [*labels, *cells]) + r" \\"
-            for labels, cells in rows
-        ]
-        out += [r"\hline", r"\end{tabular}", ""]
     out.append(r"\end{table}")
     return "\n".join(out) + "\n"
 

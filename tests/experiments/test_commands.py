@@ -92,4 +92,5 @@ def test_the_slurm_sweep_asks_for_the_cells_resources(tmp_path):
                  "hydra.launcher.timeout_min=600", "hydra.launcher.max_num_timeout=5",
                  "devices=4", "nodes=2"):
         assert part in cmd
-    assert tasks[0].cell.plan.global_batch == 256 * 4 * 2
+    # the recipe's global batch is kept on 8 processes (32 images each), so LR and steps are too
+    assert tasks[0].cell.plan.global_batch == 256

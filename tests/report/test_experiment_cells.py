@@ -26,16 +26,18 @@ LISTS = [
     "supp_epoch_normalized",
     "supp_label_fraction_in_domain",
     "supp_noncontrastive",
+    "supp_schedule_semantics",
     "table1_cifar100",
     "table1_tinyimagenet",
     "table2_imagenet_yfcc",
     "table4_normalization",
     "table5_label_fraction",
 ]
+DISTANCE_LISTS = ["table3_distances"]
 
 
 def test_every_table_has_a_cell_list():
-    assert list_names(CONFIGS) == LISTS
+    assert list_names(CONFIGS) == sorted(LISTS + DISTANCE_LISTS)
 
 
 @pytest.mark.parametrize("name", LISTS)
@@ -79,8 +81,9 @@ def test_resolved_cell_plan_numbers():
     )
     assert (cell.plan.C, cell.plan.epochs, cell.plan.diversity) == (50_000_000, 10_000, 1e-4)
     assert cell.plan.steps == 50_000_000 // 256 == 195_312
-    four = resolve_cell(exp.cell("simclr-f0.1"), CONFIGS, devices=4)
-    assert (four.plan.global_batch, four.plan.steps) == (1024, 48_828)
+    assert (cell.plan.epoch_keys, cell.warmup_steps) == ("subset", 190)  # 10 x (5,000 // 256)
+    four = resolve_cell(exp.cell("simclr-f0.1"), CONFIGS, devices=4)  # the global batch is kept
+    assert (four.plan.global_batch, four.plan.steps, four.lr) == (256, 195_312, cell.lr)
 
 
 def test_epoch_normalized_cells_fix_the_epochs():
@@ -154,7 +157,8 @@ def test_cli_ids_and_tsv(capsys):
     assert main(["experiment", "cells", "table5_label_fraction", "--format", "tsv"]) == 0
     first = capsys.readouterr().out.splitlines()[0].split("\t")
     assert first[:2] == ["simclr-resnet50-in1.0", "simclr_div"]
-    assert first[3:7] == ["1281167", "76.4928", "0.0130731", "382812"]
+    # SimCLR's ImageNet recipe: global batch 4096 (SimCLR's run.py), 98M images
+    assert first[3:7] == ["1281167", "76.4928", "0.0130731", str(98_000_000 // 4096)]
 
 
 def test_cli_unknown_table_is_one_line(capsys):
@@ -285,6 +289,21 @@ def test_status_says_what_is_left_to_run(tmp_path, capsys):
 def test_list_tsv_gives_cells_and_gpu_hours(capsys):
     assert main(["experiment", "list", "--format", "tsv"]) == 0
     rows = {r.split("\t")[0]: r.split("\t") for r in capsys.readouterr().out.splitlines()}
-    assert sorted(rows) == LISTS
-    assert rows["table2_imagenet_yfcc"][1:5] == ["table2_imagenet_yfcc", "20", "120", "1400"]
-    assert rows["table1_cifar100"][2:5] == ["21", "21", "105"]
+    assert sorted(rows) == sorted([*LISTS, *DISTANCE_LISTS, "total"])
+    assert rows["table2_imagenet_yfcc"][1:4] == ["table2_imagenet_yfcc", "20", "120"]
+    assert rows["table1_cifar100"][2:5] == ["21", "21", "108"]
+    assert rows["table3_distances"][2:4] == ["36", "0"]
+    total = rows.pop("total")
+    naive = sum(float(r[4]) for r in rows.values())
+    assert float(total[4]) < naive - 3000  # Tables 4, 5 and the supplement reuse Table 2's runs
+
+
+def test_readme_states_the_deduplicated_total():
+    import re
+
+    from solo_diversity.experiments.cost import all_costs
+
+    readme = (CONFIGS.parent / "README.md").read_text()
+    stated = re.search(r"prints: about ([\d,]+) GPU-hours for one seed", readme)
+    assert stated is not None
+    assert int(stated.group(1).replace(",", "")) == round(all_costs(CONFIGS).total, -2)
