@@ -17,7 +17,7 @@ from pathlib import Path
 from solo_diversity.experiments.cells import DistanceSpec, ExperimentList, load_experiment
 from solo_diversity.experiments.distances import read_distances
 from solo_diversity.report.paper_tables import PaperCell, PaperTable, load_paper_table
-from solo_diversity.report.render import latex_blocks
+from solo_diversity.report.render import latex_blocks, markdown_blocks
 
 
 @dataclass(frozen=True)
@@ -86,16 +86,7 @@ def distance_markdown(pairing: DistancePairing, values: dict[str, float]) -> str
         "closer.",
         "",
     ]
-    for block, rows in _rows(pairing, values):
-        head = [*table.row_header, *block.columns]
-        out += [
-            f"**{block.label}**",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + "|".join(["---"] * len(table.row_header) + ["---:"] * len(block.columns)) + "|",
-            *("| " + " | ".join([*labels, *texts]) + " |" for labels, texts in rows),
-            "",
-        ]
+    out += markdown_blocks(table, _rows(pairing, values))
     if missing:
         out += [f"Missing ({len(missing)}): " + ", ".join(missing), ""]
     out += [f"Note: {note}" for note in table.notes]

@@ -121,16 +121,7 @@ def markdown(pairing: Pairing, assignment: Assignment) -> str:
         "† a probe other than solo-learn's protocol; [k] k seeds.",
         "",
     ]
-    for block, rows in _grid(table, numbers):
-        head = [*table.row_header, *block.columns]
-        out += [
-            f"**{block.label}**",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + "|".join(["---"] * len(table.row_header) + ["---:"] * len(block.columns)) + "|",
-        ]
-        out += ["| " + " | ".join([*labels, *cells]) + " |" for labels, cells in rows]
-        out.append("")
+    out += markdown_blocks(table, _grid(table, numbers))
     out += ["Results:", ""] + [f"- {line}" for line in done] + ([""] if done else [])
     if missing:
         out += [f"Missing ({len(missing)}): " + ", ".join(missing), ""]
@@ -154,6 +145,24 @@ def latex_escape(text: str) -> str:
         "†": r"$^\dagger$",
     }
     return "".join(subs.get(ch, ch) for ch in text)
+
+
+def markdown_blocks(
+    table: PaperTable, blocks: Iterable[tuple[PaperBlock, Iterable[tuple[Sequence[str], ...]]]]
+) -> list[str]:
+    """Markdown lines of a paper table's blocks: a bold label, then a pipe table of its rows."""
+    out: list[str] = []
+    for block, rows in blocks:
+        head = [*table.row_header, *block.columns]
+        out += [
+            f"**{block.label}**",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join(["---"] * len(table.row_header) + ["---:"] * len(block.columns)) + "|",
+            *("| " + " | ".join([*labels, *cells]) + " |" for labels, cells in rows),
+            "",
+        ]
+    return out
 
 
 def latex(pairing: Pairing, assignment: Assignment) -> str:
