@@ -28,6 +28,8 @@ from solo_diversity.errors import UserError
 BUDGET_MODES = ("images", "epochs")
 EPOCH_KEY_READINGS = ("subset", "reference")
 BUDGET_KEYS = ("C", "mode", "epochs", "reference_size", "epoch_keys", "allow_late_switches")
+# More optimizer steps than any run trains (the paper's longest has 382,812): a mistyped budget.
+MAX_STEPS = 10**9
 # A warmup longer than this share of the run leaves little of the cosine: warned about.
 LONG_WARMUP_SHARE = 0.25
 
@@ -225,6 +227,11 @@ def plan_budget(
     if budget < global_batch:
         raise UserError(
             f"budget C={budget} images is smaller than one global batch of {global_batch} images"
+        )
+    if budget // global_batch > MAX_STEPS:
+        raise UserError(
+            f"budget C={budget:.3g} images is {budget // global_batch:.3g} optimizer steps of "
+            f"{global_batch}; more than {MAX_STEPS:.0e} steps is no run (check the exponent)"
         )
     if N < global_batch:
         raise UserError(

@@ -18,6 +18,7 @@ from solo_diversity.budget import EPOCH_KEY_READINGS, check_switches, plan_budge
 from solo_diversity.builders import cli as builders_cli
 from solo_diversity.catalog import train_size
 from solo_diversity.entry import exit_on_user_error
+from solo_diversity.errors import UserError
 from solo_diversity.experiments import cli as experiment_cli
 from solo_diversity.index import cli as index_cli
 from solo_diversity.metrics import cli as distance_cli
@@ -26,6 +27,9 @@ from solo_diversity.report.console import console, plan_table
 
 
 def _plan(args: argparse.Namespace) -> int:
+    bad = [f for f in args.fractions if not 0 < f <= 1]
+    if bad:
+        raise UserError(f"--fractions {bad[0]:g} must be in (0, 1]: a share of the dataset")
     n_full = args.dataset_size or train_size(args.dataset)
     global_batch = args.batch_size * args.devices * args.nodes * args.accumulate
     rows, warnings = [], []

@@ -280,7 +280,7 @@ def attach_plan(
     budget = cfg.budget
     n_ref = (
         parse_count(budget.reference_size, "budget.reference_size")
-        if budget.get("reference_size")
+        if budget.get("reference_size") is not None
         else dataset_size
     )
     C = budget.get("C")  # noqa: N806

@@ -108,11 +108,13 @@ class BudgetPlugin:
 
     def __init__(self, cfg: DictConfig):
         plan = budget_plan_of(cfg)
-        cfg.max_epochs = plan.schedule_epochs
         knn_on = bool(OmegaConf.select(cfg, "knn_eval.enabled", default=False))
-        cfg.knn_eval.enabled = False  # solo-learn's torchmetrics kNN no longer builds; ours below
-        super().__init__(cfg)  # type: ignore[call-arg]
-        cfg.knn_eval.enabled = knn_on
+        # solo-learn's view of the run; the run's own config (saved as args.json) stays as written.
+        theirs = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+        OmegaConf.set_struct(theirs, False)
+        theirs.max_epochs = plan.schedule_epochs
+        theirs.knn_eval.enabled = False  # solo-learn's torchmetrics kNN no longer builds: ours
+        super().__init__(theirs)  # type: ignore[call-arg]
         self.settings = method_settings(cfg)
         self.plan = plan
         self.classifier_lr = self.settings.optimizer.classifier_lr  # read by learnable_params

@@ -163,3 +163,8 @@ def test_unknown_budget_key_is_rejected():
         match=r"unknown key budget.c; the budget group takes C, mode, epochs, reference_size",
     ):
         check_budget_keys({"C": 1, "c": 2})
+
+
+def test_a_budget_of_more_than_a_billion_steps_is_one_line():
+    with pytest.raises(UserError, match=r"budget C=1e\+30 images is 3.91e\+27 optimizer steps"):
+        plan_budget(1e30, 50_000, 256)

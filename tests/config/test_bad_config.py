@@ -169,6 +169,10 @@ def test_subset_below_one_global_batch(fails_cleanly):
     )
 
 
+def test_a_reference_size_of_zero_is_not_unset(fails_cleanly):
+    fails_cleanly(["++budget.reference_size=0"], "budget.reference_size must be positive, got 0")
+
+
 def test_batch_size_zero(fails_cleanly):
     fails_cleanly(
         ["optimizer.batch_size=0"], "optimizer.batch_size=0 must be an integer >= 1 or null"

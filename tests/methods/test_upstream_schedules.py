@@ -67,3 +67,20 @@ def test_both_backends_report_the_same_converted_keys(compose_cfg, cls, override
     spe = 100 // 8  # subset epochs: 12 steps of 8 images (drop_last)
     expected = [2 * spe, 3 * spe] if reading == "subset" else [250, 375]  # 2, 3 of 10 ref. epochs
     assert sorted(v for k, v in builtin.items() if k != "warmup_steps") == expected
+
+
+class _SoloBase:
+    """Where solo-learn's method class sits behind the mixin (solo-learn is not installed here):
+    it records the config it is given."""
+
+    def __init__(self, cfg):
+        self.seen = (cfg.max_epochs, cfg.knn_eval.enabled)
+
+
+def test_the_bridge_leaves_the_runs_config_as_written(compose_cfg) -> None:
+    cfg = method_cfg(compose_cfg, "simclr", ["++max_epochs=1000", "budget.C=1e4"])
+    bridged = type("SimCLR", (BudgetPlugin, _SoloBase), {"registry_key": "simclr"})(cfg)
+    plan = budget_plan_of(cfg)
+    assert bridged.seen == (plan.schedule_epochs, False)  # solo-learn's tables cover the run
+    assert cfg.max_epochs == 1000  # args.json keeps the YAML's value
+    assert bridged.classifier_lr == pytest.approx(0.1 * plan.global_batch / 256)
