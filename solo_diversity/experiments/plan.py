@@ -40,7 +40,7 @@ from solo_diversity.errors import UserError
 from solo_diversity.evaluation.recipes import ProbeRecipe, probe_recipe, scale_of_dataset
 from solo_diversity.experiments.cells import CellSpec, default_configs_dir, fill
 from solo_diversity.index.format import round_half_up
-from solo_diversity.methods.settings import per_device_batch
+from solo_diversity.methods.settings import count_devices, per_device_batch
 
 _RUN_KEYS = (
     "data", "data.fraction", "backbone.name", "budget.C", "budget.mode", "budget.epochs",
@@ -225,23 +225,12 @@ def _select(cfg: DictConfig, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def _count(devices: Any) -> int:
-    """Devices per node from ``devices`` (an int or a list of device ids)."""
-    if OmegaConf.is_config(devices):
-        devices = OmegaConf.to_container(devices)
-    if isinstance(devices, (list, tuple)):
-        return len(devices)
-    if isinstance(devices, str) and "," in devices:
-        return len([d for d in devices.split(",") if d.strip()])
-    try:
-        return max(1, int(devices))
-    except (TypeError, ValueError):
-        return 1
-
-
 def cell_global_batch(cfg: DictConfig) -> int:
     """G of a composed config: the recipe's global batch, or solo-learn's per-device x world."""
-    world = _count(cfg.get("devices")) * int(cfg.get("num_nodes") or 1)
+    # Counted as written ("cpu" needs no hardware): cells are planned on machines without GPUs.
+    devices = cfg.get("devices")
+    devices = OmegaConf.to_container(devices) if OmegaConf.is_config(devices) else devices
+    world = count_devices(devices, "cpu") * int(cfg.get("num_nodes") or 1)
     accumulate = int(cfg.get("accumulate_grad_batches") or 1)
     return per_device_batch(cfg, world) * world * accumulate
 
