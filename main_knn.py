@@ -7,11 +7,14 @@
         feature_type=[backbone,projector]
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from solo_diversity.entry import exit_on_user_error
-from solo_diversity.evaluation.knn_run import run_knn
+from solo_diversity.evaluation.knn_run import KNN_COMMAND_LINE_KEYS, run_knn
+from solo_diversity.evaluation.settings import added_key_overrides
 from solo_diversity.report.console import console
 
 
@@ -29,4 +32,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # ``+dali.device=cpu`` and ``dali.device=cpu`` both work (hydra's ``++``: add or override).
+    sys.argv[1:] = added_key_overrides(sys.argv[1:], KNN_COMMAND_LINE_KEYS)
     main()

@@ -8,11 +8,14 @@ to the results file. solo-learn's own linear YAMLs run unchanged:
         --config-name simclr.yaml "pretrained_feature_extractor='<ckpt>'"
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from solo_diversity.entry import exit_on_user_error
 from solo_diversity.evaluation.linear import run_linear
+from solo_diversity.evaluation.settings import LINEAR_COMMAND_LINE_KEYS, added_key_overrides
 from solo_diversity.report.console import console
 
 
@@ -34,4 +37,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # solo-learn's linear YAMLs lack results, probe.mode, seed, ...: ``results=x`` becomes hydra's
+    # ``++results=x`` (add or override), so these keys read the same on every config.
+    sys.argv[1:] = added_key_overrides(sys.argv[1:], LINEAR_COMMAND_LINE_KEYS)
     main()

@@ -1,49 +1,35 @@
 # SPDX-License-Identifier: MIT
-"""Checkpoints in solo-learn's layout, and finding an interrupted run to resume.
+"""Checkpoints in solo-learn's layout: writing them, and reading one back.
 
 Files are ``{checkpoint.dir}/{method}/{version}/{name}-{version}-ep={epoch}.ckpt`` with the config
 in ``args.json`` beside them, so solo-learn's tools and our probe read them alike. The save
 frequency is counted in epochs like every other epoch-counted key (under the plan's ``epoch_keys``
 reading), then converted to optimizer steps; ``checkpoint.every_n_steps`` adds saves every K
-optimizer steps. Saves during training are named ``...-ep={epoch}-step={step}.ckpt``; the final
-state is always saved under solo-learn's name. Every file is written to a temporary name and
+optimizer steps and ``checkpoint.every_minutes`` (30 by default) every M minutes. Saves during
+training are named ``...-ep={epoch}-step={step}.ckpt``; the final state is always saved under
+solo-learn's name. Every file is written to a temporary name and
 published atomically with a sha256 beside it (:mod:`~solo_diversity.checkpoint_files`); the previous
-checkpoint is removed (unless ``keep_prev``) only once the new one is complete.
-:func:`find_resumable` resumes from the newest checkpoint that passes its checksum, saying which
-ones it skipped and why. Stopping on a signal (and saving at that step) is
-:mod:`~solo_diversity.interrupt`'s.
+checkpoint is removed (unless ``keep_prev``) only once the new one is complete. Choosing the run
+and checkpoint to resume is :mod:`~solo_diversity.resume`'s; stopping on a signal (and saving at
+that step) is :mod:`~solo_diversity.interrupt`'s.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import string
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity import checkpoint_files as files
 from solo_diversity.errors import UserError
-
-# Keys that decide whether an earlier run is the same experiment (and so may be resumed).
-RUN_IDENTITY_KEYS = (
-    "name",
-    "method",
-    "backbone",
-    "method_kwargs",
-    "data",
-    "augmentations",
-    "optimizer",
-    "scheduler",
-    "budget",
-    "seed",
-    "accumulate_grad_batches",
-)
 
 
 def new_version() -> str:
@@ -71,17 +57,38 @@ def every_n_steps(cfg: DictConfig) -> int:
     return value
 
 
-def _say(line: str) -> None:
-    """One line the user must see even when hydra has silenced logging."""
-    print(line, file=sys.stderr, flush=True)
+def every_minutes(cfg: DictConfig) -> float:
+    """``checkpoint.every_minutes`` (0 when unset): minutes of training between step checkpoints.
+
+    The shipped configs (and :data:`~solo_diversity.config.PRETRAIN_DEFAULTS`, for solo-learn's
+    YAMLs) say 30. A SIGTERM or SLURM's requeue signal saves at the next step anyway; this bounds
+    what a kill without warning (a node failure, SIGKILL, out-of-memory) loses to half an hour,
+    whatever the step time. Writing a checkpoint takes seconds even for a ViT-B with its optimizer
+    state (about 1 GB), under 0.5% of 30 minutes. Steps would not do: the epoch-counted
+    ``frequency`` is 100 epochs, and a step count fit for a ResNet-18 on CIFAR (0.05 s a step) is
+    hours for a ViT on ImageNet. A time-based save is one more save at a step boundary, so resumes
+    stay exact.
+    """
+    value = OmegaConf.select(cfg, "checkpoint.every_minutes", default=0)
+    value = 0 if value is None else value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise UserError(f"checkpoint.every_minutes must be a number >= 0 (0 = off), got {value!r}")
+    return float(value)
 
 
 class SoloCheckpointer(pl.Callback):
     """Save every ``frequency_steps`` optimizer steps and at the end, in solo-learn's layout.
 
-    ``checkpoint.every_n_steps`` in ``cfg`` adds a save every that many optimizer steps. Each save
-    is written to a temporary file, published atomically with its sha256, and only then is the
-    previous checkpoint removed (unless ``keep_prev``).
+    ``checkpoint.every_n_steps`` in ``cfg`` adds a save every that many optimizer steps, and
+    ``checkpoint.every_minutes`` one at the first step boundary that many minutes of training
+    after the previous save (in DDP at the same step on every rank). Each save is written to a
+    temporary file, published atomically with its sha256, and only then is the previous
+    checkpoint removed (unless ``keep_prev``).
 
     Args:
         cfg: the resolved config, written to ``args.json``.
@@ -104,6 +111,8 @@ class SoloCheckpointer(pl.Callback):
         self.version = version
         self.frequency_steps = frequency_steps
         self.every_n_steps = every_n_steps(cfg)
+        self.every_seconds = 60 * every_minutes(cfg)
+        self._saved_time = time.monotonic()  # of the last save, or of the training's start
         self.keep_prev = keep_prev
         self.last_path: Path | None = None
         self.saved_at_step = -1  # micro-batches of one accumulated step share a global_step
@@ -135,6 +144,7 @@ class SoloCheckpointer(pl.Callback):
             self.last_path = Path(resumed)
             self.saved_at_step = trainer.global_step
         self._at_boundary = True
+        self._saved_time = time.monotonic()
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -185,6 +195,7 @@ class SoloCheckpointer(pl.Callback):
         ):
             files.remove(self.last_path)
         self.last_path = path
+        self._saved_time = time.monotonic()
         return path
 
     def save_at_step(self, trainer: pl.Trainer) -> Path:
@@ -204,6 +215,19 @@ class SoloCheckpointer(pl.Callback):
             every and step % every == 0 for every in (self.frequency_steps, self.every_n_steps)
         )
 
+    def _due_by_time(self, trainer: pl.Trainer) -> bool:
+        """Whether ``every_minutes`` have passed since the last save, on any rank.
+
+        A collective in DDP, so that every rank saves at the same step.
+        """
+        if not self.every_seconds:
+            return False
+        due = time.monotonic() - self._saved_time >= self.every_seconds
+        if trainer.world_size > 1:
+            flag = torch.tensor(int(due), device=trainer.strategy.root_device)
+            due = bool(trainer.strategy.reduce(flag, reduce_op="sum").item())  # type: ignore[union-attr]
+        return due
+
     def on_train_batch_end(
         self,
         trainer: pl.Trainer,
@@ -215,7 +239,10 @@ class SoloCheckpointer(pl.Callback):
         step = trainer.global_step
         # A boundary: this batch's optimizer step ran (not a micro-batch inside an accumulation).
         self._at_boundary = step != self._step_at_batch_start
-        if step and step != self.saved_at_step and self._due(step):
+        if not step or step == self.saved_at_step:
+            return
+        # The clock is read only at a boundary: never inside an accumulated optimizer step.
+        if self._due(step) or (self._at_boundary and self._due_by_time(trainer)):
             self.save_at_step(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -240,43 +267,19 @@ class SoloCheckpointer(pl.Callback):
             self.exception_saved = self.save_at_step(trainer)
 
 
-def _identity(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: args.get(k) for k in RUN_IDENTITY_KEYS}
+def read_checkpoint(path: str | Path) -> Any:
+    """A checkpoint's contents, memory-mapped where the file allows it (its tensors are not read).
 
-
-def _newest_first(paths: list[Path]) -> list[Path]:
-    return sorted(paths, key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
-
-
-def find_resumable(logdir: Path, cfg: DictConfig, max_hours: float | None = None) -> Path | None:
-    """The newest intact checkpoint of an unfinished run of the same experiment, if any.
-
-    A run is the same when the keys in :data:`RUN_IDENTITY_KEYS` of its ``args.json`` equal the
-    current config's; it is finished when its ``ledger.json`` exists. Checkpoints older than
-    ``max_hours`` are ignored. Candidates are tried newest first; one that fails
-    :func:`~solo_diversity.checkpoint_files.verify` (checksum mismatch, or unloadable) is skipped
-    with one line on stderr saying which and why.
+    Files in torch's legacy format cannot be memory-mapped; they are read whole.
     """
-    if not logdir.is_dir():
-        return None
-    wanted = _identity(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    candidates: list[Path] = []
-    for args_file in logdir.glob("*/args.json"):
-        run_dir = args_file.parent
-        if (run_dir / "ledger.json").exists():
-            continue
-        try:
-            same = _identity(json.loads(args_file.read_text())) == wanted
-        except json.JSONDecodeError:
-            continue
-        if same:
-            candidates += run_dir.glob("*.ckpt")
-    now = time.time()
-    for ckpt in _newest_first(candidates):
-        if max_hours and now - ckpt.stat().st_mtime > max_hours * 3600:
-            continue
-        reason = files.verify(ckpt)
-        if reason is None:
-            return ckpt
-        _say(f"auto-resume: skipping {ckpt}: {reason}")
-    return None
+    try:
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    except RuntimeError as err:
+        if "mmap" not in str(err):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def checkpoint_step(path: str | Path) -> int:
+    """The optimizer step a checkpoint was saved at."""
+    return int(read_checkpoint(path).get("global_step", 0))

@@ -6,7 +6,8 @@ written temporary file beside its final name (``<ckpt>.sha256``, in ``sha256sum`
 written atomically) and moves the file to that name (fsync, rename in the same folder, fsync of the
 folder), so a crash or a full disk never leaves a truncated file under a checkpoint's name.
 :func:`verify` says why a checkpoint cannot be resumed from (checksum mismatch, or unloadable when
-it has no checksum), or returns None for a good one.
+it has no checksum), or returns None for a good one; :func:`checksum_mismatch` is its checksum half,
+which the probe and kNN apply before they read a checkpoint.
 """
 
 from __future__ import annotations
@@ -104,6 +105,27 @@ def remove(path: Path) -> None:
     checksum_path(path).unlink(missing_ok=True)
 
 
+def checksum_mismatch(path: Path) -> str | None:
+    """Why ``path`` differs from its checksum file, or None when it matches or has none.
+
+    The probe and kNN check only this: a file of another tool has no checksum file and is read as
+    it is, while one of ours that changed since it was written (truncated, edited) is refused.
+    """
+    sidecar = checksum_path(path)
+    if not sidecar.is_file():
+        return None
+    fields = sidecar.read_text().split()
+    if not fields:
+        return f"its checksum file {sidecar.name} is empty"
+    actual = file_sha256(path)
+    if actual != fields[0]:
+        return (
+            f"its sha256 {actual[:12]} differs from {sidecar.name} ({fields[0][:12]}): the "
+            "file is truncated or corrupt"
+        )
+    return None
+
+
 def verify(path: Path) -> str | None:
     """Why ``path`` cannot be resumed from, or None when it can.
 
@@ -111,18 +133,8 @@ def verify(path: Path) -> str | None:
     process died between the rename and the checksum) the file must load as a checkpoint with a
     ``state_dict``.
     """
-    sidecar = checksum_path(path)
-    if sidecar.is_file():
-        fields = sidecar.read_text().split()
-        if not fields:
-            return f"its checksum file {sidecar.name} is empty"
-        actual = file_sha256(path)
-        if actual != fields[0]:
-            return (
-                f"its sha256 {actual[:12]} differs from {sidecar.name} ({fields[0][:12]}): the "
-                "file is truncated or corrupt"
-            )
-        return None
+    if checksum_path(path).is_file():
+        return checksum_mismatch(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as err:  # noqa: BLE001 - any failure to load is the reason to skip it

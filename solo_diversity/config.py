@@ -75,6 +75,7 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "checkpoint.frequency": 1,
     "checkpoint.keep_prev": False,
     "checkpoint.every_n_steps": 0,
+    "checkpoint.every_minutes": 30,  # bounds what a kill without warning loses (checkpoint.py)
     "auto_resume.enabled": False,
     "auto_resume.max_hours": 36,
     "budget.mode": "images",
@@ -113,8 +114,19 @@ ADDED_KEY_PREFIXES = (
     "loggers=",
     "wandb.offline=",
     "checkpoint.every_n_steps=",
+    "checkpoint.every_minutes=",
     "checkpoint.keep_prev=",
     "knn_eval.",
+)
+# Keys that the shipped configs gained (so they need no ``+`` there) and solo-learn's YAMLs lack;
+# a ``+seed=1`` written when the shipped configs lacked them too still works.
+SHIPPED_KEY_PREFIXES = (
+    "seed=",
+    "resume_from_checkpoint=",
+    "data.stratified=",
+    "data.index_seed=",
+    "data.max_bad_fraction=",
+    "data.min_steps_per_epoch=",
 )
 
 
@@ -123,11 +135,18 @@ def budget_overrides(argv: list[str]) -> list[str]:
 
     solo-learn's YAMLs have no ``budget`` group, and hydra refuses to set a key that a config
     lacks unless it is prefixed with ``+`` (add) or ``++`` (add or override). ``++`` works whether
-    the config has the key or not, so ``budget.C=50e6`` reads the same on every config.
+    the config has the key or not, so ``budget.C=50e6`` reads the same on every config. The keys
+    of :data:`SHIPPED_KEY_PREFIXES` become ``++`` written bare or with one ``+``.
     """
-    return [
-        f"++{arg}" if arg.startswith(ADDED_KEY_PREFIXES) and "=" in arg else arg for arg in argv
-    ]
+    return [_add_or_override(arg) for arg in argv]
+
+
+def _add_or_override(arg: str) -> str:
+    if arg.startswith("+") and arg[1:].startswith(SHIPPED_KEY_PREFIXES):
+        return f"+{arg}"
+    if arg.startswith((*ADDED_KEY_PREFIXES, *SHIPPED_KEY_PREFIXES)) and "=" in arg:
+        return f"++{arg}"
+    return arg
 
 
 def copy_cfg(cfg: DictConfig) -> DictConfig:

@@ -1,15 +1,22 @@
 # SPDX-License-Identifier: MIT
 """What every entry point shares: user errors become one line and exit code 2, not a traceback,
 and this project's warnings reach the console even when hydra's job logging is disabled.
+
+Faults of the machine rather than of the code get the same line: a standard stream that is closed
+or cannot be written (``>&-``, ``> /dev/full``), and a path the run cannot create (a read-only
+working directory, a file where a folder should be, a name too long for the file system).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from solo_diversity.errors import UserError
 
@@ -18,7 +25,16 @@ FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The stderr handler :func:`route_warnings_to_console` attaches (recognised on a re-run)."""
+    """The stderr handler :func:`route_warnings_to_console` attaches (recognised on a re-run).
+
+    It writes to ``sys.stderr`` as it is when a record comes, not as it was when attached: an
+    entry point called again in one process (a test's capture) would otherwise write to a closed
+    stream.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _shows_on_console(logger: logging.Logger, level: int) -> bool:
@@ -69,18 +85,116 @@ def route_warnings_to_console() -> None:
         package.addHandler(handler)
 
 
+STREAMS = {"stdout": "standard output (fd 1)", "stderr": "standard error (fd 2)"}
+
+
+def stream_fault(name: str) -> str | None:
+    """Why ``sys.<name>`` cannot take a line (``"is closed"``, ``"cannot be written (...)"``).
+
+    A zero-byte write reaches the device without writing anything, so ``/dev/full`` answers it
+    with ENOSPC; a stream without a file descriptor (a test's capture) is taken as writable.
+    """
+    stream = getattr(sys, name)
+    if stream is None:
+        return "is closed"
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    try:
+        os.write(fd, b"")
+    except OSError as err:
+        return "is closed" if err.errno == errno.EBADF else f"cannot be written ({err.strerror})"
+    return None
+
+
+def check_standard_streams() -> None:
+    """Exit 2 with one line when stdout or stderr cannot be written, before anything runs.
+
+    A run whose output goes nowhere would otherwise fail at its first print (a traceback from
+    deep inside rich or Lightning, or none at all). The line goes to whichever stream works; when
+    neither does, the exit code alone says it.
+    """
+    faults = {name: why for name in STREAMS if (why := stream_fault(name))}
+    if not faults:
+        return
+    said = "; ".join(f"{STREAMS[name]} {why}" for name, why in faults.items())
+    line = f"error: {said}; run with both streams writable, e.g. > run.log 2>&1"
+    for name in (n for n in ("stderr", "stdout") if n not in faults):
+        with contextlib.suppress(OSError):
+            print(line, file=getattr(sys, name), flush=True)
+    sys.exit(2)
+
+
+# What a path the run cannot create fails with; other OSErrors stay tracebacks (they are bugs).
+PATH_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.ENOTDIR}
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The deepest existing part of ``path`` when it is a file (so nothing can go under it)."""
+    for part in (path, *path.parents):
+        try:
+            if part.exists():
+                return part if not part.is_dir() else None
+        except OSError:  # a part that cannot even be looked up: no file to name
+            return None
+    return None
+
+
+def path_error_line(err: OSError) -> str | None:
+    """One line for an OSError of a path the run cannot create, or None for any other OSError.
+
+    A relative path is named with the working directory it lives in, since that is what the user
+    did not choose (``trained_models``, the default ``datasets/`` folder).
+    """
+    if err.errno not in PATH_ERRNOS or not err.filename:
+        return None
+    path = Path(os.fsdecode(err.filename))
+    where = "" if path.is_absolute() else f" in the working directory {Path.cwd()}"
+    if err.errno == errno.ENOTDIR and (blocker := _file_in_the_way(path)) is not None:
+        return (
+            f"{blocker}{where} is a file, so {path} cannot be created; move it or give a path "
+            "outside it"
+        )
+    if err.errno == errno.ENAMETOOLONG:
+        name = max(path.parts, key=lambda part: len(os.fsencode(part)))
+        too_long = name if len(os.fsencode(name)) > NAME_MAX else str(path)
+        return (
+            f"{too_long[:40]}... ({len(os.fsencode(too_long))} bytes) is too long a name for the "
+            "file system; give a shorter path"
+        )
+    return (
+        f"cannot create {path}{where} ({err.strerror}); run from a writable folder or give a "
+        "writable path"
+    )
+
+
+def error_line(err: Exception) -> str | None:
+    """The one line an escaping exception becomes, or None for a bug (it keeps its traceback)."""
+    if isinstance(err, UserError):
+        return str(err)
+    return path_error_line(err) if isinstance(err, OSError) else None
+
+
 @contextlib.contextmanager
 def exit_on_user_error() -> Iterator[None]:
     """Print ``error: <message>`` to stderr and exit 2 when a :class:`UserError` escapes.
 
-    It also routes this project's warnings to the console (:func:`route_warnings_to_console`).
+    It first checks that stdout and stderr can be written (:func:`check_standard_streams`), turns
+    an OSError of a path that cannot be created into the same one line (:func:`path_error_line`),
+    and routes this project's warnings to the console (:func:`route_warnings_to_console`).
     """
+    check_standard_streams()
     logging.basicConfig(level=logging.INFO, format=FORMAT)
     route_warnings_to_console()
     try:
         yield
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (UserError, OSError) as err:
+        line = error_line(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -90,15 +204,19 @@ def standalone_main(
     """Run one sub-command group without the whole ``solo-div`` parser (its imports are slow).
 
     ``register`` adds the group (``index``, ``build``) to a bare parser; a :class:`UserError` is
-    one ``error:`` line on stderr and exit code 2, as under ``solo-div``.
+    one ``error:`` line on stderr and exit code 2, as under ``solo-div``; so is a path that cannot
+    be created (:func:`path_error_line`).
     """
     parser = argparse.ArgumentParser(prog="solo-div")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (UserError, OSError) as err:
+        line = error_line(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
 
 

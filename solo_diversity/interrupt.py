@@ -13,6 +13,12 @@ auto-requeue (its ``SLURMEnvironment(auto_requeue=True, requeue_signal=SIGUSR1)`
 requeued job resumes from that checkpoint when its command has ``auto_resume.enabled=true``. A
 second Ctrl-C stops at once (saving only when it lands between two steps).
 
+Ctrl-C at a terminal, ``kill -TERM -PGID``, ``timeout`` and SLURM signal every process of the run,
+loader workers and DALI feed processes included. Those children ignore SIGINT and SIGTERM
+(:func:`shield_child`; :func:`stop_signals_held` covers their start-up) and die with the main
+process, which alone decides: it saves, stops, and tears them down. The resume hint it prints is
+one shell word that hydra parses back to the checkpoint's path (:func:`resume_hint`).
+
 Lightning's own handling is kept where it serves: its SLURM detection and requeue signal, and its
 rule that a SIGUSR1 handler already installed is left alone. What it lacks is written here: its
 SIGTERM handler makes the loop raise ``SIGTERMException`` (an exit code of 0, read by schedulers as
@@ -24,7 +30,10 @@ wherever the main thread happens to be.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -49,6 +58,87 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 def _say(line: str) -> None:
     """One line the user must see even when hydra has silenced logging."""
     print(line, file=sys.stderr, flush=True)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back from the calling thread while it starts child processes.
+
+    A child inherits the signal mask (across ``exec`` too, so spawned ones as well): a stop
+    signal sent to the whole process group during a child's start-up waits in it, and
+    :func:`shield_child` then discards it, instead of killing the child before it could ignore
+    it. The main process receives its own copy when the block ends.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when ``parent`` ends (Linux; elsewhere nothing).
+
+    Without it a child whose parent was SIGKILLed lives on until it notices (DALI's feed
+    processes for 60-90 s, keeping multiprocessing's resource tracker alive). The kernel ties
+    this to the thread that started the child, which here is always the main thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def shield_child(parent: int) -> None:
+    """In a loader worker or DALI feed process of ``parent``: ignore stop signals, die with it.
+
+    The main process decides what a stop signal means (save at the next step, then stop) and
+    shuts its children down; a child killed by the signal that reached the whole process group
+    would end the run with a traceback instead. Does nothing in ``parent`` itself (an object
+    unpickled there).
+    """
+    if os.getpid() == parent:
+        return
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # also discards one held back by the start-up
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    die_with_parent(parent)
+
+
+def hydra_quoted(text: str) -> str:
+    """``text`` as a quoted hydra override value that parses back to exactly ``text``.
+
+    Inside hydra's quotes a backslash is literal except in a run that precedes a quote (or the
+    closing quote), where each is doubled and the quote escaped; ``${`` would start an
+    interpolation and is escaped for OmegaConf.
+    """
+    quote = "'" if '"' in text and "'" not in text else '"'
+    body = re.sub(
+        rf"(\\*)({quote}|\Z)",
+        lambda m: m[1] * 2 + ("\\" + m[2] if m[2] else ""),
+        text,
+    )
+    return quote + body.replace("${", "\\${") + quote
+
+
+def resume_hint(saved: Path) -> str:
+    """How to resume from ``saved``: ``auto_resume.enabled=true or '++resume_from_checkpoint=...'``.
+
+    Checkpoint names hold ``=`` (``-ep=1-step=13``), which hydra refuses in an unquoted value, and
+    a path may hold spaces or quotes: the value is quoted for hydra, then the override for the
+    shell, so the hint works as pasted. ``++`` (add or override) works whether or not the config
+    has the key (solo-learn's YAMLs lack it).
+    """
+    override = shlex.quote(f"++resume_from_checkpoint={hydra_quoted(str(saved))}")
+    return f"auto_resume.enabled=true or {override}"
 
 
 class TrainingInterrupted(SystemExit):
@@ -128,7 +218,7 @@ def stop_line(
     head = f"interrupted by {label} at step {step}"
     if saved is None:
         return f"{head}: nothing saved (checkpoint.enabled=false)"
-    resume = f"auto_resume.enabled=true or resume_from_checkpoint={saved}"
+    resume = resume_hint(saved)
     if requeue is None:
         return f"{head}: saved {saved}; resume with {resume}"
     requeued, phrase = requeue
@@ -204,13 +294,9 @@ class GracefulStop(pl.Callback):
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != self._pid:  # a forked data-loader worker inherited the handler
-            previous = self._previous.get(signum)
-            if callable(previous):
-                previous(signum, frame)
-            elif previous in (None, signal.SIG_DFL):
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
+        if os.getpid() != self._pid:
+            # A forked loader worker inherited the handler (before its shield_child ran): the
+            # signal went to the whole process group, and the main process acts on its copy.
             return
         if signum == signal.SIGINT and signal.SIGINT in self.received:
             self._aborted = True
@@ -282,9 +368,7 @@ class GracefulStop(pl.Callback):
             if before_first:
                 line = f"interrupted by {label} before this run's first step: nothing new to save"
                 if saved is not None:
-                    line += (
-                        f"; resume with auto_resume.enabled=true or resume_from_checkpoint={saved}"
-                    )
+                    line += f"; resume with {resume_hint(saved)}"
                 if answer is not None:
                     line += f"; {answer[1]}"
             else:
@@ -310,8 +394,7 @@ class GracefulStop(pl.Callback):
             return
         last = checkpointer.last_path if checkpointer else None
         left = (
-            f"resume from the last checkpoint with auto_resume.enabled=true or "
-            f"resume_from_checkpoint={last}"
+            f"resume from the last checkpoint with {resume_hint(last)}"
             if last
             else "no checkpoint of this run was saved"
         )

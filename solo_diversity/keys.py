@@ -252,6 +252,7 @@ PRETRAIN_NUMBERS: dict[str, Number] = {
     "accumulate_grad_batches": _POS_INT,
     "checkpoint.frequency": _NONNEG,
     "checkpoint.every_n_steps": Number("int", 0),
+    "checkpoint.every_minutes": _NONNEG,
     "auto_resume.max_hours": _NONNEG,
     "budget.epochs": Number("float", 0, open_low=True, nullable=True),
     "knn_eval.k": _POS_INT,

@@ -5,8 +5,9 @@ A Lightning callback counts the images of every micro-batch on every rank and it
 steps (``on_before_optimizer_step``), and at the end sums the images over ranks, checks that every
 rank counted the same steps, and compares both with the plan: C_eff = S * G images in S steps.
 Lightning's ``global_step`` is not consulted, so a ledger that lost or double-counted a step
-cannot agree with the plan by borrowing the trainer's count. The counts survive resumption (they
-are stored in the checkpoint, covering finished optimizer steps only: images of a batch in flight
+cannot agree with the plan by borrowing the trainer's count. The counts, and rank 0's histogram
+of images per step, survive resumption (they are stored in the checkpoint, so ``ledger.json``
+covers every process of the run; only finished optimizer steps count: images of a batch in flight
 or of an unfinished accumulation are left out, as the resumable loader leaves them out of its
 position) and are written to ``ledger.json`` beside the checkpoints. A mismatch fails the run: a
 budget-normalized comparison is worthless if the budgets differ.
@@ -59,12 +60,21 @@ class BudgetLedger(pl.Callback):
         self.local_images = 0  # images this rank processed since start or resume
         self.pending = 0  # images of micro-batches since the last optimizer step (this rank)
         self.images_per_step: dict[int, int] = {}  # local images per step -> number of steps
+        self.resumed_per_step: dict[int, int] = {}  # the same for rank 0 before the resume
         self.resumes = 0
         self.summary: dict[str, Any] = {}
 
     @property
     def state_key(self) -> str:
         return "BudgetLedger"
+
+    @property
+    def per_step_rank0(self) -> dict[int, int]:
+        """Images per optimizer step -> number of steps, over every process of the run (rank 0)."""
+        merged = dict(self.resumed_per_step)
+        for images, steps in self.images_per_step.items():
+            merged[images] = merged.get(images, 0) + steps
+        return dict(sorted(merged.items()))
 
     @property
     def local_steps(self) -> int:
@@ -133,12 +143,15 @@ class BudgetLedger(pl.Callback):
             "steps": steps,
             "plan": self.plan.as_dict(),
             "resumes": self.resumes,
+            "images_per_step_rank0": self.per_step_rank0,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.resumed_images = int(state_dict["images_seen"])
         self.resumed_steps = int(state_dict.get("steps", 0))
         self.resumes = int(state_dict.get("resumes", 0)) + 1
+        saved = state_dict.get("images_per_step_rank0") or {}  # absent before it was saved
+        self.resumed_per_step = {int(k): int(v) for k, v in saved.items()}
         log.info("ledger resumed at %d images seen", self.resumed_images)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -157,7 +170,7 @@ class BudgetLedger(pl.Callback):
             **plan.as_dict(),
             "images_seen": images,
             "optimizer_steps": steps,
-            "images_per_step_rank0": {str(k): v for k, v in sorted(self.images_per_step.items())},
+            "images_per_step_rank0": {str(k): v for k, v in self.per_step_rank0.items()},
             "world_size": trainer.world_size,
             "resumes": self.resumes,
             "match": images == plan.C_eff and fewest == steps == plan.steps,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class RunLedger:
     counts: np.ndarray
     outside: int
     seed: int | None
+    unreadable: np.ndarray | None = None  # (N,) bool as the run recorded it; None: infer
 
     @property
     def finished(self) -> bool:
@@ -83,14 +85,21 @@ def _seed_from_args(run_dir: Path) -> int | None:
     return int(seed) if isinstance(seed, int) else None
 
 
-def read_visits(path: Path) -> tuple[np.ndarray, int]:
-    """``(counts (N,) int64, outside)`` from a ``visits.npz``; UserError when unreadable."""
+def read_visits(path: Path) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """``(counts (N,) int64, outside, unreadable (N,) bool or None)`` from a ``visits.npz``.
+
+    ``unreadable`` marks the entries whose positions the run recorded as unreadable (None in a
+    file written before runs recorded them). UserError when the file is unreadable.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             counts, outside = data["counts"], data["outside"]
             if counts.ndim != 1 or outside.ndim != 0:
                 raise ValueError("counts must be (N,) and outside a scalar")
-            return counts.astype(np.int64), int(outside)
+            unreadable = None
+            if "unreadable" in data.files:
+                unreadable = np.isin(data["positions"], data["unreadable"])
+            return counts.astype(np.int64), int(outside), unreadable
     except Exception as err:  # noqa: BLE001 - any failure to read it means a corrupt file
         raise UserError(f"{path} is not a readable visits file ({_first_line(err)})") from err
 
@@ -102,7 +111,7 @@ def read_finished(run_dir: Path) -> RunLedger:
     _need(ledger, (*PLAN_KEYS, "images_seen", "optimizer_steps", "match"), ledger_path)
     if not npz.is_file():
         raise UserError(f"{run_dir} has ledger.json but no visits.npz to prove the visits")
-    counts, outside = read_visits(npz)
+    counts, outside, unreadable = read_visits(npz)
     return RunLedger(
         run_dir=run_dir,
         source=ledger_path,
@@ -115,6 +124,7 @@ def read_finished(run_dir: Path) -> RunLedger:
         counts=counts,
         outside=outside,
         seed=_seed_from_args(run_dir),
+        unreadable=unreadable,
     )
 
 
@@ -214,6 +224,7 @@ def ledger_report(record: RunLedger) -> dict[str, Any]:
         global_batch=int(record.plan["global_batch"]),
         steps=record.steps,
         seed=record.seed,
+        unreadable=record.unreadable,
     )
     problems = []
     if len(record.counts) != int(record.plan["N"]):
@@ -240,13 +251,19 @@ def ledger_report(record: RunLedger) -> dict[str, Any]:
 
 
 def _show(args: argparse.Namespace) -> int:
+    """Print the report; exit 1 when the ledger does not match its plan or the proof fails."""
     report = ledger_report(read_run(Path(args.run)))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for renderable in ledger_renderables(report):
             console.print(renderable)
-    return 0
+    failed = report["visits"]["problems"][:1]
+    if report["match"] is False:
+        failed.insert(0, "the counted images or steps differ from the plan")
+    if failed:
+        print(f"ledger check failed: {failed[0]}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -265,7 +282,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "RUN is a run folder ({checkpoint.dir}/{method}/{version}), a checkpoint file in one, "
             "or a method folder ({checkpoint.dir}/{method}), which shows its newest run. A run "
             "folder with ledger.json is finished (ledger.json, visits.npz); otherwise its newest "
-            "checkpoint that passes its checksum is shown, marked unfinished."
+            "checkpoint that passes its checksum is shown, marked unfinished. Exits 1 when "
+            "the ledger does not match its plan or the visit proof fails."
         ),
     )
     show.add_argument("run", metavar="RUN", help="run folder, checkpoint file or method folder")

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.budget import BudgetPlan, check_switches
-from solo_diversity.checkpoint import SoloCheckpointer, find_resumable, new_version
+from solo_diversity.checkpoint import SoloCheckpointer, new_version
 from solo_diversity.config import attach_plan, resolve_pretrain_cfg, trainer_devices
 from solo_diversity.data import (
     BadImageGuard,
@@ -48,9 +48,16 @@ from solo_diversity.loggers import (
 from solo_diversity.methods import BACKEND, get_method
 from solo_diversity.preflight import preflight
 from solo_diversity.report.console import console, ledger_table, plan_table
-from solo_diversity.run_identity import RunIdentity
+from solo_diversity.resume import AutoResume, auto_resume
+from solo_diversity.run_identity import RunIdentity, run_identity
+from solo_diversity.run_lock import lock_run, writes_run
 from solo_diversity.visits import VisitLedger
-from solo_diversity.world import GlobalBatchCheck, resolve_world, world_size_of
+from solo_diversity.world import (
+    GlobalBatchCheck,
+    resolve_world,
+    sync_batchnorm_for,
+    world_size_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +137,9 @@ def trainer_kwargs(
     )
     if passed.get("strategy") in (None, "none"):
         passed["strategy"] = "auto"
-    if passed.get("sync_batchnorm") and world_size_of(cfg) == 1:
-        passed["sync_batchnorm"] = False  # one process: plain BatchNorm computes the same
-    elif accelerator == "cpu" and passed.get("sync_batchnorm"):
-        # torch's SyncBatchNorm runs on GPUs only; solo-learn's YAMLs all set it.
-        log.warning("sync_batchnorm=True is GPU-only; using plain BatchNorm on the CPU")
-        passed["sync_batchnorm"] = False
+    passed["sync_batchnorm"] = sync_batchnorm_for(
+        bool(passed.get("sync_batchnorm")), accelerator, world_size_of(cfg)
+    )
     return passed
 
 
@@ -272,7 +276,9 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         num_classes=num_classes,
         world_size=world.size,
     )
-    preflight(cfg, index, subset, plan, open_split=_open_split)
+    complete = preflight(cfg, index, subset, plan, open_split=_open_split)
+    if complete is not None:  # resume_from_checkpoint of a finished run: nothing to train
+        return PretrainResult(complete.checkpoint, complete.ledger, plan, cfg)
     method_cls = get_method(str(cfg.method))
     schedules = method_cls.converted_schedules(cfg, plan)
     warnings = check_switches(
@@ -299,12 +305,17 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
 
     logdir = Path(cfg.checkpoint.dir) / str(cfg.method)
     resume = cfg.get("resume_from_checkpoint")
+    found = AutoResume()
     if resume is None and cfg.auto_resume.enabled:
-        found = find_resumable(logdir, cfg, float(cfg.auto_resume.max_hours))
-        resume = str(found) if found else None
+        hours = float(cfg.auto_resume.max_hours)
+        found = auto_resume(logdir, cfg, hours, run_identity(subset, cfg))
+        resume = str(found.checkpoint) if found.checkpoint else None
         if resume:
             console.print(f"Resuming from {resume}")
     version = Path(resume).parent.name if resume else _run_version()
+    found.announce(version)  # a new run instead of a resume says why
+    writer = cfg.checkpoint.enabled and writes_run(os.environ)  # one run, one writer
+    lock = lock_run(logdir / version, resume) if writer else None
     callbacks = []
     checkpointer = None
     if cfg.checkpoint.enabled:
@@ -316,7 +327,7 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     ledger = BudgetLedger(
         plan, logdir / version / "ledger.json" if cfg.checkpoint.enabled else None
     )
-    loggers = build_loggers(cfg, version, resuming=resume is not None)
+    loggers = build_loggers(cfg, version, resume_from=resume)
     callbacks += [
         RunIdentity.of(subset, cfg),
         GlobalBatchCheck(plan, int(cfg.optimizer.batch_size)),
@@ -338,6 +349,8 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     finally:
         if trainer.is_global_zero:
             finish_loggers(loggers)
+        if lock is not None:
+            lock.release()
     path = checkpointer.last_path if checkpointer else None
     if trainer.is_global_zero:
         console.print(ledger_table(ledger.summary))

@@ -8,15 +8,18 @@ it out of its position), summed over ranks. The counts travel in every checkpoin
 continues them) and are written at the end as ``visits.npz`` beside the checkpoints: ``counts``
 (N,) in the subset's entry order, ``positions`` (N,) the index positions of those entries, and
 ``outside`` the number of visits to positions that are not in the subset (0 for a correct run),
-with ``visits.json`` holding their :func:`visit_proof`. :func:`visit_proof` turns counts into what
-the ledger proves: no visit outside the subset, and counts that the sampler's passes (each dropping
-its tail of N mod G images) produce, checked from the counts alone and, given the seed, against
-a replay of the sampler's order.
+and ``unreadable`` the positions of the entries the run found unreadable (their visits went to the
+next readable entry), with ``visits.json`` holding their :func:`visit_proof`. :func:`visit_proof`
+turns counts into what the ledger proves: no visit outside the subset, and counts that the
+sampler's passes (each dropping its tail of N mod G images) produce, checked from the counts alone
+and, given the seed, against a replay of the sampler's order, under the substitution rule of
+:mod:`~solo_diversity.substitution` when images were unreadable.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,14 @@ import torch
 
 from solo_diversity.data.datamodule import batches_in_flight
 from solo_diversity.data.sampler import epoch_permutation
+from solo_diversity.substitution import (
+    inferred_unreadable,
+    spread_visits,
+    substituted_visits,
+    unreadable_entries,
+)
+
+log = logging.getLogger(__name__)
 
 # Replaying the sampler costs about one permutation of N per pass; skip it above this many entries.
 REPLAY_LIMIT = 200_000_000
@@ -138,8 +149,22 @@ def replayed_visits(num_samples: int, global_batch: int, steps: int, seed: int) 
     return counts
 
 
+def sampler_replay(num_samples: int, global_batch: int, steps: int, seed: int) -> np.ndarray | None:
+    """:func:`replayed_visits`, or None when it means more than :data:`REPLAY_LIMIT` entries."""
+    whole, partial, _ = pass_layout(num_samples, global_batch, steps)
+    if (whole + (partial > 0)) * num_samples > REPLAY_LIMIT:
+        return None
+    return replayed_visits(num_samples, global_batch, steps, seed)
+
+
 def visit_proof(
-    counts: np.ndarray, outside: int, *, global_batch: int, steps: int, seed: int | None = None
+    counts: np.ndarray,
+    outside: int,
+    *,
+    global_batch: int,
+    steps: int,
+    seed: int | None = None,
+    unreadable: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """What the visit counts prove about a run of ``steps`` optimizer steps of G images.
 
@@ -154,8 +179,14 @@ def visit_proof(
     ``[floor, ceil]``); with d > 0 an image seen fewer times fell in that many dropped tails
     (``allowed`` is ``[0, T]``), and the tails bound how many can. Given the ``seed``, the
     counts must also equal :func:`replayed_visits` (``exact``; None when not checked: no seed,
-    or more than :data:`REPLAY_LIMIT` entries to replay). A bad image replaced by the next one
-    (see :class:`~solo_diversity.data.datasets.PretrainDataset`) shows up as a difference.
+    or more than :data:`REPLAY_LIMIT` entries to replay).
+
+    A run that skipped unreadable images is proven under the loaders' substitution rule
+    (:mod:`~solo_diversity.substitution`): an unreadable entry's visits go to the next readable
+    entry, so it must have none, the replay is compared after moving its visits there, and the
+    bounds and the dropped tails are checked on each substitute's visits spread evenly over the
+    entries it stood in for. Without ``unreadable``, the fewest entries that explain the counts
+    against the replay are taken as unreadable (none without a replay).
 
     Args:
         counts: (N,) visits per subset entry.
@@ -163,13 +194,14 @@ def visit_proof(
         global_batch: G, images per optimizer step.
         steps: optimizer steps trained.
         seed: the sampler's seed, to replay its order.
+        unreadable: (N,) bool, the entries the run found unreadable; None to infer them.
 
     Returns:
         :func:`visit_summary` plus ``steps``, ``global_batch``, ``expected_images`` (steps x G),
         ``passes`` (steps / (N // G), counting the dropped tails), ``epochs_seen``
         (images_seen / N), ``whole_passes``, ``last_pass_images``, ``dropped_per_pass``,
-        ``allowed`` ([lowest, highest] visits of one image), ``feasible``, ``exact``,
-        ``visits_ok`` and ``problems`` (one line each).
+        ``allowed`` ([lowest, highest] visits of one image), ``unreadable`` (entries substituted),
+        ``feasible``, ``exact``, ``visits_ok`` and ``problems`` (one line each).
 
     """
     counts = np.asarray(counts, dtype=np.int64)
@@ -180,20 +212,28 @@ def visit_proof(
     summary = visit_summary(counts, outside)
     expected = steps * global_batch
     misses = [dropped] * whole + ([n - partial] if partial else [])
-    feasible = misses_feasible(counts, touched, misses)
-    replay = None
-    if seed is not None and touched * n <= REPLAY_LIMIT:
-        replay = replayed_visits(n, global_batch, steps, seed)
+    replay = None if seed is None else sampler_replay(n, global_batch, steps, seed)
+    if unreadable is None:
+        unreadable = np.zeros(n, bool) if replay is None else inferred_unreadable(counts, replay)
+    unreadable = np.asarray(unreadable, dtype=bool)
+    substituted = int(unreadable.sum())
+    own = spread_visits(counts, unreadable) if substituted else counts  # what each entry drew
+    feasible = misses_feasible(own, touched, misses)
+    if replay is not None and substituted:
+        replay = substituted_visits(replay, unreadable)
     exact = None if replay is None else bool(np.array_equal(counts, replay))
     problems = []
     if outside:
         problems.append(f"{outside} visits to images outside the subset")
+    visited_bad = int((counts[unreadable] > 0).sum())
+    if visited_bad:
+        problems.append(f"{visited_bad} unreadable images were visited")
     if summary["images_seen"] != expected:
         problems.append(
             f"the counts total {summary['images_seen']} visits; {steps} steps of "
             f"{global_batch} images make {expected}"
         )
-    above, below = int((counts > touched).sum()), int((counts < low).sum())
+    above, below = int((own > touched).sum()), int((own < low).sum())
     if above:
         problems.append(f"{above} images seen more than {touched} times (once per pass at most)")
     if below:
@@ -201,13 +241,16 @@ def visit_proof(
     if not (feasible or above or below or summary["images_seen"] != expected):
         last = f" and a last pass leaving {n - partial} out" if partial else ""
         problems.append(
-            f"{int((counts < touched).sum())} images seen fewer than {touched} times "
+            f"{int((own < touched).sum())} images seen fewer than {touched} times "
             f"({summary['unseen']} unseen) cannot come from {whole} whole passes dropping "
             f"{dropped} images each{last}"
         )
     if replay is not None and not exact:
         differ = int((counts != replay).sum())
-        problems.append(f"{differ} images' counts differ from the sampler's order (seed {seed})")
+        rule = f" with {substituted} unreadable images replaced" if substituted else ""
+        problems.append(
+            f"{differ} images' counts differ from the sampler's order{rule} (seed {seed})"
+        )
     per_pass = n // global_batch
     return {
         **summary,
@@ -220,6 +263,7 @@ def visit_proof(
         "last_pass_images": partial,
         "dropped_per_pass": dropped,
         "allowed": [low, touched],
+        "unreadable": substituted,
         "feasible": feasible,
         "exact": exact,
         "visits_ok": not problems,
@@ -302,34 +346,43 @@ class VisitLedger(pl.Callback):
         """:func:`visit_proof` of the counts so far (a collective in DDP: call on every rank).
 
         G and the seed are the training sampler's (``datamodule.sampler``), the steps are
-        ``trainer.global_step``.
+        ``trainer.global_step``, the unreadable entries those that
+        :func:`~solo_diversity.substitution.unreadable_entries` confirms.
         """
-        return self._prove(trainer, *self._global())
+        return self._prove(trainer, *self._global())[0]
 
     @staticmethod
-    def _prove(trainer: pl.Trainer, counts: np.ndarray, outside: int) -> dict[str, Any]:
-        sampler = trainer.datamodule.sampler  # type: ignore[attr-defined]
-        return visit_proof(
-            counts,
-            outside,
-            global_batch=int(sampler.global_batch),
-            steps=int(trainer.global_step),
-            seed=int(sampler.seed),
-        )
+    def _prove(
+        trainer: pl.Trainer, counts: np.ndarray, outside: int
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        """The proof and the (N,) bool unreadable entries it assumed."""
+        datamodule = trainer.datamodule  # type: ignore[attr-defined]
+        shape = {
+            "global_batch": int(datamodule.sampler.global_batch),
+            "steps": int(trainer.global_step),
+            "seed": int(datamodule.sampler.seed),
+        }
+        unvisited = bool((counts == 0).any())  # an unreadable entry is never visited
+        planned = sampler_replay(len(counts), **shape) if unvisited else None
+        unreadable = unreadable_entries(datamodule.subset, counts, planned)
+        return visit_proof(counts, outside, unreadable=unreadable, **shape), unreadable
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         counts, outside = self._global()
         if trainer.is_global_zero and self.npz_path is not None:
             self.npz_path.parent.mkdir(parents=True, exist_ok=True)
             dtype = count_dtype(int(counts.max()) if len(counts) else 0)
+            proof, unreadable = self._prove(trainer, counts, outside)
             np.savez_compressed(
                 self.npz_path,
                 counts=counts.astype(dtype),
                 positions=self.positions,
                 outside=np.int64(outside),
+                unreadable=self.positions[unreadable],
             )
-            proof = self._prove(trainer, counts, outside)
             self.npz_path.with_suffix(".json").write_text(json.dumps(proof, indent=2) + "\n")
+            if not proof["visits_ok"]:
+                log.warning("the visit proof failed: %s", "; ".join(proof["problems"]))
 
 
 def trainer_visit_proof(trainer: pl.Trainer) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ and stops the run before its first step when they differ.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +102,27 @@ def resolve_world(
         nodes = int(getattr(run, "num_nodes", 1))
         return World(devices=len(run.parallel_devices or []), num_nodes=nodes)
     return World(devices=1, num_nodes=1)
+
+
+def sync_batchnorm_for(requested: bool, accelerator: str, world_size: int) -> bool:
+    """Whether Lightning should convert BatchNorm to SyncBatchNorm for this machine.
+
+    One process computes the same statistics with plain BatchNorm, and torch's SyncBatchNorm runs
+    on GPUs only, while every solo-learn YAML asks for it: a CPU run falls back with a warning.
+
+    Args:
+        requested: the config's ``sync_batchnorm``.
+        accelerator: the resolved accelerator (``cpu``, ``gpu``, ...).
+        world_size: processes in total.
+    """
+    if not requested or world_size == 1:
+        return False
+    if accelerator == "cpu":
+        logging.getLogger(__name__).warning(
+            "sync_batchnorm=True is GPU-only; using plain BatchNorm on the CPU"
+        )
+        return False
+    return True
 
 
 def world_size_of(cfg: DictConfig) -> int:

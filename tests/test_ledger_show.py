@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from solo_diversity.cli import main
+from solo_diversity.index import open_index, select_subset
 from solo_diversity.pretrain import run_pretrain
+from solo_diversity.substitution import (
+    inferred_unreadable,
+    spread_visits,
+    substituted_visits,
+    unreadable_entries,
+)
 from solo_diversity.visits import (
     misses_feasible,
     pass_layout,
@@ -101,6 +108,61 @@ def test_the_sampler_replay_is_exact_and_catches_a_swap():
     proof = _proof(swapped, global_batch=4, steps=7, seed=3)
     assert proof["exact"] is False
     assert proof["problems"][-1] == "2 images' counts differ from the sampler's order (seed 3)"
+
+
+def test_an_unreadable_entrys_visits_go_to_the_next_readable_one_wrapping():
+    unreadable = np.array([False, True, True, False, False, True])
+    planned = np.array([1, 2, 3, 4, 5, 6])
+    assert substituted_visits(planned, unreadable).tolist() == [7, 0, 0, 9, 5, 0]
+    # entry 3's 9 visits spread over itself, 1 and 2; entry 0's 7 over itself and 5
+    spread = spread_visits(np.array([7, 0, 0, 9, 5, 0]), unreadable)
+    assert sorted(spread.tolist()) == [3, 3, 3, 3, 4, 5]
+
+
+def test_the_fewest_unreadable_entries_are_inferred_through_unvisited_ones():
+    planned = np.array([1, 1, 0, 1, 1, 0, 1, 1])
+    # entry 1 skipped (its visit passes through the unplanned 2 to 3); 7 wraps round to 0
+    counts = np.array([2, 0, 0, 2, 1, 0, 1, 0])
+    inferred = inferred_unreadable(counts, planned)
+    assert np.flatnonzero(inferred).tolist() == [1, 2, 7]  # not 5: nothing passed through it
+    assert substituted_visits(planned, inferred).tolist() == counts.tolist()
+
+
+def test_a_run_with_substituted_images_is_proven_under_the_rule():
+    planned = replayed_visits(40, 8, 7, seed=1)  # one pass of 5 steps and 2 steps of the next
+    unreadable = np.zeros(40, dtype=bool)
+    unreadable[[3, 4, 39]] = True
+    counts = substituted_visits(planned, unreadable)
+    assert counts.max() > 2  # more than the passes allow one image, without the rule
+    for known in (unreadable, None):  # recorded by the run, or inferred by ledger show
+        proof = visit_proof(counts, 0, global_batch=8, steps=7, seed=1, unreadable=known)
+        assert proof["visits_ok"] and proof["exact"] and proof["feasible"], proof["problems"]
+        assert proof["unreadable"] == int(inferred_unreadable(counts, planned).sum())
+    no_seed = visit_proof(counts, 0, global_batch=8, steps=7, unreadable=unreadable)
+    assert no_seed["visits_ok"] and no_seed["exact"] is None and no_seed["unreadable"] == 3
+    # Told that another entry was the unreadable one, the counts no longer fit.
+    wrong = unreadable.copy()
+    wrong[[39, 10]] = False, True  # 39 readable (yet unvisited), 10 unreadable (yet visited)
+    proof = visit_proof(counts, 0, global_batch=8, steps=7, seed=1, unreadable=wrong)
+    assert not proof["visits_ok"] and proof["problems"][0] == "1 unreadable images were visited"
+    assert re.fullmatch(
+        r"\d+ images' counts differ from the sampler's order with 3 unreadable images replaced "
+        r"\(seed 1\)",
+        proof["problems"][-1],
+    )
+
+
+def test_an_entry_taken_for_unreadable_that_reads_fine_stays_a_problem(digits_indexes):
+    subset = select_subset(open_index(digits_indexes["train"]), -1)
+    planned = replayed_visits(len(subset), 64, 10, seed=0)
+    skipped = np.zeros(len(subset), dtype=bool)
+    skipped[np.flatnonzero(planned)[:2]] = True  # two good digits "skipped" without cause
+    counts = substituted_visits(planned, skipped)
+    confirmed = unreadable_entries(subset, counts, planned)  # reads the two: they decode
+    assert not confirmed.any()
+    proof = visit_proof(counts, 0, global_batch=64, steps=10, seed=0, unreadable=confirmed)
+    assert not proof["visits_ok"] and proof["unreadable"] == 0
+    assert re.fullmatch(r"\d+ images' counts differ .* \(seed 0\)", proof["problems"][-1])
 
 
 def _row(out: str, label: str) -> list[str]:
@@ -196,6 +258,28 @@ def test_a_hand_written_finished_run_shows_without_a_seed(tmp_path, capsys):
     report = json.loads(_show(capsys, run, "--json"))
     assert report["visits"]["visits_ok"] and report["visits"]["exact"] is None
     assert "not checked" in _show(capsys, run)
+
+
+def test_ledger_show_exits_1_when_the_visit_proof_fails(tmp_path, capsys):
+    run = _fake_finished_run(tmp_path / "simclr" / "abc")
+    counts = np.array([3, 2, 2, 2, 1, 1, 1, 0], dtype=np.uint8)  # one image seen three times
+    np.savez_compressed(run / "visits.npz", counts=counts, positions=np.arange(8), outside=0)
+    capsys.readouterr()
+    assert main(["ledger", "show", str(run), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert not json.loads(out)["visits"]["visits_ok"]
+    assert err == ("ledger check failed: 1 images seen more than 2 times (once per pass at most)\n")
+
+
+def test_ledger_show_exits_1_when_the_ledger_does_not_match(tmp_path, capsys):
+    run = _fake_finished_run(tmp_path / "simclr" / "abc")
+    ledger = json.loads((run / "ledger.json").read_text())
+    (run / "ledger.json").write_text(json.dumps({**ledger, "match": False}))
+    capsys.readouterr()
+    assert main(["ledger", "show", str(run)]) == 1
+    assert capsys.readouterr().err == (
+        "ledger check failed: the counted images or steps differ from the plan\n"
+    )
 
 
 def _error(capsys, path) -> str:

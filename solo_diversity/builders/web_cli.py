@@ -26,6 +26,7 @@ from solo_diversity.builders.web.engines import (
     EngineSettings,
     parse_engines,
 )
+from solo_diversity.builders.web.pacing import Backoff
 from solo_diversity.builders.web.queries import read_class_list, read_hypernyms
 from solo_diversity.entry import group_main
 from solo_diversity.errors import UserError
@@ -68,7 +69,9 @@ def resolve(args: argparse.Namespace) -> WebSettings:
     from solo_diversity.builders.web.build import WebSettings
     from solo_diversity.builders.web.download import DownloadSettings
 
-    for flag in ("per_class", "processes", "threads", "timeout", "shard_size", "check_threads"):
+    flags = ("per_class", "processes", "threads", "timeout", "shard_size", "check_threads",
+             "search_tries")
+    for flag in flags:
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.retries < 0 or args.min_size < 0:
@@ -93,7 +96,12 @@ def resolve(args: argparse.Namespace) -> WebSettings:
         dataset=args.dataset,
         check_threads=args.check_threads,
         engine_settings={
-            n: EngineSettings(endpoint=endpoints[n], interval=rates[n]) for n in engines
+            n: EngineSettings(
+                endpoint=endpoints[n],
+                interval=rates[n],
+                backoff=Backoff(attempts=args.search_tries),
+            )
+            for n in engines
         },
         download=DownloadSettings(
             processes=args.processes,
@@ -158,6 +166,12 @@ def add_web_parser(build_subparsers: argparse._SubParsersAction) -> None:
     )
     for name in ENGINES:
         p.add_argument(f"--{name}-url", help=f"{name} endpoint (a mirror, or a test server)")
+    p.add_argument(
+        "--search-tries",
+        type=int,
+        default=Backoff().attempts,
+        help=f"tries per search request, with backoff, before giving up ({Backoff().attempts})",
+    )
     p.add_argument("--processes", type=int, default=1, help="img2dataset processes (1)")
     p.add_argument("--threads", type=int, default=32, help="img2dataset threads per process (32)")
     p.add_argument("--timeout", type=int, default=10, help="seconds per image download (10)")

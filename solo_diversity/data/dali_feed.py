@@ -34,6 +34,7 @@ from solo_diversity.data.dali_pipeline import view_params
 from solo_diversity.data.datasets import SubsetReader, seeded_draws
 from solo_diversity.data.decode import UnreadableImage, dali_ready_bytes
 from solo_diversity.data.sampler import EpochSampler
+from solo_diversity.interrupt import shield_child
 
 UNKNOWN, NATIVE, TRANSCODE, BAD = 0, 1, 2, 3
 
@@ -179,7 +180,19 @@ class IndexFeed:
         state = self.__dict__.copy()
         state["_epoch"] = -1
         state["_indices"] = state["_seeds"] = np.empty(0, dtype=np.int64)
+        state["_parent"] = os.getpid()
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled in a DALI feed process: ignore the run's stop signals, die with the run.
+
+        A feed process is started by the process that pickled the feed; left alone it would be
+        killed by a Ctrl-C or SIGTERM sent to the whole process group (a traceback instead of a
+        save) and outlive a SIGKILLed run by a minute.
+        """
+        parent = state.pop("_parent", os.getpid())
+        self.__dict__.update(state)
+        shield_child(parent)
 
     def entries(self, epoch: int) -> np.ndarray:
         """Subset entries of a sampler epoch still to feed (cached: every sample of it asks)."""

@@ -37,6 +37,7 @@ from solo_diversity.data.dali_pipeline import (
 )
 from solo_diversity.data.datamodule import PretrainDataModule, batches_in_flight
 from solo_diversity.data.sampler import Cursor
+from solo_diversity.interrupt import stop_signals_held
 
 
 def pipeline_seed(*parts: int) -> int:
@@ -75,8 +76,10 @@ class DaliEpochs:
             from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
             self.close()
+            with stop_signals_held():  # building starts the feed processes
+                pipeline = build(epoch, start)
             self._iterator = DALIGenericIterator(
-                build(epoch, start), self.output_map, auto_reset=True, prepare_first_batch=False
+                pipeline, self.output_map, auto_reset=True, prepare_first_batch=False
             )
             self.builds += 1
         elif self._end_pending:

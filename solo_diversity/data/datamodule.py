@@ -21,6 +21,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.utilities.seed import pl_worker_init_function
 from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
@@ -42,6 +43,7 @@ from solo_diversity.data.pixel_batches import (
 )
 from solo_diversity.data.sampler import Cursor, EpochSampler, StepBatches
 from solo_diversity.errors import UserError
+from solo_diversity.interrupt import shield_child
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,28 @@ def collate_views(items: Sequence[tuple[int, list[torch.Tensor], int]]) -> Batch
     views = [default_collate([item[1][k] for item in items]) for k in range(num_views)]
     targets = torch.tensor([item[2] for item in items], dtype=torch.long)
     return [indexes, views, targets]
+
+
+class WorkerInit:
+    """A loader worker's start: deaf to the run's stop signals, seeded as Lightning seeds it.
+
+    Ctrl-C or a scheduler's SIGTERM reaches the workers with the main process; they ignore it
+    and die with the main process, which saves and stops (:func:`~solo_diversity.interrupt.
+    shield_child`). A ``worker_init_fn`` keeps Lightning from adding its own seeding under
+    ``seed_everything(workers=True)``, so that is called here, as Lightning would.
+
+    Args:
+        rank: the global rank whose workers these are.
+    """
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.parent = os.getpid()
+
+    def __call__(self, worker_id: int) -> None:
+        shield_child(self.parent)
+        if int(os.environ.get("PL_SEED_WORKERS", 0)):
+            pl_worker_init_function(worker_id, rank=self.rank)
 
 
 def batches_in_flight(trainer: pl.Trainer) -> int:
@@ -297,6 +321,7 @@ class PretrainDataModule(pl.LightningDataModule):
             "num_workers": workers,
             "pin_memory": self.pin_memory,
             "persistent_workers": workers > 0,
+            "worker_init_fn": WorkerInit(self.rank) if workers > 0 else None,
         }
 
     def _batches_in_flight(self) -> int:

@@ -4,9 +4,11 @@
 A checkpoint is ours or solo-learn's: keys that contain ``backbone`` are kept with the
 ``backbone.`` prefix stripped and loaded with ``strict=False``, exactly as solo-learn's linear
 evaluation does, so either side reads the other's files. The run's ``args.json`` beside the
-checkpoint says which backbone, method and input size were used. The ResNet stem is read from the
-weights themselves (a 3x3 or 7x7 ``conv1``), and a checkpoint that has no weight for the requested
-backbone, or a weight of another shape, is refused with one line instead of a traceback.
+checkpoint says which backbone, method and input size were used; the machine it trained on
+(accelerator, devices, precision, sync BN, DALI device) is dropped, as the probe runs on its own.
+The ResNet stem is read from the weights themselves (a 3x3 or 7x7 ``conv1``). A checkpoint that no
+longer matches its ``.sha256`` file, does not load, has no weight for the requested backbone or a
+weight of another shape is refused with one line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from solo_diversity.backbones import build_backbone
+from solo_diversity.checkpoint_files import checksum_mismatch
 from solo_diversity.data import (
     ClassificationDataset,
     ScreenCache,
@@ -36,15 +39,86 @@ from solo_diversity.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def read_run_args(checkpoint: Path) -> dict[str, Any]:
-    """The pretraining config of a checkpoint: its ``args.json``, or the copy stored inside it."""
+# Keys of a run's config that describe the machine it trained on, not the model: a probe on
+# another machine takes them from its own config (its command line), never from the run's.
+MACHINE_KEYS = ("accelerator", "devices", "num_nodes", "precision", "sync_batchnorm", "strategy")
+# solo-learn's own linear YAMLs name Barlow Twins two ways (scripts/linear/imagenet/barlow.yaml).
+METHOD_ALIASES = {"barlow": "barlow_twins"}
+
+
+def without_machine_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's config without :data:`MACHINE_KEYS` and ``dali.device``.
+
+    solo-learn writes ``dali.device: gpu``, ``accelerator: gpu``, ``devices: [0, 1]`` and
+    ``sync_batchnorm: true`` into every ``args.json``; a CPU machine that probes the checkpoint
+    must not inherit them.
+    """
+    out = {k: v for k, v in run.items() if k not in MACHINE_KEYS}
+    if isinstance(out.get("dali"), dict):
+        out["dali"] = {k: v for k, v in out["dali"].items() if k != "device"}
+    return out
+
+
+def _args_json(checkpoint: Path) -> dict[str, Any] | None:
     args_file = checkpoint.parent / "args.json"
-    if args_file.exists():
-        return json.loads(args_file.read_text())
-    stored = torch.load(checkpoint, map_location="cpu", weights_only=False).get(
-        "solo_diversity", {}
-    )
-    return dict(stored.get("cfg", {}))
+    if not args_file.exists():
+        return None
+    try:
+        return dict(json.loads(args_file.read_text()))
+    except (json.JSONDecodeError, TypeError, ValueError):
+        raise UserError(f"{args_file} (beside checkpoint {checkpoint.name}) is not a JSON "
+                        "object; restore it from the run") from None
+
+
+def read_run_args(checkpoint: Path) -> dict[str, Any]:
+    """The pretraining config of a checkpoint, less its machine settings
+    (:func:`without_machine_settings`): its ``args.json``, or the copy stored inside it.
+
+    Raises:
+        UserError: ``args.json`` is not JSON, or there is none and the file is no checkpoint.
+    """
+    run = _args_json(checkpoint)
+    if run is None:
+        run = dict(_read_checkpoint(checkpoint).get("solo_diversity", {}).get("cfg", {}))
+    return without_machine_settings(run)
+
+
+def verify_checksum(checkpoint: Path) -> None:
+    """Refuse a checkpoint that no longer matches the ``.sha256`` file written beside it.
+
+    A changed file (truncated, or edited as a zeroed backbone that scored chance) would otherwise
+    be probed and reported as if it were the trained one. Files without a checksum file (solo-
+    learn's) are read as they are.
+    """
+    why = checksum_mismatch(checkpoint)
+    if why is not None:
+        raise UserError(f"checkpoint {checkpoint} does not match its checksum: {why}; copy it "
+                        "again from the run")
+
+
+def probe_method(given: str | None, run: dict[str, Any], checkpoint: Path) -> str | None:
+    """The method the probe evaluates: the checkpoint's own, which ``pretrain_method`` may repeat.
+
+    Args:
+        given: ``pretrain_method`` of the probe config (None when unset).
+        run: the checkpoint's config (:func:`read_run_args`).
+        checkpoint: the checkpoint, named in the error.
+
+    Returns:
+        The checkpoint's method; ``given`` only when the checkpoint names none.
+
+    Raises:
+        UserError: ``given`` names another method than the checkpoint's; the results line would
+            file the checkpoint under the wrong method.
+    """
+    theirs = run_method(run)
+    named = None if given is None else METHOD_ALIASES.get(given, given)
+    if named is None or theirs is None:
+        return theirs or named
+    if named != METHOD_ALIASES.get(theirs, theirs):
+        raise UserError(f"pretrain_method={given} but checkpoint {checkpoint} was pretrained with "
+                        f"{theirs}; set pretrain_method={theirs} or leave it unset")
+    return theirs
 
 
 def backbone_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -74,15 +148,15 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise UserError(f"checkpoint {path} cannot be read: {err.__class__.__name__}") from None
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise UserError(f"checkpoint {path} cannot be read ({err.__class__.__name__}: {first}); "
+                        "give a .ckpt saved by main_pretrain.py or solo-learn") from None
     return ckpt if isinstance(ckpt, dict) else {}
 
 
 def _stored_args(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
-    args_file = path.parent / "args.json"
-    if args_file.exists():
-        return dict(json.loads(args_file.read_text()))
-    return dict(ckpt.get("solo_diversity", {}).get("cfg", {}))
+    run = _args_json(path)
+    return run if run is not None else dict(ckpt.get("solo_diversity", {}).get("cfg", {}))
 
 
 def load_backbone(

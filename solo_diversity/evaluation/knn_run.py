@@ -8,7 +8,10 @@ and every ``temperature`` for cosine only), and ``dataset``, ``train_data_path``
 ``val_data_path``, ``data_format``, ``batch_size``, ``num_workers`` default to the pretraining run's
 (``args.json``). As upstream, the whole training split is the bank, both splits go through the
 evaluation transform, ``backbone`` features are the backbone's output and ``projector`` features
-are the method's ``z``. Each result is one JSON line appended to ``results``.
+are the method's ``z``. Each result is one JSON line appended to ``results``. The run's machine
+settings (its ``dali.device``, accelerator, devices) are not read: ``dali.device`` is this
+command's own (``auto``: the GPU when one is visible), and a checkpoint that no longer matches its
+``.sha256`` file is refused.
 """
 
 from __future__ import annotations
@@ -32,12 +35,18 @@ from solo_diversity.evaluation.features import (
     extract_features,
     load_backbone,
     read_run_args,
+    verify_checksum,
 )
 from solo_diversity.evaluation.knn import FEATURE_TYPES, check_distance, knn_hits
 from solo_diversity.index import ensure_index, open_index, select_subset
+from solo_diversity.index.splits import check_validation_split
 from solo_diversity.methods import get_method
 
 log = logging.getLogger(__name__)
+
+# Keys that main_knn.py accepts with or without a ``+`` (knn_div.yaml has them, older commands
+# added ``+dali.device``).
+KNN_COMMAND_LINE_KEYS = ("dali.device", "results")
 
 
 def find_checkpoint(path: str | None) -> Path:
@@ -186,6 +195,7 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
             )
     if any(k < 1 for k in ks) or any(t <= 0 for t in temperatures):
         raise UserError(f"k={ks} must be >= 1 and temperature={temperatures} > 0")
+    verify_checksum(ckpt)
     run = read_run_args(ckpt)
     data = dict(run.get("data") or {})
     for ours, theirs in (
@@ -208,7 +218,8 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
         data_format=str(data.get("format") or "h5"),
         num_workers=int(data.get("num_workers", 0) if workers is None else workers),
         dali_device=resolve_device(
-            str((run.get("dali") or {}).get("device") or "auto"), on_gpu=torch.cuda.is_available()
+            str(OmegaConf.select(cfg, "dali.device", default=None) or "auto"),
+            on_gpu=torch.cuda.is_available(),
         ),
         screen_cache=data.get("index_cache"),
         batch_size=int(cfg.batch_size),
@@ -217,6 +228,7 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
         "train": _subset(data, str(data["train_path"]), "train"),
         "test": _subset(data, str(data["val_path"]), "test"),
     }
+    check_validation_split(subsets["train"].index, subsets["test"].index)
     if subsets["train"].index.num_classes < 2:
         raise UserError(f"kNN needs labels, and index {subsets['train'].index.path} has none")
     start = time.time()

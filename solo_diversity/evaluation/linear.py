@@ -36,7 +36,13 @@ from solo_diversity.checkpoint import SoloCheckpointer, new_version
 from solo_diversity.config import copy_cfg, trainer_devices
 from solo_diversity.data import resolve_device
 from solo_diversity.errors import UserError
-from solo_diversity.evaluation.features import ProbeData, load_backbone, read_run_args, run_method
+from solo_diversity.evaluation.features import (
+    ProbeData,
+    load_backbone,
+    probe_method,
+    read_run_args,
+    verify_checksum,
+)
 from solo_diversity.evaluation.probe_data import feature_loaders, probe_stats, protocol_loaders
 from solo_diversity.evaluation.protocol import LinearProbe
 from solo_diversity.evaluation.recipes import probe_recipe, scale_of_dataset
@@ -47,6 +53,7 @@ from solo_diversity.evaluation.settings import (
     resolve_linear_cfg,
 )
 from solo_diversity.index import ensure_index, open_index, select_subset
+from solo_diversity.index.splits import check_validation_split
 from solo_diversity.loggers import (
     build_loggers,
     check_logger_keys,
@@ -56,6 +63,7 @@ from solo_diversity.loggers import (
 )
 from solo_diversity.methods.settings import plain
 from solo_diversity.report.console import console
+from solo_diversity.world import resolve_world, sync_batchnorm_for
 
 LABEL_FRACTIONS = (0.05, 0.1, 0.5, 1.0)
 FINISHED = "result.json"  # written beside a probe's checkpoints when it has finished
@@ -111,8 +119,10 @@ def trainer_kwargs(cfg: DictConfig, settings: ProbeSettings, callbacks: list[pl.
                    logger: Any) -> dict[str, Any]:
     """Config keys that ``Trainer`` takes (as upstream passes them), made valid for the machine.
 
-    ``precision=16`` on a CPU becomes 32-true (said on the console). The features mode trains on
-    one device: its global batch is already the protocol's ``batch_size * devices * nodes``.
+    ``precision=16`` on a CPU becomes 32-true (said on the console), and ``sync_batchnorm`` holds
+    only on GPUs across processes (:func:`~solo_diversity.world.sync_batchnorm_for`). The features
+    mode trains on one device: its global batch is already the protocol's ``batch_size * devices
+    * nodes``.
     """
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
     container = OmegaConf.to_container(cfg, resolve=True)
@@ -131,6 +141,10 @@ def trainer_kwargs(cfg: DictConfig, settings: ProbeSettings, callbacks: list[pl.
         passed["strategy"] = "auto"
     if settings.mode == "features":
         passed.update(devices=1, num_nodes=1, strategy="auto", sync_batchnorm=False)
+    elif passed.get("sync_batchnorm"):
+        world = resolve_world(accelerator, passed["devices"], int(passed.get("num_nodes") or 1),
+                              passed["strategy"])
+        passed["sync_batchnorm"] = sync_batchnorm_for(True, accelerator, world.size)
     return passed
 
 
@@ -217,22 +231,25 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
     ckpt = Path(str(cfg.pretrained_feature_extractor))
     if not ckpt.is_file():
         raise UserError(f"checkpoint {ckpt} does not exist")
+    verify_checksum(ckpt)
     run = read_run_args(ckpt)
     data, backbone = _merged(run, cfg)
     dataset = str(data["dataset"])
     crop = int(data.get("crop_size") or run.get("augmentations", [{}])[0].get("crop_size", 224))
-    method = None if cfg.pretrain_method in (None, "None") else str(cfg.pretrain_method)
-    cfg = with_probe_recipe(cfg, run, method or run_method(run))
+    given = None if cfg.pretrain_method in (None, "None") else str(cfg.pretrain_method)
+    method = probe_method(given, run, ckpt)
+    cfg = with_probe_recipe(cfg, run, method)
     settings = probe_settings(cfg)
     model = load_backbone(
         ckpt, str(backbone["name"]),
         small_input_stem=uses_small_stem(dataset, backbone.get("small_input_stem")),
-        kwargs=dict(backbone["kwargs"]), method=method or run_method(run),
+        kwargs=dict(backbone["kwargs"]), method=method,
     )
     pl.seed_everything(settings.seed, workers=True)
     index_seed = int(data.get("index_seed", 0))
     train = probe_subset(data, "train", settings.label_fraction, index_seed, stratified=True)
     test = probe_subset(data, "test", -1, index_seed, stratified=False)
+    check_validation_split(train.index, test.index)
     num_classes = train.index.num_classes
     if num_classes < 2:
         raise UserError(f"the probe needs labels, and index {train.index.path} has none")
@@ -295,7 +312,7 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
     plan = run.get("budget_plan", {})
     opt, sch = settings.optimizer, settings.scheduler
     record = {
-        "method": method or run_method(run),
+        "method": method,
         "dataset": dataset,
         "backbone": backbone["name"],
         "C": plan.get("C"),

@@ -10,7 +10,7 @@ turns the result into frozen dataclasses. The LR schedules are pure functions of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,28 @@ LINEAR_DEFAULTS: dict[str, Any] = {
     "dali.device": "auto",
     "results": "results/linear.jsonl",
 }
+
+
+def added_key_overrides(argv: Sequence[str], keys: Iterable[str]) -> list[str]:
+    """Command-line overrides where ``key=v`` and ``+key=v`` of ``keys`` read as ``++key=v``.
+
+    hydra sets a key that the config lacks only as ``+key`` and one that it has only without the
+    ``+``; solo-learn's linear YAMLs lack this project's keys (``results``, ``probe.mode``) and
+    some of its own defaults (``seed``). ``++`` (add or override) reads the same on every config,
+    and the rewrite leaves a rewritten line unchanged (DDP children re-run the script with it).
+
+    Args:
+        argv: ``sys.argv[1:]``.
+        keys: dotted keys; one ending in ``.`` stands for every key under it.
+    """
+    prefixes = tuple(key if key.endswith(".") else f"{key}=" for key in keys)
+    return [f"++{arg.lstrip('+')}" if arg.lstrip("+").startswith(prefixes) else arg
+            for arg in argv]
+
+
+# What main_linear.py accepts without a ``+`` on any linear YAML: every key with a default here.
+LINEAR_COMMAND_LINE_KEYS = (*LINEAR_DEFAULTS, "backbone.kwargs.", "optimizer.kwargs.",
+                            "data.index_seed", "data.index_cache", "sync_batchnorm")
 
 # Upstream linear keys that this probe leaves out: key -> (values meaning "off", why).
 LINEAR_UNSUPPORTED: dict[str, tuple[tuple[Any, ...], str]] = {

@@ -59,11 +59,13 @@ def _cells(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.table, args.configs)
     if experiment.kind == "distance":
         return _distance_cells(experiment, fmt)
+    if fmt == "ids":  # the list's own ids: nothing to compose (the scripts ask for them first)
+        ids = [args.only] if args.only else [c.id for c in experiment.cells]
+        print("\n".join(experiment.cell(i).id for i in ids))
+        return 0
     cells = resolved_cells(args)
     if fmt == "json":
         print(json.dumps([c.as_dict() for c in cells], indent=2))
-    elif fmt == "ids":
-        print("\n".join(c.spec.id for c in cells))
     elif fmt == "overrides":
         for cell in cells:
             print(shlex.join(cell.spec.override_args()))

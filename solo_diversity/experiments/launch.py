@@ -95,10 +95,15 @@ def sweep_command(
 
 
 def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], None]) -> None:
-    """Print each task: state, N, E, D, steps, warmup steps, recipe, and the commands it runs."""
+    """Print each task: state, N, E, D, steps, warmup steps, recipe, and the commands it runs.
+
+    A task whose data is missing (an unset placeholder, a set not built yet) says what it needs
+    instead of its commands, which could not run.
+    """
     for task in tasks:
         plan = task.cell.plan
         what = "nothing (done)" if task.idle else (
+            f"skipped, it needs {', '.join(task.cell.missing)}" if task.cell.missing else
             f"{task.pretrain}, then {len(task.probes)} probe(s)"
             if task.needs_pretraining else f"{len(task.probes)} probe(s)"
         )
@@ -106,7 +111,7 @@ def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], 
             f"D={plan.diversity:.6g} steps={plan.steps:,} global_batch={plan.global_batch} "
             f"warmup_steps={task.cell.warmup_steps:,} recipe={task.cell.recipe.name} "
             f"epoch_keys={plan.epoch_keys} run={task.cell.run_key} -> {what}")
-        if task.idle:
+        if task.idle or task.cell.missing:
             continue
         if task.needs_pretraining:
             say(shell_line(pretrain_command(task, settings)))

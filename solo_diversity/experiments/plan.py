@@ -8,9 +8,12 @@ followed. From the composed config come the method, backbone, dataset, recipe, o
 global batch (``optimizer.global_batch_size``, which ``--devices``/``--nodes`` leave unchanged; an
 explicit per-device ``optimizer.batch_size`` keeps solo-learn's meaning and wins), the budget keys
 and the warmup in steps. N is the cell's own ``N`` or ``round(fraction * size)`` of the catalog's
-dataset size, as the index's subset takes it; N_ref is ``budget.reference_size`` or that size. A
-cell's ``run_key`` names the pretraining run alone, so lists that share a run (Table 2, Table 4,
-Supp. Table 3 ...) share its checkpoint.
+dataset size, as the index's subset takes it, or of the built index itself when the cell names
+its own ``data.train_path`` and that file exists (Figure 3's sets); N_ref is
+``budget.reference_size`` or that size. A cell's ``run_key`` names the pretraining run alone, so
+lists that share a run (Table 2, Table 4, Supp. Table 3 ...) share its checkpoint. Extra overrides
+of a sweep (``--set``) are composed in too, so the plan is the one that trains, and every one that
+can change what trains is part of the run key.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from solo_diversity.config import budget_overrides
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.recipes import ProbeRecipe, probe_recipe, scale_of_dataset
 from solo_diversity.experiments.cells import CellSpec, default_configs_dir, fill
+from solo_diversity.index import open_index
 from solo_diversity.index.format import round_half_up
 from solo_diversity.methods.settings import count_devices, per_device_batch
 
@@ -47,6 +51,12 @@ _RUN_KEYS = (
     "budget.epoch_keys",
 )
 DEFAULT_WARMUP_EPOCHS = 10  # solo-learn's default scheduler.warmup_epochs
+# Extra overrides that cannot change what trains (where the data is read from, how many loader
+# processes, what is logged and where checkpoints go): they leave the run key as it is.
+NEUTRAL_EXTRAS = (
+    "data.train_path", "data.val_path", "data.num_workers", "loggers", "wandb", "checkpoint",
+    "auto_resume",
+)
 _PLAIN = re.compile(r"^[\w\-+./@%~:]*$")
 
 
@@ -78,28 +88,33 @@ class ResolvedCell:
     weight_decay: float = 0.0
     warmup_steps: int = 0
     cfg: DictConfig | None = field(default=None, compare=False, repr=False)
+    extra: tuple[str, ...] = ()
+
+    @property
+    def shaping_extras(self) -> list[str]:
+        """The extra overrides that can change what trains (all but :data:`NEUTRAL_EXTRAS`)."""
+        return sorted(a for a in self.extra if not _neutral(_override_key(a)))
 
     @property
     def run_key(self) -> str:
-        """A readable, unique name of the pretraining run (config and resolved values)."""
+        """A readable, unique name of the pretraining run (config and resolved values).
+
+        N is the list's own N where it gives one, so a run keeps its folder once its set is built
+        and the plan reads N from the index. Extra overrides that shape the run join the digest
+        (a run without them keeps the key it always had).
+        """
         rest = {k: v for k, v in self.spec.overrides.items() if k not in _RUN_KEYS}
-        canon = json.dumps(
-            [
-                self.spec.config,
-                self.pretrain_set,
-                self.backbone,
-                self.plan.N,
-                self.plan.C,
-                self.plan.mode,
-                rest,
-                self.plan.epoch_keys,
-            ],
-            sort_keys=True,
-            default=str,
-        )
+        n = self.spec.N if self.spec.N is not None else self.plan.N
+        parts: list[Any] = [
+            self.spec.config, self.pretrain_set, self.backbone, n, self.plan.C, self.plan.mode,
+            rest, self.plan.epoch_keys,
+        ]
+        if self.shaping_extras:
+            parts.append(self.shaping_extras)
+        canon = json.dumps(parts, sort_keys=True, default=str)
         digest = hashlib.sha1(canon.encode()).hexdigest()[:6]
         return (
-            f"{self.method}-{self.pretrain_set}-{self.backbone}-N{self.plan.N}"
+            f"{self.method}-{self.pretrain_set}-{self.backbone}-N{n}"
             f"-C{self.plan.C / 1e6:g}M-{digest}"
         )
 
@@ -190,20 +205,40 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={text}"
 
 
-def compose_overrides(spec: CellSpec, devices: int, nodes: int) -> tuple[str, ...]:
-    """The overrides a cell's pretraining is composed with (placeholders left unfilled)."""
+def _neutral(key: str) -> bool:
+    """Whether an override of ``key`` leaves what trains unchanged (:data:`NEUTRAL_EXTRAS`)."""
+    return any(key == k or key.startswith(k + ".") for k in NEUTRAL_EXTRAS)
+
+
+def _override_key(arg: str) -> str:
+    """``budget.C`` of ``++budget.C=1280`` (hydra's ``+``, ``++`` and ``~`` prefixes dropped)."""
+    return arg.partition("=")[0].lstrip("+~")
+
+
+def compose_overrides(
+    spec: CellSpec, devices: int, nodes: int, extra: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """The overrides a cell's pretraining is composed with (placeholders left unfilled).
+
+    ``extra`` (a sweep's ``--set``) comes last, as on the pretraining command line, so it wins.
+    """
     out = [_override(k, v) for k, v in spec.overrides.items()]
     out += [] if "devices" in spec.overrides else [f"devices={devices}"]
     out += [] if "num_nodes" in spec.overrides else [f"++num_nodes={nodes}"]
-    return tuple(budget_overrides(out))
+    return tuple(budget_overrides([*out, *extra]))
 
 
 def compose_cell(
-    spec: CellSpec, configs: Path | None = None, *, devices: int = 1, nodes: int = 1
+    spec: CellSpec,
+    configs: Path | None = None,
+    *,
+    devices: int = 1,
+    nodes: int = 1,
+    extra: tuple[str, ...] = (),
 ) -> DictConfig:
     """The cell's pretraining config, composed by hydra as ``main_pretrain.py`` composes it."""
     root = (configs or default_configs_dir()).resolve()
-    return _compose(root, spec.config, compose_overrides(spec, devices, nodes))
+    return _compose(root, spec.config, compose_overrides(spec, devices, nodes, extra))
 
 
 @lru_cache(maxsize=1024)
@@ -250,6 +285,7 @@ def resolve_cell(
     devices: int = 1,
     nodes: int = 1,
     env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> ResolvedCell:
     """Compose a cell's config and derive its recipe, N, budget plan and warmup steps.
 
@@ -259,43 +295,35 @@ def resolve_cell(
         devices: devices per node the run will use (a recipe's global batch stays the same).
         nodes: nodes the run will use.
         env: where ``{VAR}`` placeholders are looked up (default: the environment).
+        extra: a sweep's extra pretraining overrides (``--set``), composed in after the cell's.
 
     Returns:
         The :class:`ResolvedCell`.
     """
     env = dict(os.environ) if env is None else env
-    cfg = compose_cell(spec, configs, devices=devices, nodes=nodes)
+    cfg = compose_cell(spec, configs, devices=devices, nodes=nodes, extra=extra)
     method = _select(cfg, "method")
     if not method:
         raise UserError(f"config {spec.config!r} of cell {spec.id!r} names no method")
     dataset = str(_select(cfg, "data.dataset"))
     fraction = float(_select(cfg, "data.fraction", -1))
     fraction = 1.0 if fraction == -1 else fraction
-    if spec.N is None and dataset not in TRAIN_SIZES:
+    built = _built_index(spec, extra, env)
+    size, unusable = _index_size(built)
+    # the list's N stands for its fraction, unless the sweep sets another fraction
+    listed = None if any(_override_key(a) == "data.fraction" for a in extra) else spec.N
+    if size is None and listed is None and dataset not in TRAIN_SIZES:
         raise UserError(
             f"cell {spec.id!r}: dataset {dataset!r} has no catalog size; give the cell N"
         )
-    n = (
-        spec.N
-        if spec.N is not None
-        else max(1, min(train_size(dataset), round_half_up(fraction * train_size(dataset))))
-    )
-    reference = _select(cfg, "budget.reference_size")
-    n_ref = (
-        parse_count(reference, "budget.reference_size")
-        if reference is not None
-        else TRAIN_SIZES.get(dataset, n)
-    )
-    budget = _select(cfg, "budget.C")
-    plan = plan_budget(
-        None if budget is None else parse_count(budget, "budget.C"),
-        n,
-        cell_global_batch(cfg),
-        N_ref=n_ref,
-        mode=str(_select(cfg, "budget.mode", "images")),
-        epochs=_select(cfg, "budget.epochs"),
-        epoch_keys=str(_select(cfg, "budget.epoch_keys", "subset")),
-    )
+    n = _cell_n(listed, dataset, fraction, size)
+    try:
+        plan = _plan(cfg, n, size or TRAIN_SIZES.get(dataset))
+    except UserError as err:
+        if size is None or (listed is None and dataset not in TRAIN_SIZES):
+            raise
+        unusable.append(f"data.train_path={built} ({err})")  # the run would stop the same way
+        plan = _plan(cfg, _cell_n(listed, dataset, fraction, None), TRAIN_SIZES.get(dataset))
     warmup = (
         plan.epochs_to_steps(float(_select(cfg, "scheduler.warmup_epochs", DEFAULT_WARMUP_EPOCHS)))
         if str(_select(cfg, "scheduler.name", "warmup_cosine")) == "warmup_cosine"
@@ -310,19 +338,70 @@ def resolve_cell(
         pretrain_set=str(spec.pretrain_set or dataset),
         fraction=fraction,
         plan=plan,
-        missing=tuple(_missing(spec, env)),
+        missing=(*_missing(spec, env, extra), *unusable),
         recipe=_recipe(cfg, spec.config, dataset, backbone),
         optimizer=str(_select(cfg, "optimizer.name", "")),
         lr=float(_select(cfg, "optimizer.lr", 0.0)),
         weight_decay=float(_select(cfg, "optimizer.weight_decay", 0.0)),
         warmup_steps=warmup,
         cfg=cfg,
+        extra=tuple(extra),
     )
 
 
-def _missing(spec: CellSpec, env: dict[str, str]) -> list[str]:
-    out = [f"{name} (unset)" for name in spec.placeholders() if name not in env]
-    for key, raw in spec.overrides.items():
+def _built_index(spec: CellSpec, extra: tuple[str, ...], env: dict[str, str]) -> Path | None:
+    """The index a cell trains on when its list names one (a built set) and it exists."""
+    if "data.train_path" not in spec.overrides:
+        return None
+    given = [a.partition("=")[2] for a in extra if _override_key(a) == "data.train_path"]
+    path = Path(given[-1] if given else fill(spec.overrides["data.train_path"], env))
+    return path if "{" not in str(path) and path.is_file() else None
+
+
+def _cell_n(listed: int | None, dataset: str, fraction: float, size: int | None) -> int:
+    """N: the fraction of the built index (``size``), else the list's own N, else of the catalog."""
+    if size is None and listed is not None:
+        return listed
+    size = size if size is not None else train_size(dataset)
+    return max(1, min(size, round_half_up(fraction * size)))
+
+
+def _plan(cfg: DictConfig, n: int, size: int | None) -> BudgetPlan:
+    """The budget plan of a composed cell with ``n`` images; N_ref defaults to ``size`` (or N)."""
+    reference = _select(cfg, "budget.reference_size")
+    n_ref = parse_count(reference, "budget.reference_size") if reference is not None else size
+    budget = _select(cfg, "budget.C")
+    return plan_budget(
+        None if budget is None else parse_count(budget, "budget.C"),
+        n,
+        cell_global_batch(cfg),
+        N_ref=n_ref if n_ref is not None else n,
+        mode=str(_select(cfg, "budget.mode", "images")),
+        epochs=_select(cfg, "budget.epochs"),
+        epoch_keys=str(_select(cfg, "budget.epoch_keys", "subset")),
+    )
+
+
+def _index_size(path: Path | None) -> tuple[int | None, list[str]]:
+    """The entries of a built set's index, or what makes it unusable (the cell cannot run)."""
+    if path is None:
+        return None, []
+    try:
+        return len(open_index(path)), []
+    except UserError as err:
+        return None, [f"data.train_path={path} (unreadable: {err})"]
+
+
+def _missing(spec: CellSpec, env: dict[str, str], extra: tuple[str, ...] = ()) -> list[str]:
+    """What a cell needs that is not there: unset placeholders, paths that do not exist.
+
+    A key that ``extra`` sets is the sweep's, so the cell's own value of it is not needed.
+    """
+    replaced = {_override_key(a) for a in extra}
+    kept = {k: v for k, v in spec.overrides.items() if k not in replaced}
+    unset = [n for n in spec.placeholders() if n not in env]
+    out = [f"{n} (unset)" for n in unset if any(f"{{{n}}}" in str(v) for v in kept.values())]
+    for key, raw in kept.items():
         if raw is None:  # a path switched off (data.val_path: null)
             continue
         text = fill(raw, env)

@@ -31,7 +31,7 @@ from solo_diversity.experiments.launch import (
     run_sweep,
     sweep_command,
 )
-from solo_diversity.experiments.runner import RunSettings, plan_tasks, shell_line
+from solo_diversity.experiments.runner import RunSettings, Task, plan_tasks, shell_line
 
 
 def _env_path(name: str, default: str) -> Path:
@@ -76,6 +76,20 @@ def _run_distances(args: argparse.Namespace, experiment: ExperimentList) -> int:
     return 1 if failures else 0
 
 
+def _summary(table: str, tasks: list[Task], todo: list[Task]) -> str:
+    """The first line: how many (cell, seed)s, done, to run, and those skipped for missing data."""
+    ready = [t for t in todo if not t.cell.missing]
+    line = (
+        f"{table}: {len(tasks)} cell x seed, {len(tasks) - len(todo)} done; to run: "
+        f"{sum(t.needs_pretraining for t in ready)} pretraining(s), "
+        f"{sum(len(t.probes) for t in ready)} probe(s)"
+    )
+    needs = sorted({need for t in todo for need in t.cell.missing})
+    if len(ready) < len(todo):
+        line += f"; {len(todo) - len(ready)} skipped, their data is missing: {', '.join(needs)}"
+    return line
+
+
 def _run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.table, args.configs)
     if experiment.kind == "distance":
@@ -83,10 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     tasks = plan_tasks(args.table, settings, args.seeds, args.only or ())
     todo = [t for t in tasks if not t.idle]
-    probes = sum(len(t.probes) for t in todo)
-    pretrain = sum(t.needs_pretraining for t in todo)
-    _say(f"{args.table}: {len(tasks)} cell x seed, {len(tasks) - len(todo)} done; "
-         f"to run: {pretrain} pretraining(s), {probes} probe(s)")
+    _say(_summary(args.table, tasks, todo))
     cluster = ClusterOptions(
         partition=args.partition, account=args.account, qos=args.qos,
         timeout_min=args.timeout_min, max_requeues=args.max_requeues,

@@ -100,14 +100,19 @@ def plan_tasks(
 ) -> list[Task]:
     """Every (cell, seed) of ``table`` (or of the cells ``only``) with what it still needs.
 
-    A cell whose probes all have lines needs nothing, even if its checkpoints were deleted.
+    A cell whose probes all have lines needs nothing, even if its checkpoints were deleted. The
+    sweep's extra overrides (``settings.pretrain_set``) are part of each cell's plan and run key:
+    what is announced is what trains, and a run under another budget gets its own folder.
     """
     experiment = load_experiment(table, settings.configs)
     specs = [experiment.cell(c) for c in only] if only else list(experiment.cells)
     lines = read_optional(settings.results)
     tasks = []
     for spec in specs:
-        cell = resolve_cell(spec, settings.configs, devices=settings.devices, nodes=settings.nodes)
+        cell = resolve_cell(
+            spec, settings.configs, devices=settings.devices, nodes=settings.nodes,
+            extra=settings.pretrain_set,
+        )
         for seed in seeds:
             folder = run_dir(settings.runs, cell.run_key, seed)
             missing = tuple(p for p in spec.probes if not probe_done(lines, cell, p, seed))

@@ -3,7 +3,8 @@
 
 Modules: ``format`` (schema, fingerprint), ``sources`` / ``builtin`` (entry streams), ``writer``
 (streaming atomic writer), ``build`` (``build_index``), ``reader`` (``open_index``, ``ImageIndex``),
-``subset`` (``select_subset``, ``Subset``), ``resolve`` (``ensure_index``), ``cli``.
+``subset`` (``select_subset``, ``Subset``), ``splits`` (shared images and label ranges of a
+training / validation pair), ``resolve`` (``ensure_index``), ``cli``.
 """
 
 from solo_diversity.index.build import SOURCES, build_index

@@ -147,15 +147,25 @@ def fashion_mnist_source(*, root: str | Path | None = None, split: str = "train"
     """Fashion-MNIST as 28x28 grey PNGs from IDX files; downloaded into ``root`` as a last resort.
 
     Looked for in ``root``, ``root/FashionMNIST/raw`` (torchvision's layout) and
-    ``/usr/share/datasets/fashion-mnist``, in that order.
+    ``/usr/share/datasets/fashion-mnist``, in that order. A ``root`` that does not exist is a
+    one-line :class:`UserError` (a typo would otherwise index the system copy without a word), and
+    taking the system copy although a ``root`` was given is logged as a warning.
     """
     prefix = "train" if builtin_split(split) == "train" else "t10k"
+    if root is not None and not Path(root).expanduser().is_dir():
+        raise UserError(
+            f"fashion_mnist root {root} does not exist; give the folder with "
+            f"{prefix}-images-idx3-ubyte.gz (create it to download there), or no root to use "
+            f"{FASHION_MNIST_SYSTEM_DIR}"
+        )
     folders = [Path(root), Path(root) / "FashionMNIST" / "raw"] if root is not None else []
     folders.append(FASHION_MNIST_SYSTEM_DIR)
     for folder in folders:
         images_file = _find_idx(folder, f"{prefix}-images-idx3-ubyte")
         labels_file = _find_idx(folder, f"{prefix}-labels-idx1-ubyte")
         if images_file and labels_file:
+            if root is not None and folder == FASHION_MNIST_SYSTEM_DIR:
+                log.warning("no Fashion-MNIST IDX files in %s; using %s", root, folder)
             break
     else:
         if root is None:

@@ -40,6 +40,7 @@ def _build_builtin(dataset: str, out: Path, *, split: str, seed: int) -> Path:
     if dataset == "digits":
         return build_index("digits", out, seed=seed, split=split)
     if dataset == "fashion_mnist":
+        (out.parent / "raw").mkdir(parents=True, exist_ok=True)  # a download goes there
         return build_index("fashion_mnist", out, seed=seed, split=split, root=out.parent / "raw")
     return build_index(
         "torchvision", out, seed=seed, split=split, name=dataset, root=out.parent / "raw"

@@ -65,22 +65,56 @@ def existing_dir(root: str | Path | None, what: str) -> Path:
     return path
 
 
+def _listing(folder: Path) -> list[tuple[str, bool]]:
+    """Sorted ``(name, is a folder)`` of ``folder``'s entries, hidden ones left out.
+
+    Links are followed; a link that loops on itself, or a folder that cannot be listed, is a
+    one-line :class:`UserError`.
+    """
+    try:
+        with os.scandir(folder) as it:
+            entries = [e for e in it if not e.name.startswith(".")]
+    except OSError as err:
+        raise UserError(f"cannot list folder {folder} ({err.strerror or err})") from None
+    listing = []
+    for entry in entries:
+        try:
+            listing.append((entry.name, entry.is_dir()))
+        except OSError as err:  # ELOOP: a symbolic link that points, in the end, to itself
+            raise UserError(
+                f"{folder / entry.name} cannot be followed ({err.strerror or err}); remove the "
+                "symbolic link loop or move it out of the folder"
+            ) from None
+    return sorted(listing)
+
+
+def _folder_id(folder: Path) -> tuple[int, int]:
+    stat = folder.stat()
+    return stat.st_dev, stat.st_ino
+
+
 def walk_images(root: Path, rel: str = "") -> Iterator[str]:
     """Yield image files under ``root/rel`` as posix paths relative to ``root``, in sorted order.
 
-    Hidden names are skipped; in each directory files come before sub-directories.
+    Hidden names are skipped; in each directory files come before sub-directories. Linked folders
+    are followed, but one that leads back to a folder the walk is inside (a loop, which would
+    otherwise nest until the system refuses) is a one-line :class:`UserError`.
     """
-    stack = [rel]
+    stack = [(rel, tuple({_folder_id(root), _folder_id(root / rel)}))]
     while stack:
-        current = stack.pop()
+        current, inside = stack.pop()
         base = root / current if current else root
-        with os.scandir(base) as it:
-            listing = sorted((e.name, e.is_dir()) for e in it if not e.name.startswith("."))
         subdirs = []
-        for name, is_dir in listing:
+        for name, is_dir in _listing(base):
             child = f"{current}/{name}" if current else name
             if is_dir:
-                subdirs.append(child)
+                folder = _folder_id(root / child)
+                if folder in inside:
+                    raise UserError(
+                        f"{root / child} links back to a folder that contains it (a symbolic "
+                        "link loop); remove the link or move it out of the folder"
+                    )
+                subdirs.append((child, (*inside, folder)))
             elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 yield child
         stack.extend(reversed(subdirs))
@@ -122,8 +156,7 @@ def folder_source(*, root: str | Path | None, embed: bool | None = None) -> Sour
 
     """
     top = existing_dir(root, "folder")
-    with os.scandir(top) as it:
-        classes = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+    classes = [name for name, is_dir in _listing(top) if is_dir]
     if not classes:
         raise UserError(
             f"no class sub-folders in {top}; use source 'flat' for a folder without classes"

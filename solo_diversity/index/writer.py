@@ -16,6 +16,7 @@ from, with the inputs listed in the ``origin_sources`` attribute; indexes withou
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import glob
 import logging
@@ -45,6 +46,8 @@ NUMERIC_CHUNK = 1 << 18  # HDF5 chunk (entries) of labels/source_position
 BUILD_DIR_INFIX = ".build-"  # a build's working folder: .<out name>.build-<pid>
 LOCK_NAME = "owner.lock"  # flock-ed by the live build: a free lock means its owner is gone
 PARTIAL_NAME = "index.h5.partial"  # the index being written, renamed onto <out> when complete
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")  # h5py gives them as text
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,29 @@ def _publish(partial: Path, out: Path) -> None:
     os.replace(partial, out)
 
 
+def _disk_full(err: OSError) -> str | None:
+    """What ``err`` says when the disk, or the user's quota on it, is full; None otherwise."""
+    for code, text in zip(DISK_FULL_ERRNOS, DISK_FULL_TEXTS, strict=True):
+        if err.errno == code or text in str(err):
+            return text
+    return None
+
+
+def _check_target(out: Path) -> None:
+    """``out`` can become a file: it is not a folder, and its folder exists or can be made."""
+    if out.is_dir():
+        raise UserError(
+            f"{out} is a folder; give the index file to write there, e.g. {out / 'index.h5'}"
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"cannot create the folder {out.parent} of index {out} ({err.strerror or err}); "
+            "move what is in the way, or give an index path in a writable folder"
+        ) from None
+
+
 def write_index(
     entries: Iterable[tuple[str | bytes, int]],
     out_path: str | Path,
@@ -242,15 +268,37 @@ def write_index(
         ``out_path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        UserError: when the source yields no entries. Any exception leaves ``out_path`` as it was,
-            and no working files behind.
+        UserError: when the source yields no entries, ``out_path`` is a folder, or the disk fills
+            up. Any exception leaves ``out_path`` as it was, and no working files behind.
 
     """
     out = Path(out_path)
     if (origins is None) != (not meta.origin_sources):
         raise ValueError("origins and meta.origin_sources must be given together")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_target(out)
     remove_stale_builds(out)
+    try:
+        digest, count = _write_in_build_folder(entries, out, meta, source_rows, origins)
+    except OSError as err:
+        full = _disk_full(err)
+        if full is None:
+            raise
+        raise UserError(
+            f"the disk of {out.parent} is full ({full}): index {out} was not written, and the "
+            "working files are removed; free space and build again"
+        ) from None
+    log.info("wrote index %s (%d entries, fingerprint %s)", out, count, digest[:12])
+    return out
+
+
+def _write_in_build_folder(
+    entries: Iterable[tuple[str | bytes, int]],
+    out: Path,
+    meta: IndexMeta,
+    source_rows: np.ndarray | None,
+    origins: np.ndarray | None,
+) -> tuple[str, int]:
+    """Spool, shuffle and write in a working folder, then publish; (fingerprint, entries)."""
     with _build_folder(out) as folder:
         spool = spool_entries(entries, meta.kind, folder)
         if spool.num_entries == 0:
@@ -268,8 +316,7 @@ def write_index(
         partial = folder / PARTIAL_NAME
         digest = _write_shuffled(spool, meta, partial, source_rows, origins)
         _publish(partial, out)
-    log.info("wrote index %s (%d entries, fingerprint %s)", out, spool.num_entries, digest[:12])
-    return out
+    return digest, spool.num_entries
 
 
 def relocate_root(path: str | Path, new_root: str | Path) -> Path:

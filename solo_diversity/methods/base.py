@@ -230,6 +230,8 @@ class BaseMethod(pl.LightningModule):
         Subclasses call this, add their SSL loss to ``out["loss"]`` and return the sum.
         """
         _, X, targets = batch
+        if not self.settings.labelled:
+            targets = torch.full_like(targets, -1)
         X = [X] if isinstance(X, torch.Tensor) else X  # noqa: N806
         if len(X) != self.num_crops:
             raise ValueError(f"expected {self.num_crops} crops per image, the batch has {len(X)}")

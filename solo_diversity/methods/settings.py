@@ -89,6 +89,9 @@ class MethodSettings:
     plan: BudgetPlan
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     channels_last: bool = True
+    #: False under ``data.no_labels``: the online classifier sees every target as -1 (unlabelled),
+    #: as solo-learn's label-free dataset yields, whatever labels the index stores.
+    labelled: bool = True
 
     @property
     def num_crops(self) -> int:
@@ -147,6 +150,7 @@ def method_settings(cfg: DictConfig) -> MethodSettings:
         backbone_kwargs=plain(cfg.backbone.get("kwargs")),
         small_input_stem=uses_small_stem(str(cfg.data.dataset), stem),
         num_classes=max(1, int(cfg.data.num_classes)),
+        labelled=not bool(cfg.data.get("no_labels", False)),
         num_large_crops=int(cfg.data.num_large_crops),
         num_small_crops=int(cfg.data.num_small_crops),
         optimizer=optimizer,

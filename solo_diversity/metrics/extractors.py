@@ -71,13 +71,18 @@ class Extractor:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Hex sha256 of the module's state (names, shapes, values): its weights' cache key."""
+        """Hex sha256 of the module's state (names, shapes, values): its weights' cache key.
+
+        Values are hashed as raw bytes; 0-d buffers (BatchNorm's ``num_batches_tracked``) are
+        flattened first, since a 0-d tensor cannot be viewed as bytes of another element size.
+        """
         digest = hashlib.sha256()
         for key, value in self.module.state_dict().items():
             digest.update(key.encode())
             tensor = value.detach().cpu().contiguous()
             digest.update(str(tuple(tensor.shape)).encode())
-            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            raw = tensor.reshape(-1).view(torch.uint8) if tensor.numel() else None
+            digest.update(raw.numpy().tobytes() if raw is not None else b"")
         return digest.hexdigest()
 
 

@@ -116,6 +116,8 @@ def write_report(
         )
     if assignment.knn:
         head.append(f"kNN lines set aside (the tables are linear probes): {len(assignment.knn)}")
+    for result, why in assignment.off_plan:
+        head.append(f"Line {result.line} is in a run's folder but {why}: filed by its own C")
     for result, labels in assignment.ambiguous:
         head.append(f"Line {result.line} fits several cells ({', '.join(labels)}); give it run_key")
     report_md, report_tex = out / "report.md", out / "report.tex"

@@ -13,7 +13,7 @@ from rich.table import Table
 from solo_diversity.budget import BudgetPlan
 
 # Wide enough for the plan table when output goes to a file or a pipe (rich would assume 80).
-console = Console() if sys.stdout.isatty() else Console(width=160)
+console = Console() if sys.stdout is not None and sys.stdout.isatty() else Console(width=160)
 
 
 def _count(n: float) -> str:

@@ -54,6 +54,9 @@ def proof_table(visits: dict[str, Any]) -> Table:
     table.add_row("visits per image (min)", str(visits["min"]), f">= {low}")
     table.add_row("visits per image (max)", str(visits["max"]), f"<= {high}")
     table.add_row("images unseen", _count(visits["unseen"]), "")
+    substituted = visits.get("unreadable", 0)  # their visits went to the next readable image
+    if substituted:
+        table.add_row("unreadable, replaced by the next", _count(substituted), "")
     table.add_row("visits outside the subset", _count(visits["outside"]), "0")
     table.add_row("visits in all", _count(visits["images_seen"]), _count(visits["expected_images"]))
     table.add_row(

@@ -6,7 +6,9 @@ A line is assigned by, in order: its ``run_key`` key, or a ``run_key`` that is o
 ``dataset`` and ``label_fraction``; failing both, by the attributes every probe line carries
 (``method``, ``backbone``, ``C``, ``N``, ``dataset``, ``label_fraction``). A line that fits several
 cells of one table (Figure 3's built sets share N) is ambiguous and left out, and said so; kNN
-lines (``knn_run``'s) are set aside, as the tables are linear probes.
+lines (``knn_run``'s) are set aside, as the tables are linear probes. A line in a run's folder
+whose own budget C differs from that run's cell (trained under an override of the budget) is not
+that cell's: it is filed by its own values, and said so.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Assignment:
     unmatched: list[Result] = field(default_factory=list)
     ambiguous: list[tuple[Result, list[str]]] = field(default_factory=list)
     knn: list[Result] = field(default_factory=list)
+    off_plan: list[tuple[Result, str]] = field(default_factory=list)
 
 
 def read_results(path: Path) -> list[Result]:
@@ -120,6 +123,18 @@ def _attributes_fit(slot: Slot, record: dict[str, Any]) -> bool:
     )
 
 
+def _off_plan(record: dict[str, Any], slots: list[Slot], key: str) -> str | None:
+    """Why a line found by its run key did not train that run's plan (None when it did).
+
+    Only a fixed budget is compared: in ``epochs`` mode C follows the index's own N.
+    """
+    cell = next(s.cell for s in slots if s.cell.run_key == key)
+    trained = record.get("C")
+    if trained is None or cell.plan.mode != "images" or int(trained) == cell.plan.C:
+        return None
+    return f"it trained C={int(trained):,}, the cell {cell.spec.id} C={cell.plan.C:,}"
+
+
 def assign(results: list[Result], slots: list[Slot]) -> Assignment:
     """Give each result line the slots (of every table) whose experiment produced it.
 
@@ -133,6 +148,10 @@ def assign(results: list[Result], slots: list[Slot]) -> Assignment:
             out.knn.append(result)
             continue
         key = _run_key_of(result.record, keys)
+        if key is not None and (why := _off_plan(result.record, slots, key)) is not None:
+            out.off_plan.append((result, why))
+            log.warning("line %d is in run %s's folder but %s", result.line, key, why)
+            key = None
         if key is not None:
             hits = [s for s in slots if s.cell.run_key == key and _probe_fits(s, result.record)]
         else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -62,3 +63,38 @@ def test_rerun_with_other_classes_is_refused(
         with pytest.raises(SystemExit):
             main(_argv(server, tmp_path, "--stage", "query"))
         assert "was started with other classes" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(("engine", "tries"), [("ddg", 1), ("bing", 2)])
+def test_an_engine_that_cannot_be_reached_is_one_line(
+    engine: str, tries: int, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offline (here: a refused connection) is one line naming the engine, not ddgs' traceback."""
+    monkeypatch.setenv("BING_API_KEY", "k")
+    (tmp_path / "c.txt").write_text("cat\n")
+    url = f"http://127.0.0.1:{_closed_port()}"
+    argv = [
+        "build", "web", "--classes", str(tmp_path / "c.txt"), "--out", str(tmp_path / "out"),
+        "--engines", engine, f"--{engine}-url", url, "--interval", f"{engine}=0",
+        "--search-tries", str(tries), "--stage", "query",
+    ]  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    reason = "Connection refused (os error 111)" if engine == "ddg" else "Connection refused"
+    assert err.strip().splitlines()[-1] == (
+        f"error: the {engine} search engine could not be reached at {url} after {tries} "
+        f"{'try' if tries == 1 else 'tries'} ({reason}); check the network connection, or point "
+        f"--{engine}-url at a reachable server"
+    )
+    assert not (tmp_path / "out" / "urls.parquet").exists()

@@ -50,6 +50,7 @@ NUMBER_LINES = {
     "accumulate_grad_batches": "an integer >= 1",
     "checkpoint.frequency": "a number >= 0",
     "checkpoint.every_n_steps": "an integer >= 0",
+    "checkpoint.every_minutes": "a number >= 0",
     "auto_resume.max_hours": "a number >= 0",
     "budget.epochs": "a number > 0 or null",
     "knn_eval.k": "an integer >= 1",
@@ -191,7 +192,7 @@ def test_precision_not_valid(fails_cleanly):
 def test_resume_path_missing(fails_cleanly, tmp_path):
     missing = tmp_path / "nope.ckpt"
     fails_cleanly(
-        [f"+resume_from_checkpoint={missing}"],
+        [f"resume_from_checkpoint={missing}"],
         f"resume_from_checkpoint={missing}: no such file; give a .ckpt written by main_pretrain.py",
     )
 
@@ -200,7 +201,7 @@ def test_resume_path_not_a_checkpoint(fails_cleanly, tmp_path):
     text = tmp_path / "notes.ckpt"
     text.write_text("not a checkpoint\n")
     fails_cleanly(
-        [f"+resume_from_checkpoint={text}"],
+        [f"resume_from_checkpoint={text}"],
         rf"resume_from_checkpoint={re.escape(str(text))} is not a checkpoint \(\w+: .+\)",
         pattern=True,
     )
@@ -210,7 +211,7 @@ def test_resume_path_a_torch_file_but_not_a_training_checkpoint(fails_cleanly, t
     weights = tmp_path / "weights.ckpt"
     torch.save({"state_dict": {}}, weights)
     fails_cleanly(
-        [f"+resume_from_checkpoint={weights}"],
+        [f"resume_from_checkpoint={weights}"],
         f"resume_from_checkpoint={weights} is not a Lightning training checkpoint "
         "(no state_dict and loops)",
     )

@@ -51,7 +51,7 @@ def test_an_unknown_top_level_key_is_one_line(compose_cfg, override, message):
         "+enable_progress_bar=false",
         "+performance.disable_channel_last=true",  # solo-learn's schema
         "+auto_umap.enabled=false",
-        "+resume_from_checkpoint=null",
+        "resume_from_checkpoint=null",  # in the shipped configs
         "+num_nodes=1",
         "+accumulate_grad_batches=1",
     ],

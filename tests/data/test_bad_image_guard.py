@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -12,8 +13,9 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 
+from solo_diversity.cli import main
 from solo_diversity.data.datamodule import bad_share_lower_bound
-from solo_diversity.data.decode import decode_image
+from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
 from solo_diversity.index import build_index, open_index
 from solo_diversity.pretrain import run_pretrain
@@ -109,9 +111,20 @@ def test_half_a_percent_bad_finishes_under_a_one_percent_limit(
     compose_cfg, digits_indexes, tmp_path, caplog
 ):
     train = digits_png_index(digits_indexes["train"], tmp_path, 0.005)
-    cfg = compose_cfg(overrides=small_run(train, "budget.C=1280", "+data.max_bad_fraction=0.01"))
+    cfg = compose_cfg(overrides=small_run(train, "budget.C=1280", "data.max_bad_fraction=0.01"))
     with caplog.at_level(logging.WARNING, logger="solo_diversity"):
         result = run_pretrain(cfg)
     assert result.ledger["match"] and result.ledger["optimizer_steps"] == 40
     unreadable = [r for r in caplog.records if r.getMessage().startswith("unreadable image")]
     assert unreadable  # bad images were read, and judged below the limit
+    # The visit proof agrees with the ledger: each bad image's visits went to the next one.
+    run_dir = result.checkpoint.parent
+    proof = json.loads((run_dir / "visits.json").read_text())
+    assert proof["visits_ok"] and proof["exact"] and proof["unreadable"] >= 1, proof["problems"]
+    assert proof["histogram"]["2"] >= 1  # a substitute seen twice in less than one pass
+    recorded = np.load(run_dir / "visits.npz")["unreadable"]
+    index = open_index(train)
+    for position in recorded.tolist():
+        with pytest.raises(UnreadableImage):
+            decode_image(index.read_bytes(position))
+    assert main(["ledger", "show", str(run_dir)]) == 0

@@ -12,7 +12,12 @@ import torch
 from omegaconf import OmegaConf
 
 from solo_diversity import checkpoint_files as files
-from solo_diversity.checkpoint import SoloCheckpointer, every_n_steps, find_resumable
+from solo_diversity.checkpoint import (
+    SoloCheckpointer,
+    every_minutes,
+    every_n_steps,
+)
+from solo_diversity.config import resolve_pretrain_cfg
 from solo_diversity.data import (
     FastMultiView,
     MultiViewTransform,
@@ -22,6 +27,7 @@ from solo_diversity.data import (
 )
 from solo_diversity.data.sampler import EpochSampler, LoaderPosition, StepBatches, sample_seeds
 from solo_diversity.errors import UserError
+from solo_diversity.resume import find_resumable
 from solo_diversity.visits import VisitLedger, count_dtype, entry_of, visit_summary
 from tests.data.test_datamodule import _TinyModule
 
@@ -258,6 +264,34 @@ def test_checkpointer_reads_every_n_steps_from_the_config(tmp_path):
     assert SoloCheckpointer(OmegaConf.create({"name": "x"}), tmp_path, "v", 0).every_n_steps == 0
 
 
+@pytest.mark.parametrize("value", [-1, float("inf"), "often", True])
+def test_every_minutes_must_be_a_duration(value):
+    cfg = OmegaConf.create({"checkpoint": {"every_minutes": value}})
+    with pytest.raises(UserError) as err:
+        every_minutes(cfg)
+    assert str(err.value) == (
+        f"checkpoint.every_minutes must be a number >= 0 (0 = off), got {value!r}"
+    )
+
+
+def test_runs_save_every_30_minutes_by_default(compose_cfg):
+    assert every_minutes(resolve_pretrain_cfg(compose_cfg())) == 30
+    solo_learn_yaml = compose_cfg()  # solo-learn's YAMLs have no such key
+    OmegaConf.set_struct(solo_learn_yaml, False)
+    del solo_learn_yaml.checkpoint["every_minutes"]
+    assert every_minutes(resolve_pretrain_cfg(solo_learn_yaml)) == 30
+
+
+@pytest.mark.parametrize(("minutes", "saved"), [(30, []), (1e-9, list(range(1, 11)))])
+def test_a_timed_save_lands_on_the_first_step_boundary_past_its_interval(
+    build_subset, noise_layout, tmp_path, minutes, saved
+):
+    dm = _module(build_subset(noise_layout(2, 13)))
+    _fit(dm, tmp_path, [], every=0, minutes=minutes, keep_prev=True)  # 10 steps of a few ms
+    names = (tmp_path / "tm" / "v1").glob("*-step=*.ckpt")
+    assert sorted(int(p.stem.rsplit("=", 1)[1]) for p in names) == saved
+
+
 def test_visit_counts_map_positions_to_entries():
     positions = np.array([40, 10, 30, 20])
     entries, outside = entry_of(positions, np.array([10, 10, 20, 99, 40]))
@@ -286,9 +320,10 @@ class _Record(pl.Callback):
             raise KeyboardInterrupt
 
 
-def _fit(dm, tmp_path, callbacks, ckpt_path=None, every=3):
-    cfg = OmegaConf.create({"name": "tiny", "checkpoint": {"every_n_steps": every}})
-    saver = SoloCheckpointer(cfg, tmp_path / "tm", "v1", frequency_steps=0)
+def _fit(dm, tmp_path, callbacks, ckpt_path=None, every=3, minutes=0, keep_prev=False):
+    saving = {"every_n_steps": every, "every_minutes": minutes}
+    cfg = OmegaConf.create({"name": "tiny", "checkpoint": saving})
+    saver = SoloCheckpointer(cfg, tmp_path / "tm", "v1", frequency_steps=0, keep_prev=keep_prev)
     torch.manual_seed(0)
     model = _TinyModule()
     trainer = pl.Trainer(

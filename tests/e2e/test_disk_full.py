@@ -14,16 +14,11 @@ user and mount namespace), and fails with a clear message when that is not possi
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from solo_diversity.checkpoint_files import verify
-from tests.conftest import REPO
 from tests.e2e.test_exact_resume import (
     _command,
     final_state,
@@ -32,48 +27,20 @@ from tests.e2e.test_exact_resume import (
     reference,  # noqa: F401 - the shared fixture, requested lazily
     run_to_end,
 )
+from tests.tmpfs import mount_tmpfs, needs_namespace, rerun_in_namespace
 
-INSIDE_ENV = "DISK_FULL_TEST_IN_NAMESPACE"
 DISK_MB = 40  # about 8 checkpoints of the test's model
-
-
-def _mount_tmpfs(folder: Path, megabytes: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)],
-        check=True,
-        capture_output=True,
-    )
-
-
-def _rerun_in_namespace(name: str) -> None:
-    """Run this test again as the root of a private user and mount namespace."""
-    if shutil.which("unshare") is None:
-        pytest.fail("the full-disk test mounts a tmpfs: run it as root, or install unshare")
-    proc = subprocess.run(
-        ["unshare", "-rm", sys.executable, "-m", "pytest", "-x", "-q", f"{__file__}::{name}"],
-        cwd=REPO,
-        env={**os.environ, INSIDE_ENV: "1"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, (
-        "the full-disk test in `unshare -rm` failed (are unprivileged user namespaces allowed?):\n"
-        + proc.stdout[-3000:]
-        + proc.stderr[-2000:]
-    )
 
 
 def test_a_full_disk_fails_in_one_line_and_auto_resume_continues_exactly(
     request, digits_indexes, tmp_path
 ):
-    if os.geteuid() != 0 and not os.environ.get(INSIDE_ENV):
-        _rerun_in_namespace(request.node.name)
+    if needs_namespace():
+        rerun_in_namespace(__file__, request.node.name, timeout=900)
         return
     ref_state, _, ref_visits = request.getfixturevalue("reference")
     disk = tmp_path / "disk"
-    _mount_tmpfs(disk, DISK_MB)
+    mount_tmpfs(disk, DISK_MB)
     try:
         cmd = _command(digits_indexes, disk, workers=0)
         filler = disk / "another-job.bin"

@@ -42,7 +42,7 @@ OVERRIDES = [
     "optimizer.batch_size=32",
     f"budget.C={32 * STEPS}",
     "data.fraction=0.27",
-    "+data.min_steps_per_epoch=1",
+    "data.min_steps_per_epoch=1",
     "data.val_path=null",
     f"checkpoint.every_n_steps={EVERY}",
     "auto_resume.enabled=true",
@@ -171,6 +171,7 @@ def kill_at(
     env: dict[str, str] | None = None,
     then: signal.Signals | None = None,
     on_pause: Callable[[], None] | None = None,
+    group: bool = False,
 ) -> Stopped:
     """Start a child, wait for it to pause at ``pause``, send it ``sig`` there.
 
@@ -185,6 +186,9 @@ def kill_at(
         env: extra environment variables for the child.
         then: a second signal, sent 0.5 s after the first (use with ``:hold``).
         on_pause: called while the child waits, before it is released.
+        group: start the child in a process group of its own and signal the whole group (its
+            loader workers and DALI feed processes too), as ``kill -TERM -PGID``, ``timeout``
+            and SLURM do.
     """
     release = out / "release"
     release.unlink(missing_ok=True)
@@ -197,19 +201,27 @@ def kill_at(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if sig == signal.SIGKILL else errors,
             text=True,
+            start_new_session=group,
         )
+
+        def send(signum: signal.Signals) -> None:
+            if group:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+
         assert proc.stdout is not None
         seen = []
         for line in proc.stdout:
             seen.append(line)
             if line.strip() == "PAUSED":
                 if sig is not None:
-                    proc.send_signal(sig)
+                    send(sig)
                 if on_pause is not None:
                     on_pause()
                 if then is not None:
                     time.sleep(0.5)
-                    proc.send_signal(then)
+                    send(then)
                 release.touch()  # ranks that got no signal (DDP) go on to the step boundary
                 break
         if sig != signal.SIGKILL:

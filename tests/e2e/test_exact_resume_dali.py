@@ -9,7 +9,9 @@ uninterrupted DALI run's (which differs from the torchvision path's: other pixel
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +29,19 @@ from tests.e2e.test_exact_resume import (
 )
 from tests.e2e.test_signals import _check_saved, _one_line, signal_points
 
+TAG = "SOLO_DIV_TEST_RUN"  # an environment variable that a run and all its children carry
+
 DALI = ["data.format=dali", "dali.device=cpu"]
 
 
-def dali_command(digits_indexes: dict[str, Path], out: Path, cache: Path) -> list[str]:
-    """The exact-resume child on the DALI path, its screening cache in ``cache``."""
-    return [*_command(digits_indexes, out, workers=0), *DALI, f"++data.index_cache={cache}"]
+def dali_command(
+    digits_indexes: dict[str, Path], out: Path, cache: Path, workers: int = 0
+) -> list[str]:
+    """The exact-resume child on the DALI path, its screening cache in ``cache``.
+
+    ``workers`` feed processes run DALI's per-sample source (0: in the training process).
+    """
+    return [*_command(digits_indexes, out, workers=workers), *DALI, f"++data.index_cache={cache}"]
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +92,59 @@ def test_dali_ctrl_c_between_checkpoints_and_sigterm_mid_step_then_resume_is_bit
     stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM)
     assert stopped.returncode == 128 + signal.SIGTERM
     _check_saved(_one_line(stopped), mid + 1, "SIGTERM")  # the batch in flight is trained on
+    run_to_end(cmd, out)
+    state, ledger, visits = final_state(out)
+    assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)
+    assert ledger["match"] and ledger["resumes"] == 2
+
+
+def _tagged(tag: str) -> dict[int, str]:
+    """Live processes (pid -> command line) whose environment has ``TAG=tag``: a run and its
+    children, reparented or not (a zombie's environment reads empty)."""
+    found = {}
+    needle = f"{TAG}={tag}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle in (proc / "environ").read_bytes().split(b"\0"):
+                found[int(proc.name)] = (
+                    (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+        except OSError:
+            continue  # ended meanwhile, or not ours
+    return found
+
+
+def test_dali_feed_processes_die_with_a_sigkilled_run_and_ignore_a_group_sigterm(
+    digits_indexes, tmp_path, screen_dir, dali_reference
+):
+    """A feed process outlived a SIGKILLed run by 60-90 s (and kept the resource tracker up);
+    one killed by a SIGTERM to the process group ended the run with a traceback, unsaved."""
+    ref_state, _, ref_visits = dali_reference
+    out = tmp_path / "feeds"
+    cmd = dali_command(digits_indexes, out, screen_dir, workers=1)
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    seen: dict[int, str] = {}
+    survivors: dict[int, str] = {}
+
+    def kill_the_run_alone() -> None:
+        seen.update(_tagged(tag))
+        (run,) = [pid for pid, line in seen.items() if "tests.e2e.test_exact_resume" in line]
+        os.kill(run, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while (left := _tagged(tag)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        survivors.update(left)
+
+    killed = kill_at(cmd, out, "end:5", sig=None, env={TAG: tag}, on_pause=kill_the_run_alone)
+    assert killed.returncode == -signal.SIGKILL
+    assert sum("multiprocessing.spawn" in line for line in seen.values()) == 1  # the feed
+    assert any("resource_tracker" in line for line in seen.values())
+    assert survivors == {}
+
+    mid = signal_points(seed=22)[1]  # resumed from step 4's checkpoint
+    stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM, group=True)
+    assert stopped.returncode == 128 + signal.SIGTERM
+    _check_saved(_one_line(stopped), mid + 1, "SIGTERM")
     run_to_end(cmd, out)
     state, ledger, visits = final_state(out)
     assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)

@@ -54,8 +54,8 @@ def test_a_partly_unreadable_sample_warns_and_the_run_goes_on(
                 *SMALL,
                 f"data.train_path={index}",
                 "budget.C=64",
-                f"+seed={seed}",
-                "+data.max_bad_fraction=0.1",  # 1 bad read of ~65 judged at the end
+                f"seed={seed}",
+                "data.max_bad_fraction=0.1",  # 1 bad read of ~65 judged at the end
             ]
         )
     )

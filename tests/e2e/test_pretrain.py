@@ -79,7 +79,7 @@ def test_interrupted_run_resumes_and_the_ledger_continues(compose_cfg, tmp_path,
     second = run_pretrain(cfg)  # auto_resume finds the run
     assert second.checkpoint.parent == saved.parent
     assert second.ledger["images_seen"] == 992 and second.ledger["resumes"] == 1
-    assert second.ledger["images_per_step_rank0"] == {"32": 31 - 12}
+    assert second.ledger["images_per_step_rank0"] == {"32": 31}  # both processes' steps
     # 992 of the 1,438 images in one epoch: the resumed run went on with batch 13 of the same
     # permutation, so no image was seen twice (a replayed epoch would show 384 images twice).
     counts = np.load(visits)["counts"]
@@ -117,3 +117,21 @@ def test_probe_loads_the_checkpoint_and_appends_a_result_line(
         "fraction": -1,
         "backbone": "small_cnn",
     }
+
+
+def test_no_labels_on_a_labelled_index_trains_without_the_labels(compose_cfg):
+    """``data.no_labels``: the stored labels never reach the online classifier (solo-learn's -1)."""
+
+    class ClassLoss(pl.Callback):
+        def __init__(self) -> None:
+            self.losses: list[float] = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.losses.append(float(trainer.callback_metrics["train_class_loss"]))
+
+    seen = ClassLoss()
+    result = run_pretrain(
+        compose_cfg(overrides=[*NO_VAL, "budget.C=96", "++data.no_labels=true"]), callbacks=[seen]
+    )
+    assert result.ledger["optimizer_steps"] == 3 and result.ledger["match"]
+    assert seen.losses == [0.0, 0.0, 0.0]

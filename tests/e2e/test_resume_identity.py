@@ -54,7 +54,7 @@ def test_a_rebuilt_index_is_refused_with_its_fingerprints(finished_run):
     after = open_index(train).fingerprint
     files_before = snapshot(step4.parent)
     with pytest.raises(UserError) as err:
-        run_pretrain(make(f"+resume_from_checkpoint='{step4}'"))
+        run_pretrain(make(f"resume_from_checkpoint='{step4}'"))
     assert str(err.value) == (
         f"cannot resume from {step4}: the index was rebuilt (fingerprint {before[:12]} -> "
         f"{after[:12]}); {TAIL}"
@@ -66,7 +66,7 @@ def test_another_budget_is_another_plan(finished_run):
     make, _, step4 = finished_run
     files_before = snapshot(step4.parent)
     with pytest.raises(UserError) as err:
-        run_pretrain(make(f"+resume_from_checkpoint='{step4}'", "budget.C=768"))
+        run_pretrain(make(f"resume_from_checkpoint='{step4}'", "budget.C=768"))
     assert str(err.value) == (
         f"cannot resume from {step4}: the budget plan changed (C 384 -> 768, steps 12 -> 24); "
         f"{TAIL}"
@@ -77,7 +77,7 @@ def test_another_budget_is_another_plan(finished_run):
 def test_another_subset_and_another_world_size(finished_run):
     make, _, step4 = finished_run
     with pytest.raises(UserError) as err:
-        run_pretrain(make(f"+resume_from_checkpoint='{step4}'", "data.fraction=0.5", "devices=2"))
+        run_pretrain(make(f"resume_from_checkpoint='{step4}'", "data.fraction=0.5", "devices=2"))
     assert str(err.value) == (
         f"cannot resume from {step4}: the subset changed (N=1438 -> 719, positions "
         f"{subset_digest(range(1438))} -> {subset_digest(range(719))}); the budget plan changed "
@@ -94,7 +94,7 @@ def test_a_checkpoint_without_an_identity_still_resumes(finished_run, caplog):
     torch.save(stored, files.temporary_path(old))
     files.publish(files.temporary_path(old), old)
     with caplog.at_level(logging.WARNING, logger="solo_diversity"):
-        result = run_pretrain(make(f"+resume_from_checkpoint='{old}'"))
+        result = run_pretrain(make(f"resume_from_checkpoint='{old}'"))
     assert result.ledger["images_seen"] == 384 and result.ledger["match"]
     lines = [r.getMessage() for r in caplog.records if "stores no run identity" in r.getMessage()]
     assert lines == [
@@ -114,7 +114,7 @@ class StopAt(pl.Callback):
             raise KeyboardInterrupt
 
 
-def test_auto_resume_after_the_index_was_rebuilt_is_refused(compose_cfg, tmp_path):
+def test_auto_resume_after_the_index_was_rebuilt_starts_a_new_run(compose_cfg, tmp_path, capsys):
     train = build_index("digits", tmp_path / "own" / "train.h5", split="train", seed=0)
     cfg = compose_cfg(
         overrides=[
@@ -129,13 +129,17 @@ def test_auto_resume_after_the_index_was_rebuilt_is_refused(compose_cfg, tmp_pat
     with pytest.raises(SystemExit):  # Ctrl-C: progress saved at step 5
         run_pretrain(cfg, callbacks=[StopAt(5)])
     (saved,) = (tmp_path / "trained_models" / "simclr").glob("*/*.ckpt")
+    files_before = snapshot(saved.parent)
     before = open_index(train).fingerprint
     build_index("digits", train, split="train", seed=1)
-    with pytest.raises(UserError) as err:
-        run_pretrain(cfg)  # auto-resume finds the interrupted run
+    capsys.readouterr()
+    result = run_pretrain(cfg)  # auto-resume finds the interrupted run, on another index
     after = open_index(train).fingerprint
-    assert str(err.value) == (
-        f"cannot resume from {saved}: the index was rebuilt (fingerprint {before[:12]} -> "
-        f"{after[:12]}); {TAIL}"
-    )
-    assert sorted(saved.parent.glob("*.ckpt")) == [saved]
+    new = result.checkpoint.parent
+    lines = [line for line in capsys.readouterr().err.splitlines() if "auto-resume" in line]
+    assert lines == [
+        f"auto-resume: starting a new run {new.name}: the unfinished run {saved.parent} differs: "
+        f"the index was rebuilt (fingerprint {before[:12]} -> {after[:12]})"
+    ]
+    assert new != saved.parent and result.ledger["resumes"] == 0 and result.ledger["match"]
+    assert snapshot(saved.parent) == files_before

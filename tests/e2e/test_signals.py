@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,12 +25,14 @@ import pytest
 import torch
 
 from solo_diversity.checkpoint_files import verify
-from solo_diversity.interrupt import requeue_slurm_job
+from solo_diversity.interrupt import hydra_quoted, requeue_slurm_job, resume_hint
+from tests.conftest import REPO
 from tests.e2e.test_exact_resume import (
     EVERY,
     STEPS,
     Stopped,
     _command,
+    _env,
     final_state,
     kill_at,
     max_abs_diff,
@@ -37,7 +41,7 @@ from tests.e2e.test_exact_resume import (
 )
 
 LINE = re.compile(
-    r"interrupted by (?P<label>.+?) at step (?P<step>\d+): saved (?P<path>\S+\.ckpt); (?P<rest>.*)"
+    r"interrupted by (?P<label>.+?) at step (?P<step>\d+): saved (?P<path>.+?\.ckpt); (?P<rest>.*)"
 )
 
 
@@ -93,7 +97,7 @@ def test_signal_between_checkpoints_and_mid_step_then_resume_is_bit_identical(
     assert stopped.returncode == 128 + first
     match = _one_line(stopped)
     path = _check_saved(match, between, labels[first])
-    assert match["rest"] == f"resume with auto_resume.enabled=true or resume_from_checkpoint={path}"
+    assert match["rest"] == f"resume with {resume_hint(path)}"
 
     stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=second)  # batch mid + 1 in flight
     assert stopped.returncode == 128 + second
@@ -107,6 +111,46 @@ def test_signal_between_checkpoints_and_mid_step_then_resume_is_bit_identical(
     assert ledger["images_seen"] == ref_ledger["images_seen"] == 32 * STEPS
     assert ledger["optimizer_steps"] == STEPS
     assert not list(out.rglob("*.tmp"))
+
+
+def _quoted_dir(cmd: list[str]) -> list[str]:
+    """``cmd`` with its ``checkpoint.dir`` quoted for hydra (the folder's name holds ``=``)."""
+    key = "checkpoint.dir="
+    return [key + hydra_quoted(a.removeprefix(key)) if a.startswith(key) else a for a in cmd]
+
+
+def test_sigterm_to_the_process_group_saves_and_the_pasted_hint_resumes_exactly(
+    digits_indexes,
+    tmp_path,
+    reference,  # noqa: F811
+):
+    """What ``timeout``, ``kill -TERM -PGID`` and SLURM send: the run and its two loader workers
+    at once. The printed hint then goes through a shell, under a folder named with ``=`` and a
+    space."""
+    ref_state, _, ref_visits = reference
+    out = tmp_path / "pre=empted run"
+    cmd = _quoted_dir(_command(digits_indexes, out, workers=2))
+    mid = signal_points(seed=23)[1]
+    stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM, group=True)
+    assert stopped.returncode == 128 + signal.SIGTERM
+    match = _one_line(stopped)
+    path = _check_saved(match, mid + 1, "SIGTERM")
+    assert match["rest"] == f"resume with {resume_hint(path)}" and "=empted run/" in str(path)
+
+    pasted = match["rest"].removeprefix("resume with auto_resume.enabled=true or ")
+    without_auto = shlex.join(a for a in cmd if a != "auto_resume.enabled=true")
+    resumed = subprocess.run(
+        ["bash", "-c", f"{without_auto} {pasted}"],
+        cwd=REPO,
+        env=_env(out, None),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    state, ledger, visits = final_state(out)
+    assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)
+    assert ledger["match"] and ledger["resumes"] == 1
 
 
 def _slurm_env() -> dict[str, str]:
@@ -149,8 +193,7 @@ def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_exactly(
     match = _one_line(stopped)
     path = _check_saved(match, 3, "SLURM's requeue signal SIGUSR1")
     assert match["rest"] == (
-        "could not requeue SLURM job 4242 (scontrol not found); resubmit with "
-        f"auto_resume.enabled=true or resume_from_checkpoint={path}"
+        f"could not requeue SLURM job 4242 (scontrol not found); resubmit with {resume_hint(path)}"
     )
     stderr = run_to_end(cmd, out, env=env)  # the requeued job: same command, same environment
     assert "Traceback" not in stderr
@@ -170,8 +213,7 @@ def test_a_second_ctrl_c_inside_a_step_stops_at_once_without_saving(digits_index
     lines = [line for line in stopped.stderr.splitlines() if line.startswith("interrupted")]
     assert lines == [
         "interrupted by a second SIGINT (Ctrl-C) after step 5, inside a step or a validation: "
-        "nothing saved; resume from the last checkpoint with auto_resume.enabled=true or "
-        f"resume_from_checkpoint={kept}"
+        f"nothing saved; resume from the last checkpoint with {resume_hint(kept)}"
     ], stopped.stderr[-3000:]
     assert "Traceback" not in stopped.stderr
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.evaluation.recipes import probe_recipe, scale_of_dataset
+from tests.evaluation.conftest import write_checkpoint
 
 # Typed from solo-learn's scripts/linear/imagenet-100/<file>.yaml (optimizer.lr, weight_decay).
 IMAGENET100 = {
@@ -53,12 +55,19 @@ def test_unknown_method_or_scale_is_one_line() -> None:
         probe_recipe("simclr", "cifar10")
 
 
-def test_an_unset_lr_is_the_checkpoints_method_rate(linear_cfg, tmp_path) -> None:
+def test_an_unset_lr_is_the_checkpoints_method_rate(linear_cfg, tiny_checkpoint,
+                                                     tmp_path) -> None:
     run_linear(linear_cfg(["probe.mode=features", "max_epochs=1"]))
     lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert lines[-1]["lr"] == 1.0  # the tiny checkpoint is SimCLR: imagenet-100/simclr.yaml
-    # the same weights called a SwAV run probe at SwAV's rate; a set optimizer.lr wins
-    run_linear(linear_cfg(["probe.mode=features", "max_epochs=1", "pretrain_method=swav"]))
+    # the same weights in a run that names no method, called SwAV, probe at SwAV's rate; a set
+    # optimizer.lr wins
+    args = json.loads((tiny_checkpoint.parent / "args.json").read_text())
+    del args["method"]
+    state = torch.load(tiny_checkpoint, weights_only=False)["state_dict"]
+    unnamed = write_checkpoint(tmp_path / "unnamed", state, args)
+    run_linear(linear_cfg(["probe.mode=features", "max_epochs=1", "pretrain_method=swav"],
+                          checkpoint=unnamed))
     run_linear(linear_cfg(["probe.mode=features", "max_epochs=1", "optimizer.lr=0.05"]))
     lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert [line["lr"] for line in lines[-2:]] == [0.15, 0.05]

@@ -91,17 +91,19 @@ def test_a_solo_learn_linear_yaml_runs_unchanged(tmp_path, digits_indexes):
     (config_dir / "wandb").mkdir(parents=True)
     (config_dir / "barlow.yaml").write_text(UPSTREAM_LINEAR_YAML.format(train=train, val=val))
     (config_dir / "wandb" / "private.yaml").write_text(PRIVATE_WANDB)
-    # CPU overrides only (plus 3 epochs instead of 100, to keep the test short).
+    # accelerator=cpu only (plus 3 epochs instead of 100, to keep the test short): the YAML's
+    # sync_batchnorm: True and strategy: ddp stay, and results= needs no "+" although the YAML
+    # has no such key.
     proc = subprocess.run(
         [sys.executable, str(REPO / "main_linear.py"), "--config-path", str(config_dir),
          "--config-name", "barlow.yaml", f"pretrained_feature_extractor='{checkpoint}'",
-         "accelerator=cpu", "strategy=auto", "sync_batchnorm=False", "max_epochs=3"],
+         "accelerator=cpu", "max_epochs=3", "results=probes/linear.jsonl"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "precision=16 is GPU-only" in proc.stdout
     assert "Linear probe, solo-learn protocol: top-1" in proc.stdout
-    (line,) = (tmp_path / "results" / "linear.jsonl").read_text().splitlines()
+    (line,) = (tmp_path / "probes" / "linear.jsonl").read_text().splitlines()
     record = json.loads(line)
     assert record["dataset"] == "imagenet100" and record["n_labelled"] == 120
     assert record["n_test"] == 60 and 0 <= record["acc1"] <= record["acc5"] <= 100

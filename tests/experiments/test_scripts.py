@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from solo_diversity.experiments.cells import list_names
+from solo_diversity.experiments.cells import list_names, load_experiment
+from solo_diversity.experiments.plan import resolve_cell
+from solo_diversity.index import build_index, open_index
 from solo_diversity.report.match import pair_table
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"
 HEAD = re.compile(
     r"^# (?P<table>\w+)/(?P<cell>[\w.\-]+)/seed(?P<seed>\d+): (?P<config>\w+) N=(?P<N>[\d,]+) "
-    r"E=(?P<E>[\d,.e+\-]+) D=(?P<D>[\d.e+\-]+) steps=(?P<steps>[\d,]+)"
+    r"E=(?P<E>[\d,.e+\-]+) D=(?P<D>[\d.e+\-]+) steps=(?P<steps>[\d,]+).* -> (?P<what>.*)$"
 )
 
 
@@ -59,7 +61,11 @@ def test_dry_run_lists_exactly_the_paper_cells(name, tmp_path):
         assert float(h["D"]) == pytest.approx(plan.diversity, rel=1e-5)
         assert h["config"] == cells[h["cell"]].spec.config
     probes = [line for line in out.stdout.splitlines() if "main_linear.py" in line]
-    assert len(probes) == 2 * sum(len(c.spec.probes) for c in cells.values())
+    missing = {i for i, c in cells.items() if resolve_cell(c.spec).missing}  # data not there
+    assert len(probes) == 2 * sum(len(c.spec.probes) for i, c in cells.items() if i not in missing)
+    skipped = {h["cell"] for h in heads if h["what"].startswith("skipped, it needs ")}
+    assert skipped == missing
+    assert "{" not in "".join(probes)  # no command with a placeholder left in it
     assert all("max_epochs=100" in p and "probe.mode=protocol" in p for p in probes)
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
 
@@ -97,3 +103,53 @@ def test_fig3_says_which_sets_are_missing(tmp_path):
     assert out.returncode == 1
     assert "simclr-in_web/seed0: skipped, it needs FIG3_SETS (unset)" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "runs").exists()
+
+
+def test_fig3_dry_run_without_its_sets_names_them_and_runs_none(tmp_path):
+    out = _script("fig3_imagenet100", "--dry-run", "--only", "simclr-B", "simclr-in_source",
+                  "simclr-in_web", "--seeds", "0", tmp=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == (
+        "fig3_imagenet100: 3 cell x seed, 0 done; to run: 1 pretraining(s), 1 probe(s); 2 skipped, "
+        "their data is missing: FIG3_SETS (unset)"
+    )
+    what = {h["cell"]: h["what"] for h in _heads(out.stdout)}
+    assert what == {"simclr-B": "skipped, it needs FIG3_SETS (unset)",
+                    "simclr-in_source": "pretrain, then 1 probe(s)",
+                    "simclr-in_web": "skipped, it needs FIG3_SETS (unset)"}
+    assert "{FIG3_SETS}" not in out.stdout
+    assert sum("main_pretrain.py" in line for line in out.stdout.splitlines()) == 1
+
+
+def test_fig3_plans_n_from_a_built_set(tmp_path, monkeypatch):
+    sets = tmp_path / "sets"
+    built = build_index("digits", sets / "B.h5", split="train")  # stands in for B: 1,438 images
+    monkeypatch.setenv("FIG3_SETS", str(sets))
+    cells = load_experiment("fig3_imagenet100").cells
+    b = resolve_cell(next(c for c in cells if c.id == "simclr-B"))
+    assert b.missing == () and b.plan.N == len(open_index(built)) == 1438
+    assert b.plan.N != b.spec.N  # the list's estimate, 63,345, is only the run key's
+    assert f"-N{b.spec.N}-" in b.run_key
+    web = resolve_cell(next(c for c in cells if c.id == "simclr-in_web"))
+    assert web.missing == (f"data.train_path={sets}/b_union_a_in_web.h5 (not found)",)
+    assert web.plan.N == web.spec.N
+
+
+def test_mini_paper_only_counts_the_cells_it_runs(tmp_path):
+    out = _script("mini_paper_fashion_mnist", "--only", "simclr-n64", "dino-n400", "--seeds", "0",
+                  "--dry-run", tmp=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sorted(h["cell"] for h in _heads(out.stdout)) == ["dino-n400", "simclr-n64"]
+    assert out.stdout.splitlines()[-1] == (
+        "mini paper (dry run): 2 cells x 1 seeds: simclr-n64 dino-n400"
+    )
+
+
+def test_mini_paper_only_refuses_an_unknown_cell(tmp_path):
+    out = _script("mini_paper_fashion_mnist", "--only", "a", "b", "--dry-run", tmp=tmp_path)
+    assert out.returncode == 2
+    assert re.fullmatch(
+        r"error: mini_paper_fashion_mnist has no cell 'a'; its cells are simclr-n64, .*\n",
+        out.stderr,
+    ), out.stderr
+    assert out.stdout == "" and not (tmp_path / "out").exists()

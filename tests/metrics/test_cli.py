@@ -65,3 +65,23 @@ def test_missing_weights_exit_with_the_offline_message(make_dataset, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: Inception weights not found at {tmp_path / 'nowhere'}/")
     assert "place the file there (download: https://" in err and "\n" not in err
+
+
+def test_fid_with_a_batchnorm_torchvision_extractor(make_dataset, tmp_path, capsys):
+    # resnet18's BatchNorm has 0-d num_batches_tracked buffers, which the weights fingerprint
+    # (the feature cache's key) once failed on
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "r18.pth")
+    a, b = make_dataset("a", n=4), make_dataset("b", n=4, shift=0.5)
+    args = ["distance", "fid", str(a), str(b), "--feature-extractor", "torchvision:resnet18",
+            "--weights", str(tmp_path / "r18.pth"), "--json", str(tmp_path / "fid.json")]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "fid.json").read_text())
+    assert (record["n_a"], record["n_b"], record["extractor"]) == (4, 4, "torchvision:resnet18")
+    assert record["fid"] > 0
+    assert capsys.readouterr().out.startswith(
+        f"FID(a, b) = {record['fid']:.4f}  [torchvision:resnet18, n=4 vs 4]"
+    )

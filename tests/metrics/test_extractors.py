@@ -135,3 +135,17 @@ def test_vit_extractors_give_vdna_layer_maps(build, tokens):
     assert list(out) == [f"block_{i}" for i in range(12)] + ["last_norm"]
     assert all(v.shape == (1, 768, tokens, 1) for v in out.values())
     assert extractor.layers == {name: 768 for name in out}
+
+
+def test_the_weights_fingerprint_covers_0d_batchnorm_buffers(tmp_path):
+    import torchvision
+
+    net = torchvision.models.resnet18(weights=None)
+    torch.save(net.state_dict(), tmp_path / "r18.pth")
+    first = build_extractor("torchvision:resnet18", layered=False, weights=tmp_path / "r18.pth")
+    again = build_extractor("torchvision:resnet18", layered=False, weights=tmp_path / "r18.pth")
+    assert first.fingerprint == again.fingerprint and len(first.fingerprint) == 64
+    net.bn1.num_batches_tracked.fill_(7)  # only a 0-d buffer differs
+    torch.save(net.state_dict(), tmp_path / "r18b.pth")
+    other = build_extractor("torchvision:resnet18", layered=False, weights=tmp_path / "r18b.pth")
+    assert other.fingerprint != first.fingerprint

@@ -13,6 +13,7 @@ from solo_diversity.cli import main
 from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import list_names, load_experiment
 from solo_diversity.experiments.plan import resolve_cell
+from solo_diversity.index import build_index
 from solo_diversity.report.match import pair_table
 from solo_diversity.report.paper_tables import load_paper_table
 
@@ -117,7 +118,11 @@ def test_fig3_cells_say_which_sets_are_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("FIG3_SETS", str(tmp_path))
     missing = resolve_cell(exp.cell("simclr-in_web"), CONFIGS).missing
     assert missing == (f"data.train_path={tmp_path}/b_union_a_in_web.h5 (not found)",)
-    (tmp_path / "b_union_a_in_web.h5").write_bytes(b"")
+    (tmp_path / "b_union_a_in_web.h5").write_bytes(b"")  # there, but no index: cannot run
+    (unreadable,) = resolve_cell(exp.cell("simclr-in_web"), CONFIGS).missing
+    assert unreadable.startswith(f"data.train_path={tmp_path}/b_union_a_in_web.h5 (unreadable: ")
+    (tmp_path / "b_union_a_in_web.h5").unlink()
+    build_index("digits", tmp_path / "b_union_a_in_web.h5", split="test")
     assert resolve_cell(exp.cell("simclr-in_web"), CONFIGS).missing == ()
 
 

@@ -238,3 +238,25 @@ def test_line_that_is_not_an_object(tmp_path):
     with pytest.raises(UserError) as err:
         read_results(path)
     assert str(err.value) == f"{path}:1: a result line must be a JSON object"
+
+
+def test_a_line_that_trained_another_budget_is_not_filed_under_its_folders_cell(tmp_path):
+    """A run under ``--set budget.C=5e6`` written into the C = 50M cell's folder (before run keys
+    held overrides) is not that cell's number: it is filed by its own C, and the report says so."""
+    folder = f"runs/{_key('table1_cifar100', 'simclr-f0.1')}/seed0/last.ckpt"
+    results = write_lines(
+        tmp_path / "r.jsonl",
+        [
+            line("simclr", 5000, 30.0, c=5_000_000, checkpoint=folder),
+            line("simclr", 5000, 38.0, checkpoint=folder),
+        ],
+    )
+    write_report(results, tmp_path / "o", tables=["table1_cifar100"], configs=CONFIGS, draw=False)
+    md = (tmp_path / "o" / "table1_cifar100.md").read_text()
+    assert "| 5 | 0.1 | 38.00 / 37.95 (+0.05) |" in md and "30.0" not in md
+    summary = (tmp_path / "o" / "report.md").read_text()
+    assert (
+        "Line 1 is in a run's folder but it trained C=5,000,000, the cell simclr-f0.1 "
+        "C=50,000,000: filed by its own C" in summary
+    )
+    assert "Lines matching no cell: 1" in summary

@@ -4,7 +4,8 @@
 All three ask with SafeSearch at its strictest, page until ``count`` results or the end, and send
 every request through their own :class:`~.pacing.RateLimit` with backoff. Each endpoint can be
 overridden (``endpoint=``), which is how the tests point them at a local server and how a user
-points them at a mirror or a compatible API.
+points them at a mirror or a compatible API. An engine that cannot be reached at all (offline, DNS,
+refused, timed out) after its retries is one :class:`UserError` line naming it and its URL.
 
 - **DuckDuckGo** through ``ddgs``'s own DuckDuckGo image engine, used directly rather than through
   ``DDGS().images``: that front end re-ranks results with its own filter and pages one call at a
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -63,6 +66,71 @@ def _need(env: Mapping[str, str], *names: str) -> list[str]:
     return [env[n] for n in names]
 
 
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """The exception types of a request that never reached its server (refused, DNS, timeout)."""
+    types: list[type[BaseException]] = [ConnectionError, TimeoutError, socket.gaierror]
+    try:
+        import requests
+
+        types += [requests.ConnectionError, requests.Timeout]
+    except ImportError:  # the web extra is not installed: its engines cannot be built either
+        pass
+    try:
+        import primp  # ddgs' HTTP client
+
+        types += [primp.ConnectError, primp.DNSError, primp.DNSTimeoutError, primp.TimeoutError]
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _network_cause(err: BaseException) -> BaseException | None:
+    """The network failure behind ``err`` (ddgs wraps its client's), or None for anything else."""
+    network = _network_errors()
+    current: BaseException | None = err
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        if isinstance(current, network):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _short_reason(err: BaseException) -> str:
+    """``Connection refused`` out of a client's long message (``... > tcp connect error > ...``)."""
+    text = str(err)
+    errno_text = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno_text:
+        return errno_text.group(1).strip()
+    return text.rsplit(" > ", 1)[-1].strip()[:100] or type(err).__name__
+
+
+def reach(
+    name: str, endpoint: str, settings: EngineSettings, call: Callable[[], list[str]]
+) -> list[str]:
+    """``call()``, with a network failure that outlived every retry as one line.
+
+    An offline machine, a refused connection or a DNS failure is the user's to fix (the network,
+    or a mirror's URL), not a bug: it becomes a :class:`UserError` naming the engine and its URL.
+
+    Raises:
+        UserError: the engine could not be reached after ``settings.backoff.attempts`` tries.
+    """
+    try:
+        return call()
+    except Exception as err:  # noqa: BLE001 - anything but a network failure is re-raised
+        cause = _network_cause(err)
+        if cause is None:
+            raise
+        tries = settings.backoff.attempts
+        raise UserError(
+            f"the {name} search engine could not be reached at {endpoint} after {tries} "
+            f"{'try' if tries == 1 else 'tries'} ({_short_reason(cause)}); check the network "
+            f"connection, or point --{name}-url at a reachable server"
+        ) from None
+
+
 class DuckDuckGo:
     """DuckDuckGo images via ``ddgs`` (no key); 100 results a page."""
 
@@ -90,8 +158,12 @@ class DuckDuckGo:
         self._engine = Pointed(timeout=int(math.ceil(settings.timeout)))
         self._settings = settings
         self._limit = RateLimit(settings.interval)
+        self.endpoint = base
 
     def search(self, query: str, count: int) -> list[str]:
+        return reach(self.name, self.endpoint, self._settings, partial(self._search, query, count))
+
+    def _search(self, query: str, count: int) -> list[str]:
         urls: list[str] = []
         page = 1
         paced_call(  # the token request is paced like the pages
@@ -130,6 +202,7 @@ class Flickr:
         self._api.REST_URL = settings.endpoint or FLICKR_URL  # the instance's, not the class's
         self._settings = settings
         self._limit = RateLimit(settings.interval)
+        self.endpoint = self._api.REST_URL
 
     def _page(self, query: str, page: int, per_page: int) -> dict[str, Any]:
         reply: dict[str, Any] = self._api.photos.search(
@@ -145,6 +218,9 @@ class Flickr:
         return reply
 
     def search(self, query: str, count: int) -> list[str]:
+        return reach(self.name, self.endpoint, self._settings, partial(self._search, query, count))
+
+    def _search(self, query: str, count: int) -> list[str]:
         urls: list[str] = []
         page, per_page = 1, min(500, count)
         while len(urls) < count:
@@ -178,6 +254,7 @@ class Bing:
         self._url = settings.endpoint or BING_URL
         self._settings = settings
         self._limit = RateLimit(settings.interval)
+        self.endpoint = self._url
 
     def _page(self, query: str, offset: int, count: int) -> dict[str, Any]:
         response = self._session.get(
@@ -196,6 +273,9 @@ class Bing:
         return reply
 
     def search(self, query: str, count: int) -> list[str]:
+        return reach(self.name, self.endpoint, self._settings, partial(self._search, query, count))
+
+    def _search(self, query: str, count: int) -> list[str]:
         urls: list[str] = []
         offset = 0
         while len(urls) < count:
