@@ -22,6 +22,7 @@ from solo_diversity.errors import UserError
 from solo_diversity.experiments import cli as experiment_cli
 from solo_diversity.index import cli as index_cli
 from solo_diversity.metrics import cli as distance_cli
+from solo_diversity.prepare import cli as prepare_cli
 from solo_diversity.report import cli as report_cli
 from solo_diversity.report.console import console, plan_table
 
@@ -94,6 +95,7 @@ REGISTRARS = [
     ledger_cli.register,
     experiment_cli.register,
     report_cli.register,
+    prepare_cli.register,
 ]
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from solo_diversity.errors import UserError
+from solo_diversity.harmless_warnings import hide_harmless_warnings
 
 PACKAGE_LOGGER = "solo_diversity"
 FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -183,9 +184,11 @@ def exit_on_user_error() -> Iterator[None]:
 
     It first checks that stdout and stderr can be written (:func:`check_standard_streams`), turns
     an OSError of a path that cannot be created into the same one line (:func:`path_error_line`),
-    and routes this project's warnings to the console (:func:`route_warnings_to_console`).
+    routes this project's warnings to the console (:func:`route_warnings_to_console`) and hides
+    the named harmless library warnings (:mod:`solo_diversity.harmless_warnings`).
     """
     check_standard_streams()
+    hide_harmless_warnings()
     logging.basicConfig(level=logging.INFO, format=FORMAT)
     route_warnings_to_console()
     try:

@@ -33,7 +33,6 @@ shard finishes last and sees every image done, or on demand by ``build synthetic
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -47,6 +46,7 @@ from typing import Any
 
 from solo_diversity.errors import UserError
 from solo_diversity.index.writer import IndexMeta, write_index
+from solo_diversity.progress_bar import progress
 
 log = logging.getLogger(__name__)
 
@@ -256,49 +256,6 @@ def load_pipeline(weights: str | Path, device: str = "cpu", dtype: Any = None) -
     return pipe.to(device)
 
 
-@contextlib.contextmanager
-def progress_bar(label: str, total: int, completed: int) -> Iterator[Callable[[], None]]:
-    """A rich bar with rate and ETA; yields the function that advances it by one image.
-
-    Where stderr is no terminal (a SLURM log), the bar cannot redraw, so every 5% of the shard
-    is also logged with the rate and the ETA.
-    """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    timing = (TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    every, start, made = max(1, (total - completed) // 20), time.perf_counter(), 0
-    with Progress(*columns, *timing, console=console) as bar:
-        task = bar.add_task(label, total=total, completed=completed)
-
-        def advance() -> None:
-            nonlocal made
-            bar.advance(task)
-            made += 1
-            if not console.is_terminal and made % every == 0:
-                rate = made / (time.perf_counter() - start)
-                eta = (total - completed - made) / rate
-                log.info(
-                    "%s: %d/%d, %.2f images/s, ETA %.0f s",
-                    label,
-                    completed + made,
-                    total,
-                    rate,
-                    eta,
-                )
-
-        yield advance
-
-
 def generate_batch(pipe: Any, settings: Settings, class_index: int, images: list[int]) -> Any:
     """Run the pipeline on one batch; returns its output (``.images``: PIL images)."""
     import torch
@@ -366,7 +323,7 @@ def build_shard(
     manifest, generated, start = Manifest(root, shard), 0, time.perf_counter()
     writers = ThreadPoolExecutor(max_workers=min(settings.batch, os.cpu_count() or 1))
     try:
-        with progress_bar(f"synthetic {shard.name}", total, skipped) as advance:
+        with progress(f"synthetic {shard.name}", total, completed=skipped) as advance:
             for c in owned:
                 for images in settings.batches(c):
                     todo = [i for i in images if (c, i) not in done]
@@ -384,7 +341,7 @@ def build_shard(
                     for _, record in made:
                         manifest.add(record)
                         generated += 1
-                        advance()
+                        advance(1)
                         if after_image is not None:
                             after_image(record)
     finally:

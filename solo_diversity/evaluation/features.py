@@ -35,6 +35,7 @@ from solo_diversity.data import (
     probe_train_transform,
 )
 from solo_diversity.errors import UserError
+from solo_diversity.progress_bar import counted, length, progress
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +281,8 @@ def extract_features(
     """
     device = next(model.parameters()).device
     feats, targets = [], []
-    for x, y in batches:
-        feats.append(model(x.to(device, non_blocking=True).float()).float().cpu())
-        targets.append(torch.as_tensor(y).cpu())
+    with progress("features", length(batches)) as advance:  # batches, not images
+        for x, y in counted(batches, advance):
+            feats.append(model(x.to(device, non_blocking=True).float()).float().cpu())
+            targets.append(torch.as_tensor(y).cpu())
     return torch.cat(feats), torch.cat(targets)

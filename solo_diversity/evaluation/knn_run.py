@@ -38,6 +38,7 @@ from solo_diversity.evaluation.features import (
     verify_checksum,
 )
 from solo_diversity.evaluation.knn import FEATURE_TYPES, check_distance, knn_hits
+from solo_diversity.evaluation.provenance import provenance
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.index.splits import check_validation_split
 from solo_diversity.methods import get_method
@@ -252,6 +253,7 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
         "n_train": len(labels["train"]),
         "n_test": len(labels["test"]),
         "feature_seconds": feature_seconds,
+        **provenance(device.type),
     }
     records = []
     for ftype in feature_types:

@@ -45,6 +45,7 @@ from solo_diversity.evaluation.features import (
 )
 from solo_diversity.evaluation.probe_data import feature_loaders, probe_stats, protocol_loaders
 from solo_diversity.evaluation.protocol import LinearProbe
+from solo_diversity.evaluation.provenance import provenance
 from solo_diversity.evaluation.recipes import probe_recipe, scale_of_dataset
 from solo_diversity.evaluation.settings import (
     ProbeSettings,
@@ -347,6 +348,7 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
         "probe_checkpoint": str(saved) if saved else None,
         "probe_seconds": probe_seconds,
         "wall_seconds": round(time.time() - wall, 2),
+        **provenance(accelerator),
     }
     if trainer.is_global_zero:
         results = Path(str(cfg.results))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from pathlib import Path
 
 from rich.table import Table
@@ -156,8 +157,24 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def looked_in(results: Path, runs: Path) -> list[str]:
+    """One line per place ``experiment status`` found nothing, so "done: 0" is not a mystery."""
+    lines = []
+    if not results.is_file():
+        lines.append(f"no results file at {results.resolve()}, so no probe is done (give "
+                     "--results or set SOLO_DIV_RESULTS)")
+    if not runs.is_dir():
+        lines.append(f"no runs folder at {runs.resolve()}, so no pretraining has started (give "
+                     "--runs or set SOLO_DIV_RUNS)")
+    return lines
+
+
 def _status(args: argparse.Namespace) -> int:
-    states = table_status(args.table, args.results, args.runs, args.seeds, args.configs)
+    results = args.results or run_cli.env_path("SOLO_DIV_RESULTS", "results/linear.jsonl")
+    runs = args.runs or run_cli.env_path("SOLO_DIV_RUNS", "runs")
+    states = table_status(args.table, results, runs, args.seeds, args.configs)
+    for line in looked_in(results, runs):
+        print(f"note: {line}", file=sys.stderr)
     if args.only:
         load_experiment(args.table, args.configs).cell(args.only)  # a clear error for a bad id
         states = [s for s in states if s.cell.spec.id == args.only]
@@ -203,10 +220,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "status", parents=[common], help="per cell, probe and seed: done, probe, resume or pretrain"
     )
     status.add_argument("table", help="a cell list, e.g. table1_cifar100")
-    status.add_argument("--results", type=Path, default=None, help="the probes' JSONL file")
-    status.add_argument(
-        "--runs", type=Path, default=None, help="the folder of runs, <runs>/<run_key>/seed<seed>/"
-    )
+    status.add_argument("--results", type=Path, default=None,
+                        help="the probes' JSONL file (env SOLO_DIV_RESULTS, "
+                        "default results/linear.jsonl)")
+    status.add_argument("--runs", type=Path, default=None,
+                        help="the folder of runs, <runs>/<run_key>/seed<seed>/ (env SOLO_DIV_RUNS, "
+                        "default runs)")
     status.add_argument("--seeds", type=int, nargs="+", default=[0])
     status.add_argument("--only", default=None, help="one cell id")
     status.add_argument("--format", choices=("table", "tsv"), default="table")

@@ -11,12 +11,14 @@ sweep without a cluster). Only tasks with something left are submitted.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import default_configs_dir
+from solo_diversity.experiments.progress import progress_line
 from solo_diversity.experiments.runner import (
     RunSettings,
     Task,
@@ -123,9 +125,11 @@ def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], 
 def run_local(
     tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], None]
 ) -> list[str]:
-    """Run the tasks one after another; returns one line per failure."""
+    """Run the tasks one after another, each opened by its ``[k/n]`` line; returns the failures."""
     failures: list[str] = []
-    for task in tasks:
+    started = time.monotonic()
+    for k, task in enumerate(tasks, start=1):
+        say(progress_line(k, len(tasks), time.monotonic() - started, task.name))
         fresh = plan_tasks(task.cell.spec.table, settings, [task.seed], [task.cell.spec.id])[0]
         if fresh.idle:
             continue

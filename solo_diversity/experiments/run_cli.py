@@ -6,6 +6,8 @@ solo-div experiment run table1_cifar100 --only simclr-f0.1 --seeds 0 1 2
 solo-div experiment run table1_cifar100 --launcher slurm --partition gpu --devices 4 --nodes 2
 solo-div experiment about table1_cifar100                         # what it reproduces and costs
 
+Each task of a local run opens with ``[k/n] <table>/<cell>/seed<s> (elapsed m:ss, ETA m:ss)``.
+
 Paths default to the environment: ``SOLO_DIV_RESULTS`` (results/linear.jsonl), ``SOLO_DIV_RUNS``
 (runs), ``SOLO_DIV_WORKDIR`` (the folder whose ``datasets/`` the configs' relative paths name),
 ``SOLO_DIV_DISTANCES`` (results/distances: a distance list's JSON per cell, Table 3).
@@ -34,15 +36,16 @@ from solo_diversity.experiments.launch import (
 from solo_diversity.experiments.runner import RunSettings, Task, plan_tasks, shell_line
 
 
-def _env_path(name: str, default: str) -> Path:
+def env_path(name: str, default: str) -> Path:
+    """The path in the environment variable ``name``, else ``default`` (run and status)."""
     return Path(os.environ.get(name) or default)
 
 
 def _settings(args: argparse.Namespace) -> RunSettings:
     return RunSettings(
-        results=args.results or _env_path("SOLO_DIV_RESULTS", "results/linear.jsonl"),
-        runs=args.runs or _env_path("SOLO_DIV_RUNS", "runs"),
-        workdir=(args.workdir or _env_path("SOLO_DIV_WORKDIR", ".")).resolve(),
+        results=args.results or env_path("SOLO_DIV_RESULTS", "results/linear.jsonl"),
+        runs=args.runs or env_path("SOLO_DIV_RUNS", "runs"),
+        workdir=(args.workdir or env_path("SOLO_DIV_WORKDIR", ".")).resolve(),
         entry_dir=args.entry_dir,
         python=args.python,
         devices=args.devices,
@@ -50,7 +53,7 @@ def _settings(args: argparse.Namespace) -> RunSettings:
         pretrain_set=tuple(args.set),
         probe_set=tuple(args.probe_set),
         configs=args.configs,
-        distances=args.distances or _env_path("SOLO_DIV_DISTANCES", "results/distances"),
+        distances=args.distances or env_path("SOLO_DIV_DISTANCES", "results/distances"),
         distance_set=tuple(shlex.split(args.distance_args)),
     )
 

@@ -7,7 +7,8 @@ checkpoints) and the probes whose lines are missing. The commands are the users'
 the same run as one typed by hand. Pretraining writes into ``<runs>/<run_key>/seed<seed>/`` with
 auto-resume on, so a crashed or requeued task continues from its last checkpoint, and a rerun of a
 finished list does nothing. The launchers (:mod:`solo_diversity.experiments.launch`) decide where
-the tasks run.
+the tasks run. The pretraining's wall time is summed over resumes in the folder's ``wall_time.json``
+and, with the cell's table, id and run key, handed to the probes for their result lines.
 """
 
 from __future__ import annotations
@@ -19,16 +20,19 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from solo_diversity.errors import UserError
+from solo_diversity.evaluation.provenance import SWEEP_ENV
 from solo_diversity.experiments.cells import Probe, default_configs_dir, load_experiment
 from solo_diversity.experiments.plan import ResolvedCell, read_yaml, resolve_cell
 from solo_diversity.experiments.status import pretrain_state, probe_done, read_optional, run_dir
 
 PROBE_CONFIG = "linear_div"
+WALL_TIME = "wall_time.json"  # in a task's folder: the pretraining's seconds, summed over resumes
 
 
 @dataclass(frozen=True)
@@ -254,12 +258,43 @@ def run_command(cmd: list[str], settings: RunSettings, env: Mapping[str, str] | 
         signal.signal(signal.SIGINT, previous)
 
 
+def add_pretrain_seconds(folder: Path, seconds: float) -> float:
+    """Add one pretraining command's wall time to the task folder's total; returns the total."""
+    total = round((pretrain_seconds(folder) or 0.0) + seconds, 2)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / WALL_TIME).write_text(json.dumps({"pretrain_seconds": total}) + "\n")
+    return total
+
+
+def pretrain_seconds(folder: Path) -> float | None:
+    """The pretraining wall time the sweep measured for this folder (None: not run by a sweep)."""
+    try:
+        return float(json.loads((folder / WALL_TIME).read_text())["pretrain_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def probe_env(task: Task, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The probes' environment: ``base`` plus the cell they belong to, for their result lines.
+
+    The result line reads these (:mod:`solo_diversity.evaluation.provenance`), so the probe's
+    command stays the one a user would type.
+    """
+    env = dict(base or _child_env())
+    seconds = pretrain_seconds(task.folder)
+    values = {"table": task.cell.spec.table, "cell": task.cell.spec.id,
+              "run_key": task.cell.run_key,
+              "pretrain_seconds": "" if seconds is None else f"{seconds:.2f}"}
+    env.update({SWEEP_ENV[key]: value for key, value in values.items()})
+    return env
+
+
 class Interrupted(UserError):
     """A child stopped on a signal; the sweep stops too (rerun it to go on)."""
 
 
 def run_task(
-    task: Task, settings: RunSettings, *, probe_env: Mapping[str, str] | None = None,
+    task: Task, settings: RunSettings, *, env: Mapping[str, str] | None = None,
     probe: bool = True, say=print,
 ) -> list[str]:
     """Pretrain (or resume) the task's cell if needed, then run its missing probes.
@@ -267,7 +302,7 @@ def run_task(
     Args:
         task: what to run.
         settings: the sweep's paths and commands.
-        probe_env: the probes' environment (a SLURM task strips the multi-process variables).
+        env: the probes' environment (a SLURM task strips the multi-process variables).
         probe: run the probes (only rank 0 of a multi-process SLURM job does).
         say: where progress lines go.
 
@@ -284,7 +319,10 @@ def run_task(
         verb = "resuming" if task.pretrain == "resume" else "pretraining"
         say(f"[{task.name}] {verb}: N={task.cell.plan.N:,} E={task.cell.plan.epochs:,.4g} "
             f"steps={task.cell.plan.steps:,}")
+        started = time.monotonic()
         code = run_command(pretrain_command(task, settings), settings)
+        if probe:  # rank 0 of a multi-process job only: each rank times the same run
+            add_pretrain_seconds(task.folder, time.monotonic() - started)
         _raise_if_signalled(code, task, "pretraining")
         if code != 0:
             return [f"{task.name}: pretraining failed (exit {code}); rerun to resume it"]
@@ -293,7 +331,8 @@ def run_task(
     ckpt = finished_checkpoint(task.folder)
     for p in task.probes:
         say(f"[{task.name}] probing {p.label()} ({p.mode})")
-        code = run_command(probe_command(task, p, ckpt, settings), settings, probe_env)
+        code = run_command(probe_command(task, p, ckpt, settings), settings,
+                           probe_env(task, env))
         _raise_if_signalled(code, task, f"probe {p.label()}")
         if code != 0:
             failures.append(f"{task.name}: probe {p.label()} failed (exit {code})")

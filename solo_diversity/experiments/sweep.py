@@ -77,7 +77,7 @@ def main(cfg: DictConfig) -> None:
             if task.idle:
                 print(f"[{task.name}] done already; nothing to run")
                 continue
-            failures = run_task(task, settings, probe_env=_single_process_env(), probe=rank == 0)
+            failures = run_task(task, settings, env=_single_process_env(), probe=rank == 0)
             if failures:
                 raise SystemExit("\n".join(failures))
 

@@ -38,6 +38,7 @@ from solo_diversity.index.format import (
     Fingerprint,
 )
 from solo_diversity.index.shuffle import Spool, shuffled_blocks, spool_entries
+from solo_diversity.progress_bar import counted, length, progress
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +301,8 @@ def _write_in_build_folder(
 ) -> tuple[str, int]:
     """Spool, shuffle and write in a working folder, then publish; (fingerprint, entries)."""
     with _build_folder(out) as folder:
-        spool = spool_entries(entries, meta.kind, folder)
+        with progress(f"index {out.name}", length(entries)) as advance:
+            spool = spool_entries(counted(entries, advance), meta.kind, folder)
         if spool.num_entries == 0:
             raise UserError(f"source {meta.source!r} has no entries; nothing to index")
         log.info(

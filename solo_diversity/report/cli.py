@@ -2,8 +2,10 @@
 """``solo-div report RESULTS.jsonl [--out DIR]``: our numbers beside the paper's, tables, figures.
 
 Writes, under ``--out``: ``report.md`` (a summary, then every table with results), ``report.tex``,
-one ``<table>.md`` / ``<table>.tex`` per table, ``<table>_acc_vs_D.png`` per table with results
-(Figure 4 is ``fig4_yfcc_subsets_acc_vs_D.png``) and ``fig3_imagenet100.png``. It says which cells
+one ``<table>.md`` / ``<table>.tex`` per table with its ``<table>.csv`` / ``<table>.json``
+aggregate (mean, std, n and the paper's value per cell), and per table with results the figure
+``<table>_acc_vs_D`` (Figure 4 is ``fig4_yfcc_subsets_acc_vs_D``; Figure 3 ``fig3_imagenet100``)
+as ``.pdf``, ``.svg`` and ``.png`` (``--dpi``, ``--ylim``). It says which cells
 are missing, which lines matched no cell or several, and which probe mode produced each number.
 Table 3 (a distance list) reads ``--distances DIR`` (``<cell id>.json`` per distance) instead of
 the probe lines and is printed beside the paper's 36 numbers.
@@ -17,8 +19,10 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import list_names, load_experiment
-from solo_diversity.report import figures, render
+from solo_diversity.report import compare, figures, render
+from solo_diversity.report.aggregate import write_aggregates, write_distance_aggregates
 from solo_diversity.report.console import console
 from solo_diversity.report.distances import (
     distance_latex,
@@ -43,6 +47,8 @@ def write_report(
     configs: Path | None = None,
     draw: bool = True,
     distances: Path | None = None,
+    dpi: int = figures.DEFAULT_DPI,
+    ylim: tuple[float, float] | None = None,
 ) -> dict[str, list[Path]]:
     """Render every table (or ``tables``) with results into ``out``.
 
@@ -51,8 +57,10 @@ def write_report(
         out: the folder to write into.
         tables: the cell lists to render even without results (default: those with results).
         configs: the ``yaml_configs`` folder.
-        draw: also draw the PNG figures.
+        draw: also draw the figures (PDF, SVG and PNG).
         distances: the distance list's results folder (Table 3's ``<cell id>.json``).
+        dpi: the PNG figures' resolution.
+        ylim: fixed y-limits of the figures (default: fitted to ours and the paper's values).
 
     Returns:
         The files written, per table (``report`` for the summary files).
@@ -77,11 +85,11 @@ def write_report(
         files[1].write_text(tex)
         md_parts.append(md)
         tex_parts.append(tex)
+        files += write_aggregates(pairing, assignment, out / name)
         if draw:
             plot = figures.plot_fig3 if name == "fig3_imagenet100" else figures.plot_acc_vs_d
-            target = out / (f"{name}.png" if name == "fig3_imagenet100" else f"{name}_acc_vs_D.png")
-            png = plot(pairing, assignment, target)
-            files += [png] if png else []
+            stem = out / (name if name == "fig3_imagenet100" else f"{name}_acc_vs_D")
+            files += plot(pairing, assignment, stem, dpi=dpi, ylim=ylim)
         written[name] = files
     for name in (n for n in names if kinds[n] == "distance"):
         dist = pair_distances(name, configs)
@@ -94,6 +102,7 @@ def write_report(
         files = [out / f"{name}.md", out / f"{name}.tex"]
         files[0].write_text(md)
         files[1].write_text(tex)
+        files += write_distance_aggregates(dist, values, out / name)
         md_parts.append(md)
         tex_parts.append(tex)
         written[name] = files
@@ -127,11 +136,29 @@ def write_report(
     return written
 
 
+def _ylim(values: list[float] | None) -> tuple[float, float] | None:
+    """``--ylim LOW HIGH`` checked: LOW below HIGH."""
+    if values is None:
+        return None
+    low, high = values
+    if not low < high:
+        raise UserError(f"--ylim {low:g} {high:g}: LOW must be below HIGH, e.g. --ylim 30 70")
+    return low, high
+
+
 def _report(args: argparse.Namespace) -> int:
+    if args.dpi < 10 or args.dpi > 1200:
+        raise UserError(f"--dpi {args.dpi}: give a resolution from 10 to 1200, e.g. --dpi 300")
     distances = args.distances or Path(os.environ.get("SOLO_DIV_DISTANCES") or "results/distances")
     written = write_report(
-        Path(args.results), Path(args.out), args.tables, args.configs, draw=not args.no_figures,
+        Path(args.results),
+        Path(args.out),
+        args.tables,
+        args.configs,
+        draw=not args.no_figures,
         distances=distances,
+        dpi=args.dpi,
+        ylim=_ylim(args.ylim),
     )
     for name, files in written.items():
         if files and files[0].name == "table3_distances.md":  # printed: no figure shows it
@@ -144,7 +171,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``solo-div report``."""
     p = subparsers.add_parser("report", help="the paper's tables and figures with our numbers")
     p.add_argument("results", help="the probes' results JSONL (results/linear.jsonl)")
-    p.add_argument("--out", default="report", help="folder for the Markdown, LaTeX and PNG files")
+    p.add_argument(
+        "--out", default="report", help="folder: tables (Markdown, LaTeX, CSV, JSON), plots"
+    )
     p.add_argument(
         "--tables",
         nargs="+",
@@ -152,7 +181,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="cell lists to render even without results (default: those with results)",
     )
     p.add_argument("--configs", type=Path, default=None, help="the yaml_configs folder")
-    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument(
+        "--dpi", type=int, default=figures.DEFAULT_DPI, help="the PNG figures' resolution"
+    )
+    p.add_argument(
+        "--ylim",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help="fixed y-range of the figures in %% (default: at least 10 points around ours and "
+        "the paper's)",
+    )
     p.add_argument(
         "--distances",
         type=Path,
@@ -161,3 +202,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default results/distances)",
     )
     p.set_defaults(func=_report)
+    compare.attach(p)  # solo-div report compare A.jsonl B.jsonl

@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: MIT
 """A paper table in its own layout, as Markdown and LaTeX, with our number beside the paper's.
 
-Each cell reads ``ours / paper (ours - paper)``: ours is the mean over seeds of the probe lines
-assigned to the cell (:mod:`solo_diversity.report.results`), ``-`` where none is, and ``n/a`` where
-the paper prints no number. A cell measured by a probe other than solo-learn's protocol is marked
-``†``, and one measured over several seeds carries their count. Under each table: the cells with
-results, one line each (seeds, probe mode), and the cells still missing.
+Each cell reads ``mean ± std [n] / paper (mean - paper)``: the mean and sample standard deviation
+(ddof = 1) over the n seeds of the probe lines assigned to the cell
+(:mod:`solo_diversity.report.results`); one seed shows no std, ``-`` marks a cell with no line yet
+and ``n/a`` one where the paper prints no number. A cell measured by a probe other than
+solo-learn's protocol is marked ``†``. Under each table: the cells with results, one line each
+(seeds, probe mode), and the cells still missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from statistics import mean
+from statistics import mean, stdev
 
 from solo_diversity.report.match import Pairing, Slot
 from solo_diversity.report.paper_tables import PaperBlock, PaperCell, PaperTable
@@ -32,6 +33,15 @@ class Measured:
     @property
     def mean(self) -> float:
         return mean(self.values)
+
+    @property
+    def std(self) -> float | None:
+        """The sample standard deviation (ddof = 1) over seeds; None for one seed."""
+        return stdev(self.values) if len(self.values) > 1 else None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
 
     @property
     def low(self) -> float:
@@ -64,14 +74,22 @@ def table_numbers(pairing: Pairing, assignment: Assignment) -> dict[tuple[str, s
     return out
 
 
+def ours_text(table: PaperTable, ours: Measured | None) -> str:
+    """``mean ± std [n]`` (``mean [1]`` for one seed, ``-`` for none), ``†`` off protocol."""
+    if ours is None:
+        return "-"
+    text = table.format_value(round(ours.mean, table.decimals))
+    if any(m != PROTOCOL for m in ours.modes):
+        text += "†"
+    if ours.std is not None:
+        text += f" ± {ours.std:.{table.decimals}f}"
+    return text + f" [{ours.n}]"
+
+
 def cell_text(table: PaperTable, paper: PaperCell, ours: Measured | None) -> str:
     """``ours / paper (diff)`` for one cell."""
     fmt = table.format_value
-    left = "-" if ours is None else fmt(round(ours.mean, table.decimals))
-    if ours is not None and any(m != PROTOCOL for m in ours.modes):
-        left += "†"
-    if ours is not None and len(ours.values) > 1:
-        left += f" [{len(ours.values)}]"
+    left = ours_text(table, ours)
     text = f"{left} / {fmt(paper.value)}"
     if ours is not None and paper.value is not None:
         text += f" ({ours.mean - paper.value:+.{table.decimals}f})"
@@ -101,9 +119,10 @@ def _slot_lines(pairing: Pairing, assignment: Assignment) -> tuple[list[str], li
             missing.append(slot.label)
             continue
         per = ", ".join(f"seed {s}: {v:.2f}" for s, v in zip(ours.seeds, ours.values, strict=True))
+        spread = "" if ours.std is None else f" ± {ours.std:.2f}"
         done.append(
-            f"{slot.label}: {per}; mean {ours.mean:.2f} (min {ours.low:.2f}, max "
-            f"{ours.high:.2f}); probe {'/'.join(ours.modes)}"
+            f"{slot.label}: {per}; mean {ours.mean:.2f}{spread}, n={ours.n} (min "
+            f"{ours.low:.2f}, max {ours.high:.2f}); probe {'/'.join(ours.modes)}"
         )
     return done, missing
 
@@ -117,8 +136,8 @@ def markdown(pairing: Pairing, assignment: Assignment) -> str:
         f"## {table.title}",
         "",
         f"{table.source}; cell list `{pairing.experiment.table}`: {len(done)} of "
-        f"{len(pairing.slots)} cells have results. Each cell: ours / paper (ours - paper); "
-        "† a probe other than solo-learn's protocol; [k] k seeds.",
+        f"{len(pairing.slots)} cells have results. Each cell: ours / paper (ours - paper), ours "
+        "the mean ± sample std over [n] seeds; † a probe other than solo-learn's protocol.",
         "",
     ]
     out += markdown_blocks(table, _grid(table, numbers))
@@ -143,6 +162,7 @@ def latex_escape(text: str) -> str:
         "^": r"\^{}",
         "~": r"\~{}",
         "†": r"$^\dagger$",
+        "±": r"$\pm$",
     }
     return "".join(subs.get(ch, ch) for ch in text)
 
@@ -184,7 +204,8 @@ def latex_blocks(
         f"% {table.title} ({table.source}); cell: ours / paper (ours - paper)",
         r"\begin{table}[t]",
         r"\centering",
-        rf"\caption{{{latex_escape(table.title)}: ours / paper (ours $-$ paper)}}",
+        rf"\caption{{{latex_escape(table.title)}: ours (mean $\pm$ std [seeds]) / paper "
+        r"(ours $-$ paper)}",
     ]
     for block, rows in blocks:
         n_lab, n_col = len(table.row_header), len(block.columns)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+import solo_diversity
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +36,23 @@ def _common(tmp: Path, configs: Path, digits: dict[str, Path]) -> list[str]:
 
 def _lines(path: Path) -> list[dict]:
     return [json.loads(t) for t in path.read_text().splitlines() if t.strip()]
+
+
+def _assert_provenance(lines: list[dict], runs: Path) -> None:
+    """Each line names its cell, run, time, code and device; the pretraining time is the sweep's."""
+    for record in lines:
+        assert record["table"] == "tiny_digits" and record["cell"] in ("f0.1", "f0.5")
+        folder = runs / record["run_key"] / "seed0"
+        assert str(folder) in record["checkpoint"]
+        wall = json.loads((folder / "wall_time.json").read_text())["pretrain_seconds"]
+        assert record["pretrain_seconds"] == pytest.approx(wall) and wall > 0
+        assert 0 < record["probe_seconds"] <= record["wall_seconds"]
+        stamp = datetime.fromisoformat(record["timestamp"])
+        assert stamp.utcoffset() == timedelta(0)
+        assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 900
+        assert record["version"] == solo_diversity.__version__
+        assert record["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", record["git_commit"])
+        assert record["device"] == "cpu"
 
 
 def test_dry_run_lists_each_cell_with_its_plan(tmp_path, tiny_configs, digits_indexes):
@@ -57,6 +78,13 @@ def test_second_run_runs_nothing_and_a_lost_line_only_probes(
     lines = _lines(results)
     assert sorted(r["N"] for r in lines) == [144, 719]
     assert all(r["probe_mode"] == "protocol" and r["seed"] == 0 for r in lines)
+    _assert_provenance(lines, tmp_path / "runs")
+    assert re.search(r"^\[1/2\] tiny_digits/f0\.1/seed0 \(elapsed 0:00, ETA unknown\)$",
+                     first.stdout, re.M)
+    assert re.search(r"^\[2/2\] tiny_digits/f0\.5/seed0 \(elapsed \d+:\d\d, ETA \d+:\d\d\)$",
+                     first.stdout, re.M)
+    for harmless in ("LeafSpec", "module(s) in eval mode", "across ranks is zero"):
+        assert harmless not in first.stderr  # hidden on the entry points
     ckpts = sorted((tmp_path / "runs").rglob("*.ckpt"))
     stamps = {p: p.stat().st_mtime_ns for p in ckpts}
 
@@ -94,6 +122,7 @@ def test_submitit_local_sweep_runs_two_cells(tmp_path, tiny_configs, digits_inde
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = _lines(tmp_path / "results.jsonl")
     assert sorted(r["N"] for r in lines) == [144, 719]
+    _assert_provenance(lines, tmp_path / "runs")  # a cluster job's lines name their cell too
     jobs = sorted((tmp_path / "runs" / ".sweeps" / "tiny_digits" / ".submitit").glob("*"))
     assert len(jobs) >= 2  # one submitit folder per job of the array
     again = _run([*common, "--launcher", "submitit_local"], tmp_path)

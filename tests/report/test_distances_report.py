@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from solo_diversity.cli import main
 from solo_diversity.experiments.cells import load_experiment
 from solo_diversity.report.distances import pair_distances
@@ -69,3 +71,10 @@ def test_report_prints_table3_beside_the_papers_numbers(tmp_path, capsys):
         assert "- / 0.00" in text and "2 of 36 distances computed" in text
     assert "| table3_distances | 2 | 34 |" in (tmp_path / "out" / "report.md").read_text()
     assert "11.00 / 11.49" in (tmp_path / "out" / "table3_distances.tex").read_text()
+    rows = json.loads((tmp_path / "out" / "table3_distances.json").read_text())["rows"]
+    cars = next(r for r in rows if r["cell"] == "vdna_mugs-imagenet-stanford_cars")
+    assert (cars["n"], cars["mean"], cars["std"], cars["paper"]) == (1, 11.0, None, 11.49)
+    assert cars["diff"] == pytest.approx(-0.49)
+    assert sum(r["n"] for r in rows) == 2 and len(rows) == 36
+    csv_lines = (tmp_path / "out" / "table3_distances.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("table,block,row,column,cell,") and len(csv_lines) == 37

@@ -80,17 +80,17 @@ def test_markdown_has_ours_beside_the_paper(cifar_results, tmp_path):
     assert sorted(written) == ["report", "table1_cifar100"]
     md = (out / "table1_cifar100.md").read_text()
     assert (
-        "| 5 | 0.1 | 38.20 [2] / 37.95 (+0.25) | - / 44.30 | - / 41.14 | - / 14.06 | "
+        "| 5 | 0.1 | 38.20 ± 0.28 [2] / 37.95 (+0.25) | - / 44.30 | - / 41.14 | - / 14.06 | "
         "- / 44.06 | - / 12.51 | - / 15.74 |"
     ) in md
-    assert "| 25 | 0.5 | 50.00 / 50.13 (-0.13) | - / 54.29 |" in md
-    assert "| 50 | 1.0 | - / 58.59 | - / 58.42 | 57.50† / 58.28 (-0.78) |" in md
+    assert "| 25 | 0.5 | 50.00 [1] / 50.13 (-0.13) | - / 54.29 |" in md
+    assert "| 50 | 1.0 | - / 58.59 | - / 58.42 | 57.50† [1] / 58.28 (-0.78) |" in md
     assert (
-        "- table1_cifar100/simclr-f0.1: seed 0: 38.00, seed 1: 38.40; mean 38.20 "
-        "(min 38.00, max 38.40); probe protocol"
+        "- table1_cifar100/simclr-f0.1: seed 0: 38.00, seed 1: 38.40; mean 38.20 ± 0.28, "
+        "n=2 (min 38.00, max 38.40); probe protocol"
     ) in md
     assert (
-        "- table1_cifar100/byol-f1.0: seed 0: 57.50; mean 57.50 (min 57.50, max 57.50); "
+        "- table1_cifar100/byol-f1.0: seed 0: 57.50; mean 57.50, n=1 (min 57.50, max 57.50); "
         "probe features" in md
     )
     missing = next(x for x in md.splitlines() if x.startswith("Missing ("))
@@ -111,10 +111,10 @@ def test_latex_has_ours_beside_the_paper(cifar_results, tmp_path):
     tex = (tmp_path / "r" / "table1_cifar100.tex").read_text()
     assert r"N (x10\^{}3) & D (x10\^{}-3) & SimCLR & B.T. & BYOL" in tex
     assert (
-        r"5 & 0.1 & 38.20 [2] / 37.95 (+0.25) & - / 44.30 & - / 41.14 & - / 14.06 & "
+        r"5 & 0.1 & 38.20 $\pm$ 0.28 [2] / 37.95 (+0.25) & - / 44.30 & - / 41.14 & - / 14.06 & "
         r"- / 44.06 & - / 12.51 & - / 15.74 \\"
     ) in tex
-    assert r"57.50$^\dagger$ / 58.28 (-0.78)" in tex
+    assert r"57.50$^\dagger$ [1] / 58.28 (-0.78)" in tex
     assert tex.count(r"\begin{tabular}{ll|rrrrrrr}") == 1 and r"\end{table}" in tex
 
 
@@ -128,10 +128,10 @@ def _nonblank(png: Path, size: tuple[int, int]) -> None:
 
 
 def test_accuracy_against_d_png(cifar_results, tmp_path):
-    written = write_report(cifar_results, tmp_path / "r", configs=CONFIGS)
+    written = write_report(cifar_results, tmp_path / "r", configs=CONFIGS, dpi=80)
     png = tmp_path / "r" / "table1_cifar100_acc_vs_D.png"
     assert png in written["table1_cifar100"]
-    _nonblank(png, (420, 340))
+    _nonblank(png, (400, 300))
 
 
 def _key(table, cell_id):
@@ -162,16 +162,16 @@ def test_fig3_bars_by_run_key_in_the_checkpoint_path(tmp_path):
     records.append(line("simclr", n_ab, 70.0, dataset="imagenet100"))  # no run_key: 5 sets fit
     results = write_lines(tmp_path / "r.jsonl", records)
     out = tmp_path / "out"
-    written = write_report(results, out, configs=CONFIGS)
+    written = write_report(results, out, configs=CONFIGS, dpi=40)
     md = (out / "fig3_imagenet100.md").read_text()
-    assert "| B | 72.00 / 72.3 (-0.30) |" in md or "| B | 72.0 / 72.3 (-0.3) |" in md
-    assert "| B u A_In_Web | 72.9 / n/a |" in md
-    assert "| B u A_Out_Web | 71.1 / n/a |" in md
+    assert "| B | 72.0 [1] / 72.3 (-0.3) |" in md
+    assert "| B u A_In_Web | 72.9 [1] / n/a |" in md
+    assert "| B u A_Out_Web | 71.1 [1] / n/a |" in md
     summary = (out / "report.md").read_text()
     assert "Line 4 fits several cells (fig3_imagenet100/simclr-in_web, " in summary
     png = out / "fig3_imagenet100.png"
     assert png in written["fig3_imagenet100"]
-    _nonblank(png, (1680, 720))
+    _nonblank(png, (800, 300))
 
 
 def test_one_line_fills_every_table_that_shares_its_run(tmp_path):
@@ -181,12 +181,12 @@ def test_one_line_fills_every_table_that_shares_its_run(tmp_path):
     )
     write_report(results, tmp_path / "o", configs=CONFIGS, draw=False)
     for table, row in (
-        ("table2_imagenet_yfcc", "| ImageNet | 0.128 | 1.31 | 58.3 / 58.1 (+0.2) |"),
-        ("table4_normalization", "| ImageNet | 98 | 0.128 | 1.31 | 58.3 / 58.1 (+0.2) |"),
-        ("supp_architectures", "| ImageNet | 98 | 0.128 | 1.31 | 58.3 / 58.1 (+0.2) |"),
+        ("table2_imagenet_yfcc", "| ImageNet | 0.128 | 1.31 | 58.3 [1] / 58.1 (+0.2) |"),
+        ("table4_normalization", "| ImageNet | 98 | 0.128 | 1.31 | 58.3 [1] / 58.1 (+0.2) |"),
+        ("supp_architectures", "| ImageNet | 98 | 0.128 | 1.31 | 58.3 [1] / 58.1 (+0.2) |"),
         (
             "supp_label_fraction_in_domain",
-            "| ImageNet | 0.128 | 1.31 | - / 43.9 | - / 47.4 | - / 55.2 | 58.3 / 58.1 (+0.2) |",
+            "| ImageNet | 0.128 | 1.31 | - / 43.9 | - / 47.4 | - / 55.2 | 58.3 [1] / 58.1 (+0.2) |",
         ),
     ):
         assert row in (tmp_path / "o" / f"{table}.md").read_text(), table
@@ -253,7 +253,7 @@ def test_a_line_that_trained_another_budget_is_not_filed_under_its_folders_cell(
     )
     write_report(results, tmp_path / "o", tables=["table1_cifar100"], configs=CONFIGS, draw=False)
     md = (tmp_path / "o" / "table1_cifar100.md").read_text()
-    assert "| 5 | 0.1 | 38.00 / 37.95 (+0.05) |" in md and "30.0" not in md
+    assert "| 5 | 0.1 | 38.00 [1] / 37.95 (+0.05) |" in md and "30.0" not in md
     summary = (tmp_path / "o" / "report.md").read_text()
     assert (
         "Line 1 is in a run's folder but it trained C=5,000,000, the cell simclr-f0.1 "
