@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(PY) -m mypy solo_diversity
 
 test: lint
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) trained_models results datasets/digits
