@@ -201,7 +201,6 @@ def build_loggers(
     cfg: DictConfig,
     version: str,
     *,
-    resuming: bool = False,
     resume_from: str | Path | None = None,
 ) -> list[Logger]:
     """The run's loggers, in the order CSV, TensorBoard, wandb.
@@ -209,15 +208,15 @@ def build_loggers(
     Args:
         cfg: the resolved config.
         version: the run id (the checkpoint sub-folder; the wandb run id).
-        resuming: the run continues an interrupted one (its CSV rows are kept, wandb resumes the
-            same run).
-        resume_from: the checkpoint it continues from (implies ``resuming``): rows logged after
-            it are dropped from the CSV and purged from TensorBoard, as the run logs them again.
+        resume_from: the checkpoint an interrupted run continues from, or None for a new run.
+            Its CSV rows are kept and wandb resumes the same run; rows logged after the
+            checkpoint are dropped from the CSV and purged from TensorBoard, as the run logs them
+            again.
     """
     names = logger_names(cfg)
     root = str(logs_dir(cfg))
     step = None if resume_from is None else checkpoint_step(resume_from)
-    resuming = resuming or step is not None
+    resuming = step is not None
     loggers: list[Logger] = []
     if "csv" in names:
         loggers.append(HistoryCSVLogger(root, version, resuming=resuming, resume_step=step))

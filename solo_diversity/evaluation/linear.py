@@ -289,7 +289,7 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
             console.print(f"Resuming the probe from {resume}")
     checkpointer = None
     version = Path(str(resume)).parent.name if resume else new_version()
-    loggers = build_loggers(cfg, version, resuming=bool(resume))  # wandb.*, loggers: [csv, ...]
+    loggers = build_loggers(cfg, version, resume_from=resume)  # wandb.*, loggers: [csv, ...]
     all_callbacks = [*logger_callbacks(loggers), *(callbacks or [])]
     if cfg.checkpoint.enabled:
         steps_per_epoch = max(1, len(train_loader) // int(cfg.accumulate_grad_batches))
