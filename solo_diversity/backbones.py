@@ -137,6 +137,30 @@ class SmallCNN(nn.Module):
         return torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1)
 
 
+class RawPixels(nn.Module):
+    """The image itself as its features: a linear probe on raw pixels.
+
+    The floor a pretrained backbone must clear before its probe says anything about what it
+    learned (``baseline=raw_pixels``). It has no weights; the image shape is kept as a buffer so
+    that its checkpoint carries one backbone entry and the probe loads it like any other.
+    """
+
+    def __init__(self, img_size: int = 32, channels: int = 3):
+        super().__init__()
+        self.num_features = channels * img_size * img_size
+        self.register_buffer("image_shape", torch.tensor([channels, img_size, img_size]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C*H*W)."""
+        return torch.flatten(x, 1)
+
+
+@register_backbone("raw_pixels")
+def raw_pixels(cifar: bool = False, img_size: int = 32, **kwargs: Any) -> nn.Module:
+    """The pixels of the (cropped, normalised) image as a ``3 * img_size**2`` vector."""
+    return RawPixels(int(img_size), **kwargs)
+
+
 @register_backbone("small_cnn")
 def small_cnn(cifar: bool = False, **kwargs: Any) -> nn.Module:
     """The demo's CPU backbone (``cifar`` is irrelevant: it has no down-sampling stem)."""
@@ -195,6 +219,7 @@ def _register_vit(name: str, variant: str) -> None:
     METHOD_AWARE_BACKBONES.add(name)
 
 
+SIZED_BACKBONES.add("raw_pixels")
 _register_vit("vit_small", "vit_small")  # ViT-S/16, 384-d features
 _register_vit("vit_base", "vit_base")  # ViT-B/16, 768-d features
 

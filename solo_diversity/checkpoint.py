@@ -7,11 +7,12 @@ frequency is counted in epochs like every other epoch-counted key (under the pla
 reading), then converted to optimizer steps; ``checkpoint.every_n_steps`` adds saves every K
 optimizer steps and ``checkpoint.every_minutes`` (30 by default) every M minutes. Saves during
 training are named ``...-ep={epoch}-step={step}.ckpt``; the final state is always saved under
-solo-learn's name. Every file is written to a temporary name and
-published atomically with a sha256 beside it (:mod:`~solo_diversity.checkpoint_files`); the previous
-checkpoint is removed (unless ``keep_prev``) only once the new one is complete. Choosing the run
-and checkpoint to resume is :mod:`~solo_diversity.resume`'s; stopping on a signal (and saving at
-that step) is :mod:`~solo_diversity.interrupt`'s.
+solo-learn's name, once (a save due at the last step is that save). Every file is written to a
+temporary name and published atomically with a sha256 beside it
+(:mod:`~solo_diversity.checkpoint_files`); the previous checkpoint is removed (unless
+``keep_prev``) only once the new one is complete. Choosing the run and checkpoint to resume is
+:mod:`~solo_diversity.resume`'s; stopping on a signal (and saving at that step) is
+:mod:`~solo_diversity.interrupt`'s.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import math
 import secrets
 import string
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,10 @@ class SoloCheckpointer(pl.Callback):
         self.exception_saved: Path | None = None  # the save on_exception made, if any
         self._step_at_batch_start = 0
         self._at_boundary = True  # no training step or validation half-way
+        # Flags that ride on this callback's per-step reduction in DDP (the stop signals of
+        # interrupt.GracefulStop), so that a step has one agreement between ranks, not two.
+        self.flags_to_agree: Callable[[], list[int]] | None = None
+        self.agreed: tuple[int, list[int]] = (-1, [])  # (step, those flags summed over ranks)
 
     @property
     def version_dir(self) -> Path:
@@ -218,15 +224,19 @@ class SoloCheckpointer(pl.Callback):
     def _due_by_time(self, trainer: pl.Trainer) -> bool:
         """Whether ``every_minutes`` have passed since the last save, on any rank.
 
-        A collective in DDP, so that every rank saves at the same step.
+        On one device this reads the clock only. In DDP it is the step's one collective, so that
+        every rank saves at the same step: it also sums :attr:`flags_to_agree` into
+        :attr:`agreed`, which spares the stop its own reduction (each one waits for the step).
         """
-        if not self.every_seconds:
-            return False
-        due = time.monotonic() - self._saved_time >= self.every_seconds
-        if trainer.world_size > 1:
-            flag = torch.tensor(int(due), device=trainer.strategy.root_device)
-            due = bool(trainer.strategy.reduce(flag, reduce_op="sum").item())  # type: ignore[union-attr]
-        return due
+        due = bool(self.every_seconds) and time.monotonic() - self._saved_time >= self.every_seconds
+        if trainer.world_size == 1 or not (self.every_seconds or self.flags_to_agree):
+            return due
+        extra = self.flags_to_agree() if self.flags_to_agree else []
+        flags = torch.tensor([int(due), *extra], dtype=torch.int64)
+        summed = trainer.strategy.reduce(flags.to(trainer.strategy.root_device), reduce_op="sum")
+        agreed = [int(v) for v in summed.tolist()]  # type: ignore[union-attr]
+        self.agreed = (trainer.global_step, agreed[1:])
+        return bool(agreed[0])
 
     def on_train_batch_end(
         self,
@@ -239,10 +249,11 @@ class SoloCheckpointer(pl.Callback):
         step = trainer.global_step
         # A boundary: this batch's optimizer step ran (not a micro-batch inside an accumulation).
         self._at_boundary = step != self._step_at_batch_start
-        if not step or step == self.saved_at_step:
-            return
+        if not step or step == self.saved_at_step or 0 <= trainer.max_steps <= step:
+            return  # the last step is saved once, by on_train_end
         # The clock is read only at a boundary: never inside an accumulated optimizer step.
-        if self._due(step) or (self._at_boundary and self._due_by_time(trainer)):
+        timed = self._at_boundary and self._due_by_time(trainer)
+        if timed or self._due(step):
             self.save_at_step(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

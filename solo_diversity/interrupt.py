@@ -264,6 +264,8 @@ class GracefulStop(pl.Callback):
         self._pid = os.getpid()
         self._last_step = -1
         self._aborted = False
+        if checkpointer is not None:  # in DDP the stop flags ride on its per-step reduction
+            checkpointer.flags_to_agree = self._flags
 
     @property
     def requested(self) -> str | None:
@@ -336,14 +338,26 @@ class GracefulStop(pl.Callback):
         saved = self.checkpointer.save_at_step(trainer) if self.checkpointer else None
         self._stop(trainer, agreed, saved)
 
-    def _agreed(self, trainer: pl.Trainer) -> tuple[int, bool] | None:
-        """The stop every rank agrees on, ``(signum, requeue)``, or None (a collective in DDP)."""
-        mine = [
+    def _flags(self) -> list[int]:
+        """The stop flags of this process: SIGINT, SIGTERM, the requeue signal received (0 or 1)."""
+        return [
             int(signal.SIGINT in self.received),
             int(signal.SIGTERM in self.received),
             int(self._requeue is not None and self._requeue in self.received),
         ]
-        if trainer.world_size > 1:
+
+    def _agreed(self, trainer: pl.Trainer) -> tuple[int, bool] | None:
+        """The stop every rank agrees on, ``(signum, requeue)``, or None.
+
+        In DDP the flags are summed over ranks: by the checkpointer's reduction of this step when
+        it made one (one collective per step, not two), else by a reduction here. On one device
+        nothing is reduced and nothing waits for the device.
+        """
+        mine = self._flags()
+        agreed_step, summed = self.checkpointer.agreed if self.checkpointer else (-1, [])
+        if trainer.world_size > 1 and agreed_step == trainer.global_step:
+            mine = summed
+        elif trainer.world_size > 1:
             flags = torch.tensor(mine, dtype=torch.int64, device=trainer.strategy.root_device)
             mine = [int(v) for v in trainer.strategy.reduce(flags, reduce_op="sum").tolist()]  # type: ignore[union-attr]
         if mine[2] and self._requeue is not None:

@@ -85,7 +85,7 @@ SOLO_PRETRAIN_TOP_LEVEL = frozenset(
     }
 )
 # This project's own top-level keys (``budget_plan`` is derived, present in a saved args.json).
-OWN_PRETRAIN_TOP_LEVEL = frozenset({"budget", "loggers", "budget_plan", "recipe"})
+OWN_PRETRAIN_TOP_LEVEL = frozenset({"budget", "loggers", "budget_plan", "recipe", "baseline"})
 
 
 def trainer_arguments() -> frozenset[str]:

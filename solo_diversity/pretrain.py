@@ -18,6 +18,7 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from solo_diversity.baselines import baseline_backbone, check_baseline, write_baseline
 from solo_diversity.budget import BudgetPlan, check_switches
 from solo_diversity.checkpoint import SoloCheckpointer, new_version
 from solo_diversity.config import attach_plan, resolve_pretrain_cfg, trainer_devices
@@ -252,6 +253,17 @@ def _run_version() -> str:
     return version
 
 
+def _baseline_run(cfg: DictConfig, model: torch.nn.Module, plan: BudgetPlan) -> PretrainResult:
+    """Write the ``baseline`` run (the method as seeded, or raw pixels) instead of training."""
+    kind = check_baseline(str(cfg.baseline))
+    crop = int(OmegaConf.select(cfg, "augmentations.0.crop_size", default=None) or 224)
+    backbone, entry = baseline_backbone(kind, model, crop)
+    folder = Path(cfg.checkpoint.dir) / str(cfg.method) / _run_version()
+    path = write_baseline(cfg, backbone, entry, folder)
+    console.print(f"Baseline {kind}: nothing trained; wrote {path}")
+    return PretrainResult(checkpoint=path, ledger={}, plan=plan, cfg=cfg)
+
+
 def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> PretrainResult:
     """Run one budgeted pretraining and return its checkpoint, ledger and plan.
 
@@ -293,6 +305,8 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     )
 
     model = method_cls(cfg)
+    if cfg.get("baseline"):  # an untrained run to probe, not a training (solo_diversity.baselines)
+        return _baseline_run(cfg, model, plan)
     if model.settings.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 

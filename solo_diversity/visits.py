@@ -70,6 +70,30 @@ def entry_of(positions: np.ndarray, visited: np.ndarray) -> tuple[np.ndarray, in
     return order[slot[inside]], int((~inside).sum())
 
 
+def entries_on_device(
+    sorted_positions: torch.Tensor, order: torch.Tensor, visited: torch.Tensor
+) -> torch.Tensor:
+    """:func:`entry_of` for tensors, on their device and without a host sync.
+
+    A visit outside the subset maps to entry N, one past the last, so that one ``index_add_``
+    into N + 1 counters counts both kinds; nothing here waits for the device (no masking, no
+    ``.item()``).
+
+    Args:
+        sorted_positions: (N,) int64 index positions of the subset, sorted.
+        order: (N,) int64, the entry of each sorted position.
+        visited: (B,) index positions taken from a batch's ``indexes``, on the same device.
+
+    Returns:
+        (B,) int64 entries in [0, N].
+
+    """
+    visited = visited.to(torch.int64)
+    slot = torch.searchsorted(sorted_positions, visited).clamp_(max=len(sorted_positions) - 1)
+    inside = sorted_positions[slot] == visited
+    return torch.where(inside, order[slot], len(order))
+
+
 def visit_summary(counts: np.ndarray, outside: int) -> dict[str, Any]:
     """``{min, max, images_seen, unseen, outside, histogram {visits: images}}`` of visit counts."""
     values, images = np.unique(counts, return_counts=True)
@@ -274,7 +298,10 @@ def visit_proof(
 class VisitLedger(pl.Callback):
     """Count the visits of every subset entry, in the checkpoint and in ``visits.npz``.
 
-    The subset comes from the trainer's data module (``datamodule.subset``) at setup.
+    The subset comes from the trainer's data module (``datamodule.subset``) at setup. The counts
+    of this process live on the device of the batches' ``indexes`` and are updated there, so a
+    training step never waits for the device; they come to the host only when they are saved
+    (a checkpoint, the end of training, :meth:`proof`).
 
     Args:
         npz_path: where rank 0 writes the counts at the end of training; None to skip.
@@ -285,11 +312,18 @@ class VisitLedger(pl.Callback):
         self.npz_path = Path(npz_path) if npz_path else None
         self.positions = np.zeros(0, dtype=np.int64)
         self.resumed = np.zeros(0, dtype=np.int64)  # global counts restored from a checkpoint
-        self.local = np.zeros(0, dtype=np.int64)  # this rank's counts since start or resume
         self.resumed_outside = 0
-        self.local_outside = 0
-        self._last: tuple[np.ndarray, int] = (np.zeros(0, dtype=np.int64), 0)
+        self._set_positions(self.positions)
         self._trainer: pl.Trainer | None = None
+
+    def _set_positions(self, positions: np.ndarray) -> None:
+        """Zero this process's counters and build the device-side lookup of ``positions``."""
+        order = np.argsort(positions, kind="stable")
+        self._sorted = torch.from_numpy(positions[order])
+        self._order = torch.from_numpy(order.astype(np.int64))
+        # This rank's counts since start or resume: N entries, then the visits outside the subset.
+        self._local = torch.zeros(len(positions) + 1, dtype=torch.int64)
+        self._last = torch.zeros(0, dtype=torch.int64)  # the entries of the last batch started
 
     @property
     def state_key(self) -> str:
@@ -301,32 +335,36 @@ class VisitLedger(pl.Callback):
         self.positions = np.asarray(subset.positions, dtype=np.int64)
         if len(self.resumed) != len(self.positions):
             self.resumed = np.zeros(len(self.positions), dtype=np.int64)
-        self.local = np.zeros(len(self.positions), dtype=np.int64)
+        self._set_positions(self.positions)
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        visited = batch[0].detach().cpu().numpy().astype(np.int64)
-        self._last = entry_of(self.positions, visited)
-        np.add.at(self.local, self._last[0], 1)
-        self.local_outside += self._last[1]
+        visited = batch[0].detach()
+        if visited.device != self._local.device:  # once: the counters follow the batches
+            device = visited.device
+            self._sorted, self._order = self._sorted.to(device), self._order.to(device)
+            self._local = self._local.to(device)
+        self._last = entries_on_device(self._sorted, self._order, visited)
+        self._local.index_add_(0, self._last, torch.ones_like(self._last))
 
     def _in_flight(self) -> bool:
         """Whether the last batch started has not finished its training step."""
         return self._trainer is not None and batches_in_flight(self._trainer) > 0
 
     def _global(self) -> tuple[np.ndarray, int]:
+        """The counts over all ranks and resumes on the host: the one sync of this ledger."""
         trainer = self._trainer
-        local = np.append(self.local, self.local_outside)
+        # A new tensor either way: the reduction below sums in place, and the counters go on.
+        local = self._local.clone()
         if self._in_flight():
-            np.subtract.at(local, self._last[0], 1)
-            local[-1] -= self._last[1]
+            local.index_add_(0, self._last, torch.full_like(self._last, -1))
         if trainer is not None and trainer.world_size > 1:
-            total = trainer.strategy.reduce(
-                torch.from_numpy(local).to(trainer.strategy.root_device), reduce_op="sum"
+            local = trainer.strategy.reduce(  # type: ignore[assignment]
+                local.to(trainer.strategy.root_device), reduce_op="sum"
             )
-            local = total.cpu().numpy().astype(np.int64)  # type: ignore[union-attr]
-        return self.resumed + local[:-1], self.resumed_outside + int(local[-1])
+        host = local.cpu().numpy().astype(np.int64)
+        return self.resumed + host[:-1], self.resumed_outside + int(host[-1])
 
     def counts(self) -> tuple[np.ndarray, int]:
         """``(counts (N,) int64, outside)`` over all ranks and resumes (a collective in DDP)."""

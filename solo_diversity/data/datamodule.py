@@ -456,10 +456,13 @@ class BadImageGuard(pl.Callback):
 
     def _check(self, trainer: pl.Trainer, pl_module: pl.LightningModule, early: bool) -> None:
         dm = self.datamodule
-        local = torch.tensor([dm.bad_images, dm.loaded_images], device=pl_module.device)
-        total = trainer.strategy.reduce(local, reduce_op="sum")
-        assert isinstance(total, torch.Tensor)
-        bad, loaded = (int(v) for v in total.tolist())
+        if trainer.world_size > 1:  # the counts of every rank: one small reduction
+            local = torch.tensor([dm.bad_images, dm.loaded_images], device=pl_module.device)
+            total = trainer.strategy.reduce(local, reduce_op="sum")
+            assert isinstance(total, torch.Tensor)
+            bad, loaded = (int(v) for v in total.tolist())
+        else:  # one process: its own host counters, without a round trip through the device
+            bad, loaded = int(dm.bad_images), int(dm.loaded_images)
         bad, loaded = bad + self.resumed[0], loaded + self.resumed[1]
         self.totals = (bad, loaded)
         if early and (

@@ -279,7 +279,7 @@ def extract_features(
     Returns:
         (features (N, F), targets (N,)) on the CPU, in batch order.
     """
-    device = next(model.parameters()).device
+    device = next(iter([*model.parameters(), *model.buffers()])).device  # raw pixels: a buffer
     feats, targets = [], []
     with progress("features", length(batches)) as advance:  # batches, not images
         for x, y in counted(batches, advance):

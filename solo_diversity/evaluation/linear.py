@@ -310,7 +310,7 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
         saved = checkpointer.last_path or (Path(str(resume)) if resume else None)
     probe_seconds = round(time.time() - start, 2)
 
-    plan = run.get("budget_plan", {})
+    plan = {} if run.get("baseline") else run.get("budget_plan", {})  # a baseline saw nothing
     opt, sch = settings.optimizer, settings.scheduler
     record = {
         "method": method,
@@ -328,6 +328,7 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
         "data_format": probe.data_format,
         "n_test": len(test),
         "seed": run.get("seed"),
+        "baseline": run.get("baseline"),  # random_init | raw_pixels: an untrained floor
         "probe_seed": settings.seed,
         "probe_mode": settings.mode,
         "accuracy": round(metrics["val_acc1"], 3),

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: MIT
 """End-to-end pretraining throughput (``scripts/bench_pretrain.sh``): images/s of budgeted SimCLR.
 
-This module owns the benchmark's rows and its report. Every row trains SimCLR (ResNet-18 with
-solo-learn's CIFAR stem, 32 px crops of solo-learn's CIFAR symmetric preset, ``simclr_div``'s
-hyperparameters) for ``warmup + steps + 1`` optimizer steps on the same CIFAR-like corpus
+This module owns the benchmark's rows and its report. Every row trains SimCLR with
+``simclr_div``'s hyperparameters and the model of a ``--preset`` (:mod:`.bench_model`): ``cifar``
+(the default: ResNet-18 with solo-learn's CIFAR stem, 32 px crops of solo-learn's CIFAR symmetric
+preset) or ``mini_paper`` (the mini paper's ``data=fashion_mnist`` model: small_cnn, 28 px crops of
+scale 0.2, bf16-mixed, channels_last, the batch augment backend). Each row runs ``warmup + steps +
+1`` optimizer steps on the same synthetic corpus at the preset's side
 (:func:`~solo_diversity.data.bench_corpus.build_small_corpus`) and times steps ``warmup + 1 ..
 warmup + steps`` with :class:`~.bench_pretrain_timing.StepClock`; the one step after the window
 carries the budget's checkpoint save, which is reported as a one-off. Our rows go through
@@ -13,7 +16,10 @@ batch, and ``data.format=dali`` on the CPU (and on the GPU: row ``dali_gpu``). R
 same method class with the same Trainer arguments and loggers
 (:func:`~solo_diversity.pretrain.trainer_kwargs`) on solo-learn's CIFAR pretraining loader as the
 loader benchmark rebuilds it (:mod:`solo_diversity.data.bench_baseline`), with none of our
-callbacks. A row that cannot run says why and the others still run.
+callbacks. Row ``bare`` is the ceiling: the same model's forward, loss, backward and optimizer step
+alone on fixed random crops (:func:`~.bench_model.time_bare`); every row's rate is reported over
+it (``x bare``); end to end should reach at least 70% of it on ``mini_paper``. A row that
+cannot run says why and the others still run.
 Usage: ``python -m solo_diversity.experiments.bench_pretrain --help``.
 """
 
@@ -37,6 +43,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.experiments import bench_pretrain_timing as timing
+from solo_diversity.experiments.bench_model import PRESETS, Preset, time_bare
 from solo_diversity.experiments.cells import default_configs_dir
 
 ROWS: dict[str, str] = {
@@ -46,8 +53,12 @@ ROWS: dict[str, str] = {
     "batch": "ours, augment_backend=batch",
     "dali": "ours, data.format=dali (CPU)",
     "dali_gpu": "ours, data.format=dali (GPU)",
+    "bare": "bare model step (no loader, no Lightning)",
 }
+OURS = ("torchvision", "fast", "batch", "dali", "dali_gpu")  # through run_pretrain
+BACKENDS = ("torchvision", "fast", "batch")
 SHARE_LIMIT = 0.01  # the budget machinery must cost under 1% of a step
+BARE_TARGET = 0.70  # end to end should reach 70% of the bare model's rate
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class BenchSettings:
     accelerator: str = "auto"
     corpus: Path = Path("datasets/bench_small_10000")
     seed: int = 5
+    preset: str = "cifar"
 
     @property
     def total_steps(self) -> int:
@@ -73,6 +85,11 @@ class BenchSettings:
         if self.accelerator == "auto":
             return "gpu" if torch.cuda.is_available() else "cpu"
         return self.accelerator
+
+    @property
+    def model(self) -> Preset:
+        """The preset every row trains (:data:`~.bench_model.PRESETS`)."""
+        return PRESETS[self.preset]
 
 
 @dataclass
@@ -86,6 +103,7 @@ class RowResult:
     median_ms_per_step: float = float("nan")
     main_cpu_ms_per_step: float = float("nan")
     ratio_to_a: float = float("nan")
+    ratio_to_bare: float = float("nan")
     data_wait_ms: float = float("nan")
     after_transfer_ms: float = float("nan")
     machinery_ms: dict[str, float] = field(default_factory=dict)
@@ -97,21 +115,19 @@ class RowResult:
 
 
 def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> DictConfig:
-    """``simclr_div`` for one row, composed as ``main_pretrain.py`` composes it."""
-    backend = row if row in ("torchvision", "fast", "batch") else "torchvision"
+    """``simclr_div`` for one row with the preset's overrides, composed as ``main_pretrain.py``
+    composes it; the data paths point at the synthetic corpus.
+    """
+    backend = row if row in BACKENDS else s.model.backend
     overrides = [
-        "data=cifar100",  # the CIFAR group: 32 px, solo-learn's crop scale; paths replaced here
+        *s.model.overrides,
         "data.dataset=bench_small",
         f"data.train_path={index_path}",
         "data.val_path=null",
         f"data.format={'dali' if row.startswith('dali') else 'h5'}",
         f"data.num_workers={s.workers}",
-        "data.crop_size=32",
         f"++data.augment_backend={backend}",
         f"++data.index_cache={workdir / 'index_cache'}",
-        "augmentations=cifar_symmetric",
-        "backbone.name=resnet18",
-        "++backbone.small_input_stem=true",  # solo-learn's CIFAR stem (our dataset name is new)
         f"optimizer.batch_size={s.batch_size}",
         f"++budget.C={s.total_steps * s.batch_size}",
         "scheduler.warmup_epochs=0",  # a few timed steps: a warmup would outlast the run
@@ -119,7 +135,7 @@ def compose_cfg(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> 
         f"accelerator={s.resolved_accelerator()}",
         "devices=1",
         f"++dali.device={'gpu' if row == 'dali_gpu' else 'cpu'}",
-        f"dali.num_threads={s.workers}",
+        f"dali.num_threads={max(1, s.workers)}",  # --workers 0 loads in the main process
         f"++seed={s.seed}",
         "++profiler=simple",
         "++enable_progress_bar=false",
@@ -142,7 +158,7 @@ def run_ours(s: BenchSettings, index_path: Path, row: str, workdir: Path) -> Row
     from solo_diversity.errors import UserError
     from solo_diversity.pretrain import run_pretrain
 
-    if row in ("torchvision", "fast", "batch"):
+    if row in BACKENDS:
         check_backend(row)  # UserError when this backend is not registered (yet)
     if row == "dali_gpu" and not torch.cuda.is_available():
         raise UserError("no GPU visible")
@@ -193,12 +209,39 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
     return _result("a", clock, s, {})
 
 
+def run_bare(s: BenchSettings, index_path: Path, workdir: Path) -> RowResult:
+    """The ceiling: the model a run builds, stepped alone on fixed random crops
+    (:func:`~.bench_model.time_bare`), on the GPU when the rows train there.
+    """
+    device = "cuda" if s.resolved_accelerator() == "gpu" else "cpu"
+    cfg = compose_cfg(s, index_path, "bare", workdir)
+    bare = time_bare(cfg, num_images=s.num_images, warmup=s.warmup, steps=s.steps, device=device)
+    return RowResult(
+        "bare",
+        ROWS["bare"],
+        images_per_s=bare.images_per_s,
+        ms_per_step=bare.ms_per_step,
+        median_ms_per_step=bare.median_ms_per_step,
+        main_cpu_ms_per_step=bare.main_cpu_ms_per_step,
+    )
+
+
+def _run_row(
+    s: BenchSettings, row: str, index_path: Path, npy_path: Path, workdir: Path
+) -> RowResult:
+    if row == "a":
+        return run_baseline(s, index_path, npy_path, workdir)
+    if row == "bare":
+        return run_bare(s, index_path, workdir)
+    return run_ours(s, index_path, row, workdir)
+
+
 def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
     """Build (or reuse) the corpus, run each row, write and return the results."""
     from solo_diversity.data.bench_corpus import build_small_corpus
     from solo_diversity.errors import UserError
 
-    index_path, npy_path = build_small_corpus(s.corpus, s.num_images, 32, seed=0)
+    index_path, npy_path = build_small_corpus(s.corpus, s.num_images, s.model.size, seed=0)
     results: list[RowResult] = []
     profiler_log = logging.getLogger("lightning.pytorch.profilers")
     level = profiler_log.level
@@ -206,10 +249,7 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
     for row in rows:
         with tempfile.TemporaryDirectory(prefix=f"bench_pretrain_{row}_") as tmp:
             try:
-                if row == "a":
-                    result = run_baseline(s, index_path, npy_path, Path(tmp))
-                else:
-                    result = run_ours(s, index_path, row, Path(tmp))
+                result = _run_row(s, row, index_path, npy_path, Path(tmp))
             except (UserError, ImportError) as err:
                 result = RowResult(row, ROWS[row], status=f"not available: {err}")
             except Exception as err:  # noqa: BLE001 - a broken row is reported, the others run
@@ -217,19 +257,22 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
                 result = RowResult(row, ROWS[row], status=status, error=str(err))
         results.append(result)
     profiler_log.setLevel(level)
-    base = next((r.images_per_s for r in results if r.row == "a"), float("nan"))
+    base, bare = (_rate_of(results, row) for row in ("a", "bare"))
     for result in results:
         result.ratio_to_a = result.images_per_s / base
-    ours = [r.machinery_share for r in results if r.row != "a" and r.status == "ok"]
+        result.ratio_to_bare = result.images_per_s / bare
+    ours = [r.machinery_share for r in results if r.row in OURS and r.status == "ok"]
     report = {
         "settings": {**asdict(s), "corpus": str(s.corpus), "accelerator": s.resolved_accelerator()},
-        "model": "SimCLR, resnet18 (CIFAR stem), 2 x 32 px crops, cifar symmetric preset",
+        "preset": s.preset,
+        "model": s.model.model,
         "budget_C": s.total_steps * s.batch_size,
         "timed": f"steps {s.warmup + 1}..{s.warmup + s.steps} of {s.total_steps}",
         "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "share_limit": SHARE_LIMIT,
+        "bare_target": BARE_TARGET,
         "max_machinery_share": max(ours) if ours else None,
         "images_per_s": "source images per second; each yields 2 crops",
         "rows": [_json_row(r) for r in results],
@@ -237,6 +280,11 @@ def run(s: BenchSettings, rows: Sequence[str], out: Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _rate_of(results: Sequence[RowResult], row: str) -> float:
+    """images/s of ``row`` (NaN when it did not run or failed: its ratios are then NaN)."""
+    return next((r.images_per_s for r in results if r.row == row), float("nan"))
 
 
 def _last_line(message: str) -> str:
@@ -257,15 +305,6 @@ def _percent(share: float | None) -> float | None:
     return None if share is None else 100 * share
 
 
-def _one_off(one_off_ms: Mapping[str, float]) -> str:
-    """The one-off costs of at least 1 ms (setup, the saves after the window), largest first."""
-    return ", ".join(f"{k} {v:.0f}" for k, v in one_off_ms.items() if v >= 1) or "-"
-
-
-def _ms_and_share(ms: float, step_ms: float) -> str:
-    return f"{ms:.3f} ({100 * ms / step_ms:.3f} %)"
-
-
 def print_report(report: Mapping[str, Any]) -> None:
     """The throughput table and the machinery breakdown (rich tables)."""
     from rich.table import Table
@@ -277,7 +316,7 @@ def print_report(report: Mapping[str, Any]) -> None:
         title=f"Pretraining throughput ({report['model']}; {report['timed']})",
         caption="img/s: source images (2 crops each); median, data wait, after transfer: ms/step",
     )
-    cols = "row|img/s|x (a)|ms/step|median|data wait|after transfer|machinery %|status"
+    cols = "row|img/s|x (a)|x bare|ms/step|median|data wait|after transfer|machinery %|status"
     for col in cols.split("|"):
         table.add_column(col, justify="left" if col in ("row", "status") else "right")
     for r in rows:
@@ -285,47 +324,36 @@ def print_report(report: Mapping[str, Any]) -> None:
             r["label"],
             _fmt(r["images_per_s"], ".1f"),
             _fmt(r["ratio_to_a"], ".2f"),
+            _fmt(r["ratio_to_bare"], ".2f"),
             _fmt(r["ms_per_step"], ".1f"),
             _fmt(r["median_ms_per_step"], ".1f"),
             _fmt(r["data_wait_ms"], ".1f"),
             _fmt(r["after_transfer_ms"], ".1f"),
-            "-" if r["row"] == "a" else _fmt(_percent(r["machinery_share"]), ".3f"),
+            _fmt(_percent(r["machinery_share"]), ".3f") if r["row"] in OURS else "-",
             r["status"],
         )
     console.print(table)
-    ours = [r for r in rows if r["row"] != "a" and r["status"] == "ok"]
-    if not ours:
-        return
-    names = sorted(
-        {c for r in ours for c in r["machinery_ms"]},
-        key=lambda c: -max(r["machinery_ms"].get(c, 0.0) for r in ours),
-    )
-    detail = Table(title="Budget machinery, ms per step (share of the step)")
-    detail.add_column("component")
-    for r in ours:
-        detail.add_column(r["row"], justify="right")
-    for name in names:
-        detail.add_row(
-            name,
-            *(_ms_and_share(r["machinery_ms"].get(name, 0.0), r["ms_per_step"]) for r in ours),
+    ours = [r for r in rows if r["row"] in OURS and r["status"] == "ok"]
+    if ours:
+        console.print(timing.machinery_table(ours))
+        worst, limit = report["max_machinery_share"], report["share_limit"]
+        verdict = "under" if worst < limit else "OVER"
+        console.print(
+            f"Machinery share, worst row: {100 * worst:.3f} % "
+            f"({verdict} the {100 * limit:.0f} % limit)"
         )
-    detail.add_row(
-        "total",
-        *(
-            f"{sum(r['machinery_ms'].values()):.3f} ({100 * r['machinery_share']:.3f} %)"
-            for r in ours
-        ),
-    )
-    detail.add_row(
-        "one-off, ms per run",
-        *(_one_off(r["one_off_ms"]) for r in ours),
-    )
-    console.print(detail)
-    worst, limit = report["max_machinery_share"], report["share_limit"]
-    verdict = "under" if worst < limit else "OVER"
-    console.print(
-        f"Machinery share, worst row: {100 * worst:.3f} % ({verdict} the {100 * limit:.0f} % limit)"
-    )
+    for line in bare_lines(rows, report["bare_target"]):
+        console.print(line)
+
+
+def bare_lines(rows: Sequence[Mapping[str, Any]], target: float) -> list[str]:
+    """One line per row of ours that ran next to the bare model: its share of the bare rate."""
+    return [
+        f"end-to-end ({r['row']}) reaches {100 * r['ratio_to_bare']:.0f}% of the bare model rate "
+        f"(target {100 * target:.0f}%)"
+        for r in rows
+        if r["row"] in OURS and r["ratio_to_bare"] is not None
+    ]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -337,11 +365,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="loader workers / DALI threads")
     parser.add_argument("--num-images", type=int, default=None, help="corpus size (10000)")
     parser.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="cifar", help="the model")
+    parser.add_argument("--rows", help=f"comma list of {', '.join(ROWS)} (default: the preset's)")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder")
     parser.add_argument("--out", type=Path, default=Path("results/bench_pretrain.json"))
     parser.add_argument("--quick", action="store_true", help="tiny run for tests and development")
     args = parser.parse_args(argv)
+    args.rows = args.rows or ",".join(PRESETS[args.preset].rows)
     unknown = [r for r in args.rows.split(",") if r not in ROWS]
     if unknown:
         parser.error(f"unknown rows {', '.join(unknown)}; valid: {', '.join(ROWS)}")
@@ -359,12 +389,14 @@ def settings_of(args: argparse.Namespace) -> BenchSettings:
         key: getattr(args, key) if getattr(args, key) is not None else quick.get(key)
         for key in ("steps", "warmup", "batch_size", "num_images")
     }
-    corpus = args.corpus or Path(f"datasets/bench_small_{picked['num_images'] or 10_000}")
+    size = PRESETS[args.preset].size
+    name = f"bench_small_{picked['num_images'] or 10_000}" + ("" if size == 32 else f"_{size}px")
     return BenchSettings(
         **{k: v for k, v in picked.items() if v is not None},
         workers=args.workers,
         accelerator=args.accelerator,
-        corpus=corpus,
+        corpus=args.corpus or Path("datasets") / name,
+        preset=args.preset,
     )
 
 

@@ -282,3 +282,46 @@ def sampler_bookkeeping_ms(sampler: EpochSampler, repeats: int = 3) -> float:
             cursor.advance()
         best = min(best, time.perf_counter() - start)
     return 1000.0 * best / max(1, len(batches))
+
+
+def machinery_table(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """A rich table of the machinery's ms per step (share of the step) in each of our rows.
+
+    Args:
+        rows: JSON rows of the report (``machinery_ms``, ``ms_per_step``, ``machinery_share``,
+            ``one_off_ms``), components sorted by their highest cost.
+
+    """
+    from rich.table import Table
+
+    names = sorted(
+        {c for r in rows for c in r["machinery_ms"]},
+        key=lambda c: -max(r["machinery_ms"].get(c, 0.0) for r in rows),
+    )
+    table = Table(title="Budget machinery, ms per step (share of the step)")
+    table.add_column("component")
+    for r in rows:
+        table.add_column(r["row"], justify="right")
+    for name in names:
+        table.add_row(
+            name,
+            *(_ms_and_share(r["machinery_ms"].get(name, 0.0), r["ms_per_step"]) for r in rows),
+        )
+    table.add_row(
+        "total",
+        *(
+            f"{sum(r['machinery_ms'].values()):.3f} ({100 * r['machinery_share']:.3f} %)"
+            for r in rows
+        ),
+    )
+    table.add_row("one-off, ms per run", *(_one_off(r["one_off_ms"]) for r in rows))
+    return table
+
+
+def _one_off(one_off_ms: Mapping[str, float]) -> str:
+    """The one-off costs of at least 1 ms (setup, the saves after the window), largest first."""
+    return ", ".join(f"{k} {v:.0f}" for k, v in one_off_ms.items() if v >= 1) or "-"
+
+
+def _ms_and_share(ms: float, step_ms: float) -> str:
+    return f"{ms:.3f} ({100 * ms / step_ms:.3f} %)"

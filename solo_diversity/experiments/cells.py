@@ -33,7 +33,8 @@ from solo_diversity.errors import UserError
 
 PROBE_MODES = ("protocol", "features")
 _SPEC_KEYS = {
-    "table", "paper", "title", "description", "data", "base", "axes", "linear", "kind", "distance"
+    "table", "paper", "title", "description", "data", "base", "axes", "linear", "kind", "distance",
+    "baselines",
 }
 KINDS = ("pretrain", "distance")
 _VALUE_KEYS = {"key", "config", "overrides", "probes", "N", "pretrain_set"}
@@ -81,6 +82,12 @@ class CellSpec:
     def override_args(self, env: dict[str, str] | None = None) -> list[str]:
         """``key=value`` hydra overrides, placeholders filled from ``env`` (default: os.environ)."""
         return [f"{key}={fill(value, env)}" for key, value in self.overrides.items()]
+
+    @property
+    def untrained(self) -> str | None:
+        """A ``baselines:`` cell's kind (``raw_pixels`` or ``random_init``); None for the rest."""
+        kind = self.overrides.get("++baseline")
+        return None if kind is None else str(kind)
 
     def placeholders(self) -> list[str]:
         """The ``{VAR}`` names this cell's overrides need."""
@@ -229,6 +236,7 @@ def load_experiment(name: str, configs: Path | None = None) -> ExperimentList:
     base = raw.get("base") or {}
     _only(base, {"config", "overrides", "probes"}, f"{path}: base")
     cells = tuple(_expand(name, base, raw["axes"], str(path)))
+    cells += tuple(_baseline_cells(cells, raw.get("baselines"), str(path)))
     _unique([c.id for c in cells], str(path))
     return ExperimentList(
         table=name,
@@ -328,6 +336,29 @@ def _probes(raw: Any, where: str) -> tuple[Probe, ...]:
             raise UserError(f"{where}: probe mode {mode!r} is not one of {', '.join(PROBE_MODES)}")
         out.append(Probe(str(item["dataset"]), fraction, mode))
     return tuple(out)
+
+
+def _baseline_cells(cells: tuple[CellSpec, ...], raw: Any, where: str) -> list[CellSpec]:
+    """``baselines: [raw_pixels, random_init]``: untrained runs (:mod:`solo_diversity.baselines`)
+    probed like the cells, one per method (its probe recipe sets the LR): ``<method>-<kind>``,
+    built from the method's first cell at the base's full set.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not cells:
+        raise UserError(f"{where}: baselines must be a list such as [raw_pixels, random_init]")
+    firsts: dict[str, CellSpec] = {}
+    for cell in cells:
+        firsts.setdefault(cell.id.split("-")[0], cell)
+    out = []
+    for kind in raw:
+        if kind not in ("raw_pixels", "random_init"):  # solo_diversity.baselines.BASELINES
+            raise UserError(f"{where}: baseline {kind!r} is not raw_pixels or random_init")
+        for method, first in firsts.items():
+            overrides = {**first.overrides, "data.fraction": -1, "++baseline": kind}
+            out.append(CellSpec(id=f"{method}-{kind}", table=first.table, config=first.config,
+                                overrides=overrides, probes=first.probes))
+    return out
 
 
 def _expand(table: str, base: dict[str, Any], axes: Any, where: str) -> list[CellSpec]:

@@ -96,6 +96,11 @@ def sweep_command(
     return cmd
 
 
+def _first_step(task: Task) -> str:
+    kind = task.cell.spec.untrained
+    return f"write the {kind} baseline (no training)" if kind else task.pretrain
+
+
 def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], None]) -> None:
     """Print each task: state, N, E, D, steps, warmup steps, recipe, and the commands it runs.
 
@@ -106,7 +111,7 @@ def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], 
         plan = task.cell.plan
         what = "nothing (done)" if task.idle else (
             f"skipped, it needs {', '.join(task.cell.missing)}" if task.cell.missing else
-            f"{task.pretrain}, then {len(task.probes)} probe(s)"
+            f"{_first_step(task)}, then {len(task.probes)} probe(s)"
             if task.needs_pretraining else f"{len(task.probes)} probe(s)"
         )
         say(f"# {task.name}: {task.cell.spec.config} N={plan.N:,} E={plan.epochs:,.6g} "

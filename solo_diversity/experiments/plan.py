@@ -113,8 +113,9 @@ class ResolvedCell:
             parts.append(self.shaping_extras)
         canon = json.dumps(parts, sort_keys=True, default=str)
         digest = hashlib.sha1(canon.encode()).hexdigest()[:6]
+        head = self.spec.untrained or self.method  # a baseline is no run of the method
         return (
-            f"{self.method}-{self.pretrain_set}-{self.backbone}-N{n}"
+            f"{head}-{self.pretrain_set}-{self.backbone}-N{n}"
             f"-C{self.plan.C / 1e6:g}M-{digest}"
         )
 

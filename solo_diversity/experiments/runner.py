@@ -29,7 +29,13 @@ from solo_diversity.errors import UserError
 from solo_diversity.evaluation.provenance import SWEEP_ENV
 from solo_diversity.experiments.cells import Probe, default_configs_dir, load_experiment
 from solo_diversity.experiments.plan import ResolvedCell, read_yaml, resolve_cell
-from solo_diversity.experiments.status import pretrain_state, probe_done, read_optional, run_dir
+from solo_diversity.experiments.status import (
+    FINISHED,
+    pretrain_state,
+    probe_done,
+    read_optional,
+    run_dir,
+)
 
 PROBE_CONFIG = "linear_div"
 WALL_TIME = "wall_time.json"  # in a task's folder: the pretraining's seconds, summed over resumes
@@ -147,8 +153,11 @@ def pretrain_command(task: Task, settings: RunSettings) -> list[str]:
 
 
 def finished_checkpoint(folder: Path) -> Path:
-    """The last checkpoint of the finished run in ``folder`` (the one beside ``ledger.json``)."""
-    ledgers = sorted(folder.rglob("ledger.json"), key=lambda p: p.stat().st_mtime_ns)
+    """The last checkpoint of the finished run in ``folder`` (the one beside ``ledger.json``, or
+    ``baseline.json`` for an untrained baseline).
+    """
+    found = [p for name in FINISHED for p in folder.rglob(name)]
+    ledgers = sorted(found, key=lambda p: p.stat().st_mtime_ns)
     if not ledgers:
         raise UserError(f"{folder} has no finished run (no ledger.json) to probe")
     ckpts = sorted(ledgers[-1].parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime_ns)
@@ -317,8 +326,11 @@ def run_task(
         return [f"{task.name}: skipped, it needs {', '.join(task.cell.missing)}"]
     if task.needs_pretraining:
         verb = "resuming" if task.pretrain == "resume" else "pretraining"
-        say(f"[{task.name}] {verb}: N={task.cell.plan.N:,} E={task.cell.plan.epochs:,.4g} "
-            f"steps={task.cell.plan.steps:,}")
+        if task.cell.spec.untrained:
+            say(f"[{task.name}] writing the {task.cell.spec.untrained} baseline (no training)")
+        else:
+            say(f"[{task.name}] {verb}: N={task.cell.plan.N:,} E={task.cell.plan.epochs:,.4g} "
+                f"steps={task.cell.plan.steps:,}")
         started = time.monotonic()
         code = run_command(pretrain_command(task, settings), settings)
         if probe:  # rank 0 of a multi-process job only: each rank times the same run

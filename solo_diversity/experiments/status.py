@@ -20,6 +20,8 @@ from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
 from solo_diversity.report.results import Result, fits_probe, read_results
 
 STATES = ("done", "probe", "resume", "pretrain")
+# A finished run's marker: a trained run's ledger, or an untrained baseline's (baselines.MARKER).
+FINISHED = ("ledger.json", "baseline.json")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def pretrain_state(folder: Path | None) -> str:
     """``probe`` (finished), ``resume`` (checkpoints, unfinished) or ``pretrain`` (nothing)."""
     if folder is None or not folder.is_dir():
         return "pretrain"
-    if any(folder.rglob("ledger.json")):
+    if any(any(folder.rglob(name)) for name in FINISHED):
         return "probe"
     return "resume" if any(folder.rglob("*.ckpt")) else "pretrain"
 

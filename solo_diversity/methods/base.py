@@ -28,6 +28,9 @@ from solo_diversity.methods.optim import build_optimizer, build_scheduler, optim
 from solo_diversity.methods.settings import MethodSettings, method_settings, plain
 from solo_diversity.world import world_size_of
 
+# The modules ``performance.compile`` compiles: the backbone and the projector (DINO's is ``head``).
+COMPILED_MODULES = ("backbone", "projector", "head")
+
 
 def _default(cfg: DictConfig, key: str, value: Any) -> None:
     """Set dotted ``key`` to ``value`` when the config lacks it (solo-learn's defaults)."""
@@ -163,6 +166,7 @@ class BaseMethod(pl.LightningModule):
                 "knn_eval.k": 20,
                 "knn_eval.distance_func": "euclidean",
                 "performance.disable_channel_last": False,
+                "performance.compile": False,
                 "method_kwargs": {},
             },
         )
@@ -189,6 +193,22 @@ class BaseMethod(pl.LightningModule):
                 "weight_decay": 0.0,
             },
         ]
+
+    def configure_model(self) -> None:
+        """Under ``performance.compile``, torch.compile the backbone and the projector in place.
+
+        ``nn.Module.compile`` compiles the module's call and leaves the module where it is, so
+        the state-dict keys stay those of an eager run (no ``_orig_mod.`` prefix) and
+        checkpoints load either way. The classifier and momentum copies stay eager: they are
+        small or not trained. Lightning calls this once the trainer is set up, after every
+        subclass has built its heads.
+        """
+        if not self.settings.compile:
+            return
+        for name in COMPILED_MODULES:
+            module = getattr(self, name, None)
+            if isinstance(module, nn.Module):
+                module.compile()
 
     def configure_optimizers(self) -> Any:
         """The optimizer and a per-step schedule over the plan's S steps."""

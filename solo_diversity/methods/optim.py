@@ -96,6 +96,26 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
+# The optimizers torch ships a fused (single-kernel) CUDA step for; LARS is ours and stays as is.
+FUSED_OPTIMIZERS = frozenset({"sgd", "adam", "adamw"})
+
+
+def wants_fused(name: str, device_types: set[str], kwargs: dict[str, Any]) -> bool:
+    """Whether optimizer ``name`` should run torch's fused CUDA step.
+
+    Fused steps exist only on the GPU and only for torch's own optimizers, so a run with any
+    parameter off CUDA (the CPU tests, the demo) keeps the default step. A config that sets
+    ``optimizer.kwargs.fused`` or ``foreach`` itself decides.
+
+    Args:
+        name: ``optimizer.name``.
+        device_types: the device types of every parameter (``{"cuda"}`` on one GPU).
+        kwargs: ``optimizer.kwargs`` as resolved.
+    """
+    chosen = "fused" in kwargs or "foreach" in kwargs
+    return name in FUSED_OPTIMIZERS and device_types == {"cuda"} and not chosen
+
+
 # solo-learn's defaults for ``optimizer.kwargs`` per optimizer (its ``solo/args/pretrain.py``
 # fills them after reading the config): a key the config leaves out gets this value, so the
 # stored config says what really ran. Adam has none.
@@ -163,20 +183,33 @@ def split_weight_decay(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _param_list(params: Any) -> list[torch.Tensor]:
+    """A group's ``params`` (a tensor, a list or a generator) as a list that can be read twice."""
+    return [params] if isinstance(params, torch.Tensor) else list(params)
+
+
 def build_optimizer(
     groups: list[dict[str, Any]], settings: OptimizerSettings
 ) -> torch.optim.Optimizer:
-    """Create the optimizer named in the settings over solo-learn-style parameter groups."""
+    """Create the optimizer named in the settings over solo-learn-style parameter groups.
+
+    SGD, Adam and AdamW over parameters that all live on CUDA get ``fused=True``
+    (:func:`wants_fused`); elsewhere the step is torch's default.
+    """
     if settings.name not in OPTIMIZERS:
         raise UserError(
             f"unknown optimizer.name {settings.name!r}; choose one of {', '.join(OPTIMIZERS)}"
         )
     if settings.exclude_bias_n_norm_wd:
         groups = split_weight_decay(groups)
-    groups = [dict(g) for g in groups]
+    groups = [{**g, "params": _param_list(g["params"])} for g in groups]
     static = [bool(g.pop("static_lr", False)) for g in groups]
+    kwargs = dict(settings.kwargs)
+    device_types = {p.device.type for g in groups for p in g["params"]}
+    if wants_fused(settings.name, device_types, kwargs):
+        kwargs["fused"] = True
     optimizer = OPTIMIZERS[settings.name](
-        groups, lr=settings.lr, weight_decay=settings.weight_decay, **settings.kwargs
+        groups, lr=settings.lr, weight_decay=settings.weight_decay, **kwargs
     )
     for group, is_static in zip(optimizer.param_groups, static, strict=True):
         group["static_lr"] = is_static

@@ -89,6 +89,9 @@ class MethodSettings:
     plan: BudgetPlan
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     channels_last: bool = True
+    #: ``performance.compile``: torch.compile the backbone and the projector (see
+    #: :meth:`~solo_diversity.methods.base.BaseMethod.configure_model`).
+    compile: bool = False
     #: False under ``data.no_labels``: the online classifier sees every target as -1 (unlabelled),
     #: as solo-learn's label-free dataset yields, whatever labels the index stores.
     labelled: bool = True
@@ -117,6 +120,14 @@ def budget_plan_of(cfg: DictConfig) -> BudgetPlan:
             "solo_diversity.config.attach_plan before building a method"
         )
     return BudgetPlan.from_dict(plain(plan))
+
+
+def compile_flag(cfg: DictConfig) -> bool:
+    """``performance.compile``: true or false (default); any other value is a user error."""
+    value = cfg.performance.get("compile", False)
+    if not isinstance(value, bool):
+        raise UserError(f"performance.compile must be true or false, got {value!r}")
+    return value
 
 
 def method_settings(cfg: DictConfig) -> MethodSettings:
@@ -158,4 +169,5 @@ def method_settings(cfg: DictConfig) -> MethodSettings:
         plan=plan,
         method_kwargs=plain(cfg.get("method_kwargs")),
         channels_last=not bool(cfg.performance.get("disable_channel_last", False)),
+        compile=compile_flag(cfg),
     )

@@ -49,6 +49,7 @@ def write_report(
     distances: Path | None = None,
     dpi: int = figures.DEFAULT_DPI,
     ylim: tuple[float, float] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, list[Path]]:
     """Render every table (or ``tables``) with results into ``out``.
 
@@ -61,6 +62,7 @@ def write_report(
         distances: the distance list's results folder (Table 3's ``<cell id>.json``).
         dpi: the PNG figures' resolution.
         ylim: fixed y-limits of the figures (default: fitted to ours and the paper's values).
+        extra: the sweep's pretraining overrides (``experiment run --set``).
 
     Returns:
         The files written, per table (``report`` for the summary files).
@@ -68,7 +70,7 @@ def write_report(
     results = read_results(results_path)
     names = tables or list_names(configs)
     kinds = {n: load_experiment(n, configs).kind for n in names}
-    pairings = [pair_table(n, configs) for n in names if kinds[n] != "distance"]
+    pairings = [pair_table(n, configs, extra) for n in names if kinds[n] != "distance"]
     assignment = assign(results, render.slots_of(pairings))
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {}
@@ -146,6 +148,14 @@ def _ylim(values: list[float] | None) -> tuple[float, float] | None:
     return low, high
 
 
+def _overrides(items: list[str]) -> tuple[str, ...]:
+    """``--set`` values checked: each is KEY=VALUE."""
+    for item in items:
+        if "=" not in item.lstrip("+"):
+            raise UserError(f"--set {item}: give KEY=VALUE, e.g. --set budget.C=2048")
+    return tuple(items)
+
+
 def _report(args: argparse.Namespace) -> int:
     if args.dpi < 10 or args.dpi > 1200:
         raise UserError(f"--dpi {args.dpi}: give a resolution from 10 to 1200, e.g. --dpi 300")
@@ -159,6 +169,7 @@ def _report(args: argparse.Namespace) -> int:
         distances=distances,
         dpi=args.dpi,
         ylim=_ylim(args.ylim),
+        extra=_overrides(args.set),
     )
     for name, files in written.items():
         if files and files[0].name == "table3_distances.md":  # printed: no figure shows it
@@ -193,6 +204,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="fixed y-range of the figures in %% (default: at least 10 points around ours and "
         "the paper's)",
+    )
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the pretraining overrides the sweep ran with (experiment run --set), so that its "
+        "cells are found",
     )
     p.add_argument(
         "--distances",

@@ -4,7 +4,9 @@
 :func:`plot_acc_vs_d` draws accuracy against the diversity D = N / C on a log axis for every
 series of a table (a paper column within a block: a method, a downstream set, a budget): one line
 per series with the mean over seeds and the sample std as error bars, and the paper's numbers as
-open markers on a dashed line of the same colour; Table 1 and Figure 4 are this plot.
+open markers on a dashed line of the same colour; Table 1 and Figure 4 are this plot. Rows of
+untrained floors (the mini paper's raw pixels and random init) have no D: they are level lines
+with a ±std band that every trained point is read against.
 :func:`plot_fig3` draws Figure 3: for each method, bars for the B u A sets against the B baseline.
 
 The style is for slides: large type, a short panel title (the block's label) and no figure title.
@@ -136,10 +138,12 @@ def plot_acc_vs_d(
             rows, cols, figsize=(PANEL[0] * cols, PANEL[1] * rows), squeeze=False
         )
         for ax, block in zip(axes.flat, table.blocks, strict=False):
+            trained = [row for row in block.cells if row[0].untrained is None]
             handles = [
-                _series(ax, column, f"C{j % 10}", [row[j] for row in block.cells], d_of, ours)
+                _series(ax, column, f"C{j % 10}", [row[j] for row in trained], d_of, ours)
                 for j, column in enumerate(block.columns)
             ]
+            handles += _floors(ax, block, ours)
             ax.set_xscale("log")
             ax.set_ylim(*limits)
             ax.set_xlabel("D = N / C")
@@ -154,6 +158,27 @@ def plot_acc_vs_d(
         paths = save(fig, stem, dpi)
     plt.close(fig)
     return paths
+
+
+FLOOR_STYLES = {"raw_pixels": ("raw pixels", ":"), "random_init": ("random init", "-.")}
+
+
+def _floors(ax: Any, block: Any, ours: dict[Any, Measured]) -> list[Any]:
+    """The untrained rows (raw pixels, random init) as level lines with a ±std band.
+
+    They saw no data, so they have no D: a line across the plot is what a trained point must
+    clear. Each row is drawn from its first column with a result.
+    """
+    handles = []
+    for labels, row in zip(block.rows, block.cells, strict=True):
+        got = next((ours[c.key] for c in row if c.untrained and c.key in ours), None)
+        if got is None:
+            continue
+        name, style = FLOOR_STYLES.get(row[0].untrained, (labels[0], "--"))
+        handles.append(ax.axhline(got.mean, color="0.35", ls=style, lw=1.5, label=name))
+        if got.std:
+            ax.axhspan(got.mean - got.std, got.mean + got.std, color="0.5", alpha=0.15, lw=0)
+    return handles
 
 
 def _series(

@@ -53,28 +53,33 @@ def same_cell(paper: PaperCell, cell: ResolvedCell, probe: Probe, n_rel_tol: flo
         paper.backbone is None or paper.backbone == cell.backbone,
         paper.pretrain_dataset == cell.pretrain_set,
         paper.mode == plan.mode,
-        (paper.epochs == plan.epochs) if paper.mode == "epochs" else (paper.C == plan.C),
+        (paper.epochs == plan.epochs) if paper.mode == "epochs" else (
+            paper.C is None or paper.C == plan.C  # a layout without C takes any budget
+        ),
         paper.N is not None and abs(plan.N - paper.N) <= n_rel_tol * paper.N,
         paper.probe_dataset == probe.dataset,
         (paper.label_fraction or 1.0) == probe.label_fraction,
         paper.epoch_keys is None or paper.epoch_keys == plan.epoch_keys,
+        paper.untrained == cell.spec.untrained,
     ]
     return all(checks)
 
 
-def pair_table(name: str, configs: Path | None = None) -> Pairing:
+def pair_table(name: str, configs: Path | None = None, extra: tuple[str, ...] = ()) -> Pairing:
     """Pair the cell list ``name`` with the paper table it names.
 
     Args:
         name: the cell list (``yaml_configs/experiments/<name>.yaml``).
         configs: the ``yaml_configs`` folder.
+        extra: the pretraining overrides the sweep ran with (``experiment run --set``), so that
+            the cells, their plans and run keys are the ones that ran.
 
     Returns:
         The :class:`Pairing`; each paper cell is paired with the first experiment that matches it.
     """
     experiment = load_experiment(name, configs)
     paper = load_paper_table(experiment.paper)
-    resolved = [resolve_cell(spec, configs, env={}) for spec in experiment.cells]
+    resolved = [resolve_cell(spec, configs, env={}, extra=extra) for spec in experiment.cells]
     todo = [(cell, probe) for cell in resolved for probe in cell.spec.probes]
     slots, unpaired = [], []
     for pc in paper.cells():

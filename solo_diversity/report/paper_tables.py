@@ -34,6 +34,7 @@ _ATTRS = (
     "epochs",
     "epoch_keys",
     "baseline",
+    "untrained",
     "ambiguous",
     "text",
 )
@@ -69,6 +70,8 @@ class PaperCell:
         mode, epochs: ``images`` (C fixed) or ``epochs`` (E fixed, Supp. Fig. 1).
         epoch_keys: the schedule reading a column fixes (``subset``/``reference``), or None: any.
         baseline: the B bar of Figure 3 / Supp. Figure 1.
+        untrained: ``raw_pixels`` or ``random_init``: a floor with no pretraining (the cell list's
+            ``baselines``), drawn as a level line instead of a point at some D.
         ambiguous: the text extraction leaves the value uncertain.
         text: ``clean``, or ``interleaved`` when the row's characters are mixed with another's.
     """
@@ -91,6 +94,7 @@ class PaperCell:
     epochs: float | None = None
     epoch_keys: str | None = None
     baseline: bool = False
+    untrained: str | None = None
     ambiguous: bool = False
     text: str = "clean"
 
@@ -244,6 +248,7 @@ def _cell(
         epochs=None if a.get("epochs") is None else float(a["epochs"]),
         epoch_keys=None if a.get("epoch_keys") is None else str(a["epoch_keys"]),
         baseline=bool(a.get("baseline", False)),
+        untrained=None if a.get("untrained") is None else str(a["untrained"]),
         ambiguous=bool(a.get("ambiguous", False)),
         text=str(a.get("text", "clean")),
     )

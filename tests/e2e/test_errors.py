@@ -78,7 +78,7 @@ def test_the_entry_point_prints_one_line_and_exits_2(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-# Process-level faults: the machine, not the config, is what is wrong (issue 23).
+# Process-level faults: the machine, not the config, is what is wrong.
 
 TINY = [
     "--config-name", "simclr_div", "optimizer.batch_size=32", "budget.C=64",

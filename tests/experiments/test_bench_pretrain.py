@@ -1,17 +1,19 @@
 # SPDX-License-Identifier: MIT
-"""The pretraining throughput benchmark: a tiny run of baseline (a) and the fast path, and the
-budget machinery's share of a step."""
+"""The pretraining throughput benchmark: a tiny run of baseline (a) and the fast path, the budget
+machinery's share of a step, and the mini paper's preset held against its bare model."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from solo_diversity.experiments.bench_pretrain import main
+from solo_diversity.experiments.bench_model import autocast_dtype, bare_model
+from solo_diversity.experiments.bench_pretrain import BenchSettings, compose_cfg, main
 from solo_diversity.experiments.bench_pretrain_timing import (
     StepClock,
     machinery_components,
@@ -88,3 +90,42 @@ def test_quick_run_writes_both_rows(tmp_path):
         sum(rows["fast"]["machinery_ms"].values()) / rows["fast"]["ms_per_step"]
     )
     assert report["settings"]["batch_size"] == 8 and report["timed"] == "steps 2..3 of 4"
+
+
+def test_mini_paper_preset_composes_the_mini_papers_model(tmp_path):
+    settings = BenchSettings(preset="mini_paper")
+    cfg = compose_cfg(settings, tmp_path / "index.h5", "bare", tmp_path)
+    assert cfg.method == "simclr" and cfg.backbone.name == "small_cnn"
+    assert cfg.data.crop_size == 28 and cfg.data.crop_min_scale == 0.2
+    assert cfg.precision == "bf16-mixed" and cfg.data.augment_backend == "batch"
+    assert cfg.budget.epoch_keys == "reference" and cfg.scheduler.warmup_epochs == 0
+    assert cfg.optimizer.batch_size == 256 and cfg.data.num_workers == 2
+    model, resolved = bare_model(cfg, num_images=1000)
+    assert model.settings.channels_last and resolved.augmentations[0].crop_size == 28
+    assert autocast_dtype(str(resolved.precision), "cpu") is torch.bfloat16
+    cifar = compose_cfg(BenchSettings(), tmp_path / "index.h5", "fast", tmp_path)
+    assert (cifar.backbone.name, cifar.data.crop_size) == ("resnet18", 32)
+    assert cifar.data.augment_backend == "fast" and cifar.backbone.small_input_stem
+
+
+def test_quick_mini_paper_run_holds_end_to_end_against_the_bare_model(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    tiny = "--preset mini_paper --quick --steps 2 --num-images 64 --workers 0 --accelerator cpu"
+    argv = [*tiny.split(), "--corpus", str(tmp_path / "corpus"), "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    rows = {r["row"]: r for r in report["rows"]}
+    assert list(rows) == ["batch", "bare"], "the preset's rows"
+    assert all(r["status"] == "ok" and r["images_per_s"] > 0 for r in rows.values()), rows
+    assert report["preset"] == "mini_paper" and "small_cnn" in report["model"]
+    assert report["settings"]["batch_size"] == 32 and report["bare_target"] == 0.7
+    bare, batch = rows["bare"]["images_per_s"], rows["batch"]["images_per_s"]
+    assert rows["bare"]["ratio_to_bare"] == 1.0
+    assert rows["batch"]["ratio_to_bare"] == pytest.approx(batch / bare)
+    assert rows["bare"]["machinery_ms"] == {} and rows["bare"]["ms_per_step"] > 0
+    printed = capsys.readouterr().out
+    share = f"{100 * batch / bare:.0f}%"
+    assert re.search(
+        rf"end-to-end \(batch\) reaches {share} of the bare model rate \(target 70%\)", printed
+    )
+    assert "x bare" in printed and "small_cnn" in printed

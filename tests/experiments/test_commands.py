@@ -68,7 +68,7 @@ def test_a_downstream_probe_reads_its_own_data_group(tmp_path):
 
 
 def test_a_same_set_probe_keeps_the_runs_paths_and_adds_a_val_split_it_lacked(tmp_path):
-    task = _task("mini_paper_fashion_mnist", "byol-n400", tmp_path)
+    task = _task("mini_paper_fashion_mnist", "byol-n2560", tmp_path)
     ckpt = _finished(task, {"dataset": "fashion_mnist", "train_path": "t.h5", "val_path": None})
     cmd = probe_command(task, task.probes[0], ckpt, _settings(tmp_path))
     assert not any(a.startswith("data.train_path=") for a in cmd)

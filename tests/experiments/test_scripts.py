@@ -70,17 +70,23 @@ def test_dry_run_lists_exactly_the_paper_cells(name, tmp_path):
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
 
 
-def test_mini_paper_dry_run_is_three_methods_by_default(tmp_path):
+def test_mini_paper_dry_run_is_simclr_and_both_floors_over_three_seeds(tmp_path):
     out = _script("mini_paper_fashion_mnist", "--dry-run", tmp=tmp_path)
     assert out.returncode == 0, out.stderr
     heads = _heads(out.stdout)
-    assert {h["cell"].split("-")[0] for h in heads} == {"simclr", "mocov3", "byol"}
-    assert sorted({int(h["N"].replace(",", "")) for h in heads}) == [64, 400, 2560, 12800]
-    assert len(heads) == 3 * 4 * 2  # methods x N x seeds 0 and 1
-    assert {h["steps"] for h in heads} == {"200"}
+    floors = [h for h in heads if h["cell"] in ("simclr-raw_pixels", "simclr-random_init")]
+    trained = [h for h in heads if h not in floors and h["cell"].startswith("simclr-n")]
+    assert len(trained) + len(floors) == len(heads) == (4 + 2) * 3  # cells x seeds 0, 1 and 2
+    assert sorted({int(h["N"].replace(",", "")) for h in trained}) == [256, 2560, 25600, 60000]
+    assert {h["steps"] for h in heads} == {"1,000"}  # C = 256,000 at batch 256
+    assert {h["E"] for h in trained if h["N"] == "256"} == {"1,000"}  # seen a thousand times
+    assert {h["cell"]: h["what"] for h in floors} == {
+        f"simclr-{k}": f"write the {k} baseline (no training), then 1 probe(s)"
+        for k in ("raw_pixels", "random_init")
+    }
     every = _heads(_script("mini_paper_fashion_mnist", "--dry-run", "--all-methods",
                            "--seeds", "0", tmp=tmp_path).stdout)
-    assert len(every) == 7 * 4
+    assert len(every) == 7 * (4 + 2)  # each method's probe recipe has its own floors
 
 
 def test_help_says_the_gpu_hours_and_the_data(tmp_path):
@@ -136,12 +142,12 @@ def test_fig3_plans_n_from_a_built_set(tmp_path, monkeypatch):
 
 
 def test_mini_paper_only_counts_the_cells_it_runs(tmp_path):
-    out = _script("mini_paper_fashion_mnist", "--only", "simclr-n64", "dino-n400", "--seeds", "0",
-                  "--dry-run", tmp=tmp_path)
+    out = _script("mini_paper_fashion_mnist", "--only", "simclr-n256", "dino-n2560", "--seeds",
+                  "0", "--dry-run", tmp=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert sorted(h["cell"] for h in _heads(out.stdout)) == ["dino-n400", "simclr-n64"]
+    assert sorted(h["cell"] for h in _heads(out.stdout)) == ["dino-n2560", "simclr-n256"]
     assert out.stdout.splitlines()[-1] == (
-        "mini paper (dry run): 2 cells x 1 seeds: simclr-n64 dino-n400"
+        "mini paper (dry run): 2 cells x 1 seeds: simclr-n256 dino-n2560"
     )
 
 
@@ -149,7 +155,7 @@ def test_mini_paper_only_refuses_an_unknown_cell(tmp_path):
     out = _script("mini_paper_fashion_mnist", "--only", "a", "b", "--dry-run", tmp=tmp_path)
     assert out.returncode == 2
     assert re.fullmatch(
-        r"error: mini_paper_fashion_mnist has no cell 'a'; its cells are simclr-n64, .*\n",
+        r"error: mini_paper_fashion_mnist has no cell 'a'; its cells are simclr-n256, .*\n",
         out.stderr,
     ), out.stderr
     assert out.stdout == "" and not (tmp_path / "out").exists()
