@@ -70,13 +70,7 @@ class LARS(torch.optim.Optimizer):
                 d_p = p.grad
                 adapt = p.ndim != 1 or not group["exclude_bias_n_norm"]
                 if adapt:
-                    p_norm, g_norm = torch.norm(p), torch.norm(d_p)
-                    if p_norm != 0 and g_norm != 0:
-                        wd = group["weight_decay"]
-                        rate = group["eta"] * p_norm / (g_norm + p_norm * wd + group["eps"])
-                        if group["clip_lr"]:
-                            rate = torch.clamp(rate / group["lr"], max=1.0)
-                        d_p = (d_p + wd * p) * rate
+                    d_p = self._adapted(p, d_p, group)
                 buf = self.state[p].get("momentum_buffer")
                 if group["momentum"] != 0:
                     if buf is None:
@@ -86,6 +80,21 @@ class LARS(torch.optim.Optimizer):
                     d_p = buf
                 p.add_(d_p, alpha=-group["lr"])
         return loss
+
+
+    @staticmethod
+    def _adapted(p: torch.Tensor, d_p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        """The layer-wise scaled step, or ``d_p`` unchanged where a norm is 0.
+
+        The choice is a ``torch.where`` on the device, not a Python ``if`` on a tensor, so the
+        step never waits for the GPU (a Python branch would read both norms back every layer).
+        """
+        p_norm, g_norm = torch.norm(p), torch.norm(d_p)
+        wd = group["weight_decay"]
+        rate = group["eta"] * p_norm / (g_norm + p_norm * wd + group["eps"])
+        if group["clip_lr"]:
+            rate = torch.clamp(rate / group["lr"], max=1.0)
+        return torch.where((p_norm != 0) & (g_norm != 0), (d_p + wd * p) * rate, d_p)
 
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {

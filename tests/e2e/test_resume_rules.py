@@ -149,7 +149,7 @@ def test_auto_resume_with_another_seed_starts_a_new_run_in_one_line(interrupted,
 
 @pytest.fixture(scope="module")
 def finished(digits_indexes, tmp_path_factory):
-    """A finished 12-step run with its step checkpoints (4, 8, 12) kept.
+    """A finished 12-step run with its step checkpoints (4, 8) and its final one kept.
 
     Returns ``(overrides, result)``; the overrides give the same run again.
     """
@@ -219,17 +219,18 @@ def test_a_checkpoint_of_another_method_is_one_line_and_exit_2(finished, tmp_pat
 
 def test_resuming_a_finished_run_says_where_its_checkpoint_is(finished, capsys):
     overrides, result = finished
-    step12 = _step(result, 12)
-    before = snapshot(step12.parent)
+    final = result.checkpoint
+    assert not list(final.parent.glob("*-step=12.ckpt"))  # the last state is written once
+    before = snapshot(final.parent)
     capsys.readouterr()
-    again = run_pretrain(_compose([*overrides, f"resume_from_checkpoint='{step12}'"]))
+    again = run_pretrain(_compose([*overrides, f"resume_from_checkpoint='{final}'"]))
     lines = capsys.readouterr().err.splitlines()
     assert [line for line in lines if line.startswith("resume_from_checkpoint=")] == [
-        f"resume_from_checkpoint={step12}: the run is already complete (12 of 12 steps); its "
-        f"final checkpoint is {result.checkpoint}; nothing to train"
+        f"resume_from_checkpoint={final}: the run is already complete (12 of 12 steps); its "
+        f"final checkpoint is {final}; nothing to train"
     ]
-    assert again.checkpoint == result.checkpoint and again.ledger == result.ledger
-    assert snapshot(step12.parent) == before
+    assert again.checkpoint == final and again.ledger == result.ledger
+    assert snapshot(final.parent) == before
 
 
 DOCUMENTED = {  # README keys that needed a "+" before the shipped configs had them
