@@ -23,7 +23,7 @@ from solo_diversity.entry import check_standard_streams, exit_on_user_error
 @hydra.main(version_base="1.2", config_path="yaml_configs", config_name=None)
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
-    from solo_diversity.pretrain import run_pretrain  # after the stream check (below)
+    from solo_diversity.run.pretrain import run_pretrain  # after the stream check (below)
 
     with exit_on_user_error():
         run_pretrain(cfg)
@@ -33,7 +33,7 @@ if __name__ == "__main__":
     # A closed stdout or stderr is checked before Lightning is imported: it replaces a closed
     # stderr with /dev/null, and any file opened later could take the closed descriptor.
     check_standard_streams()
-    from solo_diversity.config import budget_overrides
+    from solo_diversity.config.pretrain import budget_overrides
 
     # solo-learn's YAMLs have no budget group: a bare ``budget.C=...`` becomes hydra's
     # ``++budget.C=...`` (add or override) before hydra reads the command line. DDP children

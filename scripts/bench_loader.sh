@@ -11,4 +11,4 @@
 # Run it on an otherwise idle machine: every loader shares the same cores. --quick is a rough try.
 set -euo pipefail
 PYTHON="${PYTHON:-python}"
-exec "$PYTHON" -m solo_diversity.data.bench "$@"
+exec "$PYTHON" -m bench.loader "$@"

@@ -24,4 +24,4 @@
 # Run it on an otherwise idle machine: the loader workers and the model share the same cores.
 set -euo pipefail
 PYTHON="${PYTHON:-python}"
-exec "$PYTHON" -m solo_diversity.experiments.bench_pretrain "$@"
+exec "$PYTHON" -m bench.pretrain "$@"

@@ -16,4 +16,4 @@
 # it prints one line and exits 0.
 set -euo pipefail
 PYTHON="${PYTHON:-python}"
-exec "$PYTHON" -m solo_diversity.experiments.gpu_check "$@"
+exec "$PYTHON" -m bench.gpu_check "$@"

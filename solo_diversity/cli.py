@@ -13,18 +13,19 @@ import os
 import sys
 from collections.abc import Sequence
 
-from solo_diversity import doctor, ledger_cli
-from solo_diversity.budget import EPOCH_KEY_READINGS, check_switches, plan_budget
+from solo_diversity import doctor
+from solo_diversity.budget.plan import EPOCH_KEY_READINGS, check_switches, plan_budget
 from solo_diversity.builders import cli as builders_cli
-from solo_diversity.catalog import train_size
+from solo_diversity.console import console, plan_table
+from solo_diversity.distances import cli as distance_cli
 from solo_diversity.entry import exit_on_user_error
 from solo_diversity.errors import UserError
 from solo_diversity.experiments import cli as experiment_cli
 from solo_diversity.index import cli as index_cli
-from solo_diversity.metrics import cli as distance_cli
+from solo_diversity.index.catalog import train_size
 from solo_diversity.prepare import cli as prepare_cli
 from solo_diversity.report import cli as report_cli
-from solo_diversity.report.console import console, plan_table
+from solo_diversity.report import ledger_cli
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from solo_diversity.backbones import BACKBONES
 from solo_diversity.methods import BACKEND, METHODS
 from solo_diversity.methods.upstream import solo_learn_version
+from solo_diversity.models.backbones import BACKBONES
 
 PACKAGES = ("torch", "torchvision", "lightning", "timm", "lightly", "hydra-core")
 

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: MIT
 """What every entry point shares: user errors become one line and exit code 2, not a traceback,
-and this project's warnings reach the console even when hydra's job logging is disabled.
+and this project's warnings reach the console even when hydra's job logging is disabled, while
+the library warnings known to be harmless are hidden (:data:`HARMLESS` names each, with why: a
+sweep's log repeats them for every task and buries the warnings that matter; each filter matches
+one message from its start and one category, so any other warning of the same library shows).
 
 Faults of the machine rather than of the code get the same line: a standard stream that is closed
 or cannot be written (``>&-``, ``> /dev/full``), and a path the run cannot create (a read-only
@@ -15,14 +18,55 @@ import errno
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from solo_diversity.errors import UserError
-from solo_diversity.harmless_warnings import hide_harmless_warnings
 
 PACKAGE_LOGGER = "solo_diversity"
 FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+@dataclass(frozen=True)
+class HarmlessWarning:
+    """One warning to hide: its message (a regular expression matched at its start) and why."""
+
+    name: str
+    category: type[Warning]
+    message: str
+    why: str
+
+
+HARMLESS = (
+    HarmlessWarning(
+        "pytree_leafspec",
+        FutureWarning,
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        "Lightning's own _pytree helper builds a LeafSpec, which torch deprecates; nothing of "
+        "ours does, and Lightning will change it.",
+    ),
+    HarmlessWarning(
+        "empty_list_dataloader",
+        UserWarning,
+        r"Total length of `list` across ranks is zero\. Please make sure this was your intention",
+        "a run without validation passes an empty list of val loaders on purpose (the form that "
+        "says one rank alone has no data is another message and still shows).",
+    ),
+    HarmlessWarning(
+        "modules_in_eval_mode",
+        UserWarning,  # Lightning's PossibleUserWarning is a UserWarning
+        r"Found \d+ module\(s\) in eval mode at the start of training",
+        "the probe keeps its frozen backbone in eval mode by design (solo-learn's protocol).",
+    ),
+)
+
+
+def hide_harmless_warnings() -> None:
+    """Install one ``ignore`` filter per entry of :data:`HARMLESS` (idempotent)."""
+    for known in HARMLESS:
+        warnings.filterwarnings("ignore", message=known.message, category=known.category)
 
 
 class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -185,7 +229,7 @@ def exit_on_user_error() -> Iterator[None]:
     It first checks that stdout and stderr can be written (:func:`check_standard_streams`), turns
     an OSError of a path that cannot be created into the same one line (:func:`path_error_line`),
     routes this project's warnings to the console (:func:`route_warnings_to_console`) and hides
-    the named harmless library warnings (:mod:`solo_diversity.harmless_warnings`).
+    the named harmless library warnings (:data:`HARMLESS`).
     """
     check_standard_streams()
     hide_harmless_warnings()

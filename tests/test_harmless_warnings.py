@@ -9,8 +9,7 @@ import pytest
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 from torch.utils._pytree import LeafSpec
 
-from solo_diversity.entry import exit_on_user_error
-from solo_diversity.harmless_warnings import HARMLESS
+from solo_diversity.entry import HARMLESS, exit_on_user_error
 
 # Each named warning as its library words it (Lightning 2.x, torch 2.14).
 EMITTED = {

@@ -21,8 +21,8 @@ import pytest
 import torch
 
 import solo_diversity
-from solo_diversity.pretrain import run_pretrain
-from solo_diversity.visits import entries_on_device, entry_of
+from solo_diversity.run.pretrain import run_pretrain
+from solo_diversity.run.visits import entries_on_device, entry_of
 
 #: Tensor methods that copy a value to the host, waiting for the device.
 SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from solo_diversity.interrupt import TrainingInterrupted, resume_hint, signal_label, stop_line
+from solo_diversity.run.interrupt import TrainingInterrupted, resume_hint, signal_label, stop_line
 
 CKPT = Path("runs/simclr/abc/simclr-abc-ep=1-step=13.ckpt")
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from solo_diversity.budget import plan_budget
-from solo_diversity.ledger import BudgetLedger, LedgerMismatch
+from solo_diversity.budget.plan import plan_budget
+from solo_diversity.run.ledger import BudgetLedger, LedgerMismatch
 
 
 class _Tiny(pl.LightningModule):

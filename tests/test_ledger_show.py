@@ -13,14 +13,14 @@ import pytest
 
 from solo_diversity.cli import main
 from solo_diversity.index import open_index, select_subset
-from solo_diversity.pretrain import run_pretrain
-from solo_diversity.substitution import (
+from solo_diversity.run.pretrain import run_pretrain
+from solo_diversity.run.substitution import (
     inferred_unreadable,
     spread_visits,
     substituted_visits,
     unreadable_entries,
 )
-from solo_diversity.visits import (
+from solo_diversity.run.visits import (
     misses_feasible,
     pass_layout,
     replayed_visits,

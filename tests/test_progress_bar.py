@@ -10,8 +10,8 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
+from solo_diversity.console import counted, length, progress
 from solo_diversity.evaluation.features import extract_features
-from solo_diversity.progress_bar import counted, length, progress
 
 
 def _terminal() -> tuple[Console, io.StringIO]:
@@ -29,7 +29,7 @@ def test_a_terminal_gets_a_bar_that_counts_to_the_end(caplog):
 
 def test_off_a_terminal_it_logs_at_most_every_few_seconds(caplog):
     console = Console(file=io.StringIO(), force_terminal=False)
-    with caplog.at_level(logging.INFO, logger="solo_diversity.progress_bar"):
+    with caplog.at_level(logging.INFO, logger="solo_diversity.console"):
         with progress("index x.h5", 5, every_s=0.0, console=console) as advance:
             for _ in range(5):
                 advance(1)

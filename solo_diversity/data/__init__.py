@@ -18,10 +18,10 @@ from solo_diversity.data.augment import (
     dataset_stats,
     parse_augmentations,
 )
-from solo_diversity.data.batch_augment import BatchAugment
-from solo_diversity.data.dali_feed import IndexFeed, ScreenCache
-from solo_diversity.data.dali_loader import DaliPretrainDataModule, probe_batches
-from solo_diversity.data.dali_pipeline import DALI_DEVICES, check_device, resolve_device
+from solo_diversity.data.batch.augment import BatchAugment
+from solo_diversity.data.dali.feed import IndexFeed, ScreenCache
+from solo_diversity.data.dali.loader import DaliPretrainDataModule, probe_batches
+from solo_diversity.data.dali.pipeline import DALI_DEVICES, check_device, resolve_device
 from solo_diversity.data.datamodule import BadImageGuard, PretrainDataModule, collate_views
 from solo_diversity.data.datasets import (
     ClassificationDataset,

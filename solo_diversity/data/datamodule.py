@@ -25,14 +25,7 @@ from lightning.fabric.utilities.seed import pl_worker_init_function
 from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
-from solo_diversity.data.batch_ring import MAX_RING_BYTES, BatchRing, RingTicket, view_shapes
-from solo_diversity.data.datasets import (
-    AssembledBatch,
-    ClassificationDataset,
-    PretrainDataset,
-    ReadCounter,
-)
-from solo_diversity.data.pixel_batches import (
+from solo_diversity.data.batch.pixels import (
     RAW_KEYS,
     PixelBatchDataset,
     PixelImageDataset,
@@ -41,9 +34,16 @@ from solo_diversity.data.pixel_batches import (
     in_memory_mode,
     memory_pixels,
 )
+from solo_diversity.data.batch.ring import MAX_RING_BYTES, BatchRing, RingTicket, view_shapes
+from solo_diversity.data.child_signals import shield_child
+from solo_diversity.data.datasets import (
+    AssembledBatch,
+    ClassificationDataset,
+    PretrainDataset,
+    ReadCounter,
+)
 from solo_diversity.data.sampler import Cursor, EpochSampler, StepBatches
 from solo_diversity.errors import UserError
-from solo_diversity.interrupt import shield_child
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class WorkerInit:
     """A loader worker's start: deaf to the run's stop signals, seeded as Lightning seeds it.
 
     Ctrl-C or a scheduler's SIGTERM reaches the workers with the main process; they ignore it
-    and die with the main process, which saves and stops (:func:`~solo_diversity.interrupt.
+    and die with the main process, which saves and stops (:func:`~solo_diversity.run.interrupt.
     shield_child`). A ``worker_init_fn`` keeps Lightning from adding its own seeding under
     ``seed_everything(workers=True)``, so that is called here, as Lightning would.
 
@@ -127,7 +127,7 @@ class ResumableLoader(DataLoader):
         batches: the batch sampler.
         in_flight: optional callable giving the batches taken but not yet trained on.
         epoch_now: optional callable giving the epoch being trained (None: the sampler's).
-        ring: the :class:`~solo_diversity.data.batch_ring.BatchRing` the dataset's workers fill
+        ring: the :class:`~solo_diversity.data.batch.ring.BatchRing` the dataset's workers fill
             (batches arrive as ring tickets and leave as tensors lent from it).
         **kwargs: other DataLoader arguments (collate_fn, num_workers, ...).
 
@@ -199,7 +199,7 @@ class PretrainDataModule(pl.LightningDataModule):
             optimizer steps (see :class:`EpochSampler`).
         in_memory: with a per-image transform, ``"true"`` decodes the subset into memory once
             and reads images from there, ``"auto"`` does so for small images (see
-            :func:`~solo_diversity.data.pixel_batches.memory_pixels`), ``"false"`` (default)
+            :func:`~solo_diversity.data.batch.pixels.memory_pixels`), ``"false"`` (default)
             decodes each image from the index when it is read.
 
     Rank and world size come from the attached trainer in :meth:`setup` (0 and 1 without one).
@@ -356,7 +356,7 @@ class PretrainDataModule(pl.LightningDataModule):
         )
 
     def _ring(self) -> BatchRing | None:
-        """Reusable batch slots for the workers (see :mod:`~solo_diversity.data.batch_ring`).
+        """Reusable batch slots for the workers (see :mod:`~solo_diversity.data.batch.ring`).
 
         Only when workers send batches to this process, views have fixed sizes and batches are
         not pinned (the pinning thread would copy every batch once more anyway).

@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from solo_diversity.data.batch_ring import BatchRing, RingTicket
+from solo_diversity.data.batch.ring import BatchRing, RingTicket
 from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
 

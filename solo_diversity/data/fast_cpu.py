@@ -15,8 +15,8 @@ the work where it is cheapest:
 - colour jitter, grayscale and blur run on the 8-bit crop with OpenCV's SIMD kernels (the hue
   rotation, 60% of the reference time, costs ~10x less than PIL's HSV round trip). The 8-bit
   arithmetic is PIL's up to one level (it rounds where PIL truncates). Without OpenCV the same ops
-  run as float tensor ops (:mod:`~solo_diversity.data.color_batch`, the blur as
-  :func:`~solo_diversity.data.batch_crop.blur`);
+  run as float tensor ops (:mod:`~solo_diversity.data.batch.color`, the blur as
+  :func:`~solo_diversity.data.batch.crop.blur`);
 - solarization, flip and normalisation end in one table look-up per channel from uint8 into the
   float (3, S, S) output;
 - each view's random numbers come from two torch draws (box, then everything else) instead of
@@ -39,7 +39,6 @@ import torch.nn.functional as nnf
 from PIL import Image
 from torchvision.transforms.v2 import functional as tvf
 
-from solo_diversity.data import color_batch as cb
 from solo_diversity.data.augment import (
     BLUR_SIGMA,
     SOLARIZE_THRESHOLD,
@@ -51,7 +50,8 @@ from solo_diversity.data.augment import (
     ordered_specs,
     view_stats,
 )
-from solo_diversity.data.batch_crop import blur as blur_batch
+from solo_diversity.data.batch import color as cb
+from solo_diversity.data.batch.crop import blur as blur_batch
 from solo_diversity.data.decode import decode_hwc
 from solo_diversity.errors import UserError
 

@@ -24,8 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from solo_diversity.backbones import build_backbone
-from solo_diversity.checkpoint_files import checksum_mismatch
+from solo_diversity.console import counted, length, progress
 from solo_diversity.data import (
     ClassificationDataset,
     ScreenCache,
@@ -35,7 +34,8 @@ from solo_diversity.data import (
     probe_train_transform,
 )
 from solo_diversity.errors import UserError
-from solo_diversity.progress_bar import counted, length, progress
+from solo_diversity.models.backbones import build_backbone
+from solo_diversity.run.checkpoint_files import checksum_mismatch
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_diversity.backbones import uses_small_stem
 from solo_diversity.data import dataset_stats, resolve_device
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import (
@@ -37,11 +36,12 @@ from solo_diversity.evaluation.features import (
     read_run_args,
     verify_checksum,
 )
-from solo_diversity.evaluation.knn import FEATURE_TYPES, check_distance, knn_hits
 from solo_diversity.evaluation.provenance import provenance
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.index.splits import check_validation_split
 from solo_diversity.methods import get_method
+from solo_diversity.methods.knn import FEATURE_TYPES, check_distance, knn_hits
+from solo_diversity.models.backbones import uses_small_stem
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_diversity.backbones import uses_small_stem
-from solo_diversity.checkpoint import SoloCheckpointer, new_version
-from solo_diversity.config import copy_cfg, trainer_devices
+from solo_diversity.budget.world import resolve_world, sync_batchnorm_for
+from solo_diversity.config.loggers import check_logger_keys
+from solo_diversity.config.pretrain import copy_cfg, trainer_devices
+from solo_diversity.console import console
 from solo_diversity.data import resolve_device
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import (
@@ -55,16 +56,15 @@ from solo_diversity.evaluation.settings import (
 )
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.index.splits import check_validation_split
-from solo_diversity.loggers import (
+from solo_diversity.methods.settings import plain
+from solo_diversity.models.backbones import uses_small_stem
+from solo_diversity.run.checkpoint import SoloCheckpointer, new_version
+from solo_diversity.run.loggers import (
     build_loggers,
-    check_logger_keys,
     finish_loggers,
     log_run_config,
     logger_callbacks,
 )
-from solo_diversity.methods.settings import plain
-from solo_diversity.report.console import console
-from solo_diversity.world import resolve_world, sync_batchnorm_for
 
 LABEL_FRACTIONS = (0.05, 0.1, 0.5, 1.0)
 FINISHED = "result.json"  # written beside a probe's checkpoints when it has finished
@@ -121,9 +121,9 @@ def trainer_kwargs(cfg: DictConfig, settings: ProbeSettings, callbacks: list[pl.
     """Config keys that ``Trainer`` takes (as upstream passes them), made valid for the machine.
 
     ``precision=16`` on a CPU becomes 32-true (said on the console), and ``sync_batchnorm`` holds
-    only on GPUs across processes (:func:`~solo_diversity.world.sync_batchnorm_for`). The features
-    mode trains on one device: its global batch is already the protocol's ``batch_size * devices
-    * nodes``.
+    only on GPUs across processes (:func:`~solo_diversity.budget.world.sync_batchnorm_for`). The
+    features mode trains on one device: its global batch is already the protocol's
+    ``batch_size * devices * nodes``.
     """
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
     container = OmegaConf.to_container(cfg, resolve=True)

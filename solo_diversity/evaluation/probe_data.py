@@ -32,7 +32,7 @@ from solo_diversity.data import (
     probe_batches,
     probe_train_transform,
 )
-from solo_diversity.data.dali_loader import pipeline_seed
+from solo_diversity.data.dali.loader import pipeline_seed
 from solo_diversity.evaluation.features import ProbeData, extract_features
 
 log = logging.getLogger(__name__)

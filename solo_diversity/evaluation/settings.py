@@ -16,19 +16,19 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.config import copy_cfg
-from solo_diversity.errors import UserError
-from solo_diversity.keys import (
+from solo_diversity.budget.schedules import warmup_cosine
+from solo_diversity.config.keys import (
     Number,
     check_numbers,
     reject_unknown_top_level,
     reject_unsupported,
     trainer_arguments,
 )
+from solo_diversity.config.pretrain import copy_cfg
+from solo_diversity.errors import UserError
 from solo_diversity.methods.base import fill_defaults
 from solo_diversity.methods.optim import OPTIMIZER_KWARGS_DEFAULTS
 from solo_diversity.methods.settings import count_devices, plain
-from solo_diversity.schedules import warmup_cosine
 
 PROBE_MODES = ("protocol", "features")
 PROBE_OPTIMIZERS = ("sgd", "lars", "adam", "adamw")

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from solo_diversity.config import configs_dir as default_configs_dir
+from solo_diversity.config.pretrain import configs_dir as default_configs_dir
 from solo_diversity.errors import UserError
 
 PROBE_MODES = ("protocol", "features")
@@ -339,9 +339,9 @@ def _probes(raw: Any, where: str) -> tuple[Probe, ...]:
 
 
 def _baseline_cells(cells: tuple[CellSpec, ...], raw: Any, where: str) -> list[CellSpec]:
-    """``baselines: [raw_pixels, random_init]``: untrained runs (:mod:`solo_diversity.baselines`)
-    probed like the cells, one per method (its probe recipe sets the LR): ``<method>-<kind>``,
-    built from the method's first cell at the base's full set.
+    """``baselines: [raw_pixels, random_init]``: untrained runs
+    (:mod:`solo_diversity.run.baselines`) probed like the cells, one per method (its probe recipe
+    sets the LR): ``<method>-<kind>``, built from the method's first cell at the base's full set.
     """
     if raw is None:
         return []
@@ -352,7 +352,7 @@ def _baseline_cells(cells: tuple[CellSpec, ...], raw: Any, where: str) -> list[C
         firsts.setdefault(cell.id.split("-")[0], cell)
     out = []
     for kind in raw:
-        if kind not in ("raw_pixels", "random_init"):  # solo_diversity.baselines.BASELINES
+        if kind not in ("raw_pixels", "random_init"):  # solo_diversity.run.baselines.BASELINES
             raise UserError(f"{where}: baseline {kind!r} is not raw_pixels or random_init")
         for method, first in firsts.items():
             overrides = {**first.overrides, "data.fraction": -1, "++baseline": kind}

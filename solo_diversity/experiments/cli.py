@@ -22,13 +22,13 @@ from pathlib import Path
 
 from rich.table import Table
 
+from solo_diversity.console import console
 from solo_diversity.errors import UserError
 from solo_diversity.experiments import run_cli
 from solo_diversity.experiments.cells import ExperimentList, list_names, load_experiment
 from solo_diversity.experiments.cost import all_costs
 from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
 from solo_diversity.experiments.status import STATES, table_status
-from solo_diversity.report.console import console
 
 FORMATS = ("table", "json", "tsv", "ids", "overrides", "probes")
 

@@ -36,13 +36,13 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from solo_diversity.budget import BudgetPlan, parse_count, plan_budget
-from solo_diversity.catalog import TRAIN_SIZES, train_size
-from solo_diversity.config import budget_overrides
+from solo_diversity.budget.plan import BudgetPlan, parse_count, plan_budget
+from solo_diversity.config.pretrain import budget_overrides
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.recipes import ProbeRecipe, probe_recipe, scale_of_dataset
 from solo_diversity.experiments.cells import CellSpec, default_configs_dir, fill
 from solo_diversity.index import open_index
+from solo_diversity.index.catalog import TRAIN_SIZES, train_size
 from solo_diversity.index.format import round_half_up
 from solo_diversity.methods.settings import count_devices, per_device_batch
 

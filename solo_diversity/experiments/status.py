@@ -17,7 +17,7 @@ from pathlib import Path
 
 from solo_diversity.experiments.cells import Probe, load_experiment
 from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
-from solo_diversity.report.results import Result, fits_probe, read_results
+from solo_diversity.experiments.results import Result, fits_probe, read_results
 
 STATES = ("done", "probe", "resume", "pretrain")
 # A finished run's marker: a trained run's ledger, or an untrained baseline's (baselines.MARKER).

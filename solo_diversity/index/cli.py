@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The ``solo-div index build|info|relocate`` sub-commands (and the set algebra, from builders).
+"""The ``solo-div index build|info|relocate`` sub-commands (and the set algebra).
 
 :func:`register` adds them to the ``solo-div`` argparse sub-parsers; each sets ``func`` on the
 parsed namespace to a handler ``func(args) -> int`` (the exit code) that the top-level CLI calls.
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from solo_diversity.builders.cli import add_set_algebra
 from solo_diversity.entry import standalone_main
 from solo_diversity.errors import UserError
+from solo_diversity.index.algebra_cli import add_set_algebra
 from solo_diversity.index.build import SOURCES, build_index
 from solo_diversity.index.reader import ImageIndex, check_root, open_index
 from solo_diversity.index.writer import relocate_root

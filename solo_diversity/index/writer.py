@@ -30,6 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from solo_diversity.console import counted, length, progress
 from solo_diversity.errors import UserError
 from solo_diversity.index.format import (
     FORMAT_NAME,
@@ -38,7 +39,6 @@ from solo_diversity.index.format import (
     Fingerprint,
 )
 from solo_diversity.index.shuffle import Spool, shuffled_blocks, spool_entries
-from solo_diversity.progress_bar import counted, length, progress
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ import torch.nn.functional as F  # noqa: N812
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_diversity.backbones import backbone_kwargs_for, build_backbone
-from solo_diversity.budget import BudgetPlan
+from solo_diversity.budget.plan import BudgetPlan
+from solo_diversity.budget.world import world_size_of
 from solo_diversity.errors import UserError
-from solo_diversity.evaluation.knn import DISTANCES, OnlineKNN
+from solo_diversity.methods.knn import DISTANCES, OnlineKNN
 from solo_diversity.methods.optim import build_optimizer, build_scheduler, optimizer_kwargs_defaults
 from solo_diversity.methods.settings import MethodSettings, method_settings, plain
-from solo_diversity.world import world_size_of
+from solo_diversity.models.backbones import backbone_kwargs_for, build_backbone
 
 # The modules ``performance.compile`` compiles: the backbone and the projector (DINO's is ``head``).
 COMPILED_MODULES = ("backbone", "projector", "head")
@@ -125,7 +125,7 @@ class BaseMethod(pl.LightningModule):
 
     Args:
         cfg: a solo-learn config whose defaults were filled and to which the budget plan was
-            attached (see :mod:`solo_diversity.config`).
+            attached (see :mod:`solo_diversity.config.pretrain`).
     """
 
     def __init__(self, cfg: DictConfig):

@@ -20,7 +20,7 @@ import torch.nn.functional as F  # noqa: N812
 from omegaconf import DictConfig
 from torch import nn
 
-from solo_diversity.budget import BudgetPlan
+from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.methods.base import fill_defaults, require_kwargs
 from solo_diversity.methods.losses import make_dino_loss, teacher_temperature
 from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params

@@ -8,7 +8,7 @@ student and ``k = momentum_projector(momentum_backbone(x))`` from the teacher
 solo-learn's ``_build_mlp``: bias-free Linears with BatchNorm1d + ReLU between them. On
 convolutional backbones the projector has 2 layers and ends in an affine-free BatchNorm1d, and
 the 2-layer predictor ends in the Linear; on transformers (MoCo v3's ViT, see
-:mod:`solo_diversity.vit_mocov3`) the projector has 3 layers, and both end in the affine-free
+:mod:`solo_diversity.models.vit_mocov3`) the projector has 3 layers, and both end in the affine-free
 BatchNorm1d. (solo-learn takes the ResNet branch when the backbone's name contains ``resnet``; our
 convolutional ``small_cnn`` takes it too.)
 """
@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from solo_diversity.backbones import TRANSFORMER_BACKBONES
 from solo_diversity.methods.base import require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import mocov3_loss
@@ -29,6 +28,7 @@ from solo_diversity.methods.momentum import (
     PredictorMomentumMethod,
     initialize_momentum_params,
 )
+from solo_diversity.models.backbones import TRANSFORMER_BACKBONES
 
 
 def mocov3_mlp(

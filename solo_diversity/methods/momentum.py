@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from solo_diversity.backbones import build_backbone
+from solo_diversity.budget.schedules import cosine_tau
 from solo_diversity.errors import UserError
 from solo_diversity.methods.base import (
     BaseMethod,
@@ -27,7 +27,7 @@ from solo_diversity.methods.base import (
     classification_loss,
     fill_defaults,
 )
-from solo_diversity.schedules import cosine_tau
+from solo_diversity.models.backbones import build_backbone
 
 
 def initialize_momentum_params(online: nn.Module, momentum: nn.Module) -> None:

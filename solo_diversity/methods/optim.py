@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from solo_diversity.budget.schedules import warmup_cosine
 from solo_diversity.errors import UserError
-from solo_diversity.schedules import warmup_cosine
 
 
 class LARS(torch.optim.Optimizer):

@@ -14,11 +14,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.backbones import uses_small_stem
-from solo_diversity.budget import BudgetPlan
+from solo_diversity.budget.plan import BudgetPlan
+from solo_diversity.budget.world import resolve_world, world_size_of
 from solo_diversity.errors import UserError
 from solo_diversity.methods.optim import OptimizerSettings, SchedulerSettings
-from solo_diversity.world import resolve_world, world_size_of
+from solo_diversity.models.backbones import uses_small_stem
 
 
 def count_devices(devices: Any, accelerator: str = "auto") -> int:
@@ -117,7 +117,7 @@ def budget_plan_of(cfg: DictConfig) -> BudgetPlan:
     if plan is None:
         raise UserError(
             "the config has no budget_plan; resolve it with "
-            "solo_diversity.config.attach_plan before building a method"
+            "solo_diversity.config.pretrain.attach_plan before building a method"
         )
     return BudgetPlan.from_dict(plain(plan))
 

@@ -8,7 +8,7 @@ solo-learn's modules, forward and losses, and replaces only what the budget owns
 - the optimizer and the per-step LR schedule come from the resolved settings (LR scaled once,
   warmup converted to steps, S = plan.steps);
 - ``current_epoch`` reports the budget position in schedule epochs under the plan's
-  ``epoch_keys`` reading (:meth:`~solo_diversity.budget.BudgetPlan.epoch_at_step`: ``step //
+  ``epoch_keys`` reading (:meth:`~solo_diversity.budget.plan.BudgetPlan.epoch_at_step`: ``step //
   (N // G)`` for ``subset``, ``floor(images seen / N_ref)`` for ``reference``), so every
   epoch-counted rule upstream (DINO's teacher temperature and last-layer freeze, SwAV's queue
   start and prototype freeze) switches at the step the built-in classes' converted keys give;
@@ -37,8 +37,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.backbones import BACKBONES, build_backbone, set_resnet_stem
-from solo_diversity.budget import BudgetPlan
+from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.methods.base import fill_backbone_size, fill_defaults, online_knn
 from solo_diversity.methods.optim import (
     build_optimizer,
@@ -46,6 +45,7 @@ from solo_diversity.methods.optim import (
     optimizer_kwargs_defaults,
 )
 from solo_diversity.methods.settings import budget_plan_of, method_settings
+from solo_diversity.models.backbones import BACKBONES, build_backbone, set_resnet_stem
 
 # registry key -> (solo-learn module, class name)
 UPSTREAM_CLASSES: dict[str, tuple[str, str]] = {
@@ -126,9 +126,9 @@ class BudgetPlugin:
     def _align_stems(self) -> None:
         """Apply our stem rule to solo-learn's ResNets (it decides by dataset name alone).
 
-        The rule (:func:`~solo_diversity.backbones.uses_small_stem`) agrees with solo-learn on its
-        own datasets and adds ours, so one config builds one network on either backend. A teacher
-        gets the student's new stem weights, as solo-learn initialises it from the student.
+        The rule (:func:`~solo_diversity.models.backbones.uses_small_stem`) agrees with solo-learn
+        on its own datasets and adds ours, so one config builds one network on either backend. A
+        teacher gets the student's new stem weights, as solo-learn initialises it from the student.
         """
         if not self.settings.backbone.startswith("resnet"):
             return

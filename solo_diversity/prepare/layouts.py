@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from solo_diversity.builders.source_build import imagenet100_wnids
+from solo_diversity.builders.source.build import imagenet100_wnids
 from solo_diversity.errors import UserError
 from solo_diversity.index.sources import IMAGE_EXTENSIONS
 from solo_diversity.prepare.tree import Layout, find_root

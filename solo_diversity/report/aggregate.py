@@ -16,11 +16,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from solo_diversity.report.assign import Assignment
 from solo_diversity.report.distances import DistancePairing
 from solo_diversity.report.match import Pairing
 from solo_diversity.report.paper_tables import PaperTable
 from solo_diversity.report.render import measured
-from solo_diversity.report.results import Assignment
 
 COLUMNS = (
     "table",

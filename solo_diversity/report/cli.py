@@ -19,11 +19,13 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from solo_diversity.console import console
 from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import list_names, load_experiment
+from solo_diversity.experiments.results import read_results
 from solo_diversity.report import compare, figures, render
 from solo_diversity.report.aggregate import write_aggregates, write_distance_aggregates
-from solo_diversity.report.console import console
+from solo_diversity.report.assign import Assignment, assign
 from solo_diversity.report.distances import (
     distance_latex,
     distance_markdown,
@@ -31,7 +33,6 @@ from solo_diversity.report.distances import (
     pair_distances,
 )
 from solo_diversity.report.match import Pairing, pair_table
-from solo_diversity.report.results import Assignment, assign, read_results
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from solo_diversity.errors import UserError
-from solo_diversity.report.results import Result, per_seed, read_results
+from solo_diversity.experiments.results import Result, per_seed, read_results
 
 RUN_ATTRIBUTES = ("method", "backbone", "pretrain_dataset", "C", "N", "fraction")
 KNN_ATTRIBUTES = ("feature_type", "distance_function", "k", "temperature")

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from solo_diversity.errors import UserError
+from solo_diversity.report.assign import Assignment
 from solo_diversity.report.match import Pairing
 from solo_diversity.report.render import Measured, table_numbers
-from solo_diversity.report.results import Assignment
 
 FORMATS = ("pdf", "svg", "png")
 DEFAULT_DPI = 200

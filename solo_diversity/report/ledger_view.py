@@ -2,8 +2,8 @@
 """Terminal rendering of one run's ledger: plan, counted images and steps, visit proof, histogram.
 
 It renders the summary that ``solo-div ledger show`` builds
-(:func:`solo_diversity.ledger_cli.ledger_report`) with the house tables of
-:mod:`~solo_diversity.report.console`; it reads no files and computes no proof.
+(:func:`solo_diversity.report.ledger_cli.ledger_report`) with the house tables of
+:mod:`~solo_diversity.console`; it reads no files and computes no proof.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from solo_diversity.budget import BudgetPlan
-from solo_diversity.report.console import plan_table
+from solo_diversity.budget.plan import BudgetPlan
+from solo_diversity.console import plan_table
 
 BAR_WIDTH = 40
 

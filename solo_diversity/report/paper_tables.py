@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from solo_diversity.budget import parse_count
+from solo_diversity.budget.plan import parse_count
 from solo_diversity.errors import UserError
 
 _ATTRS = (

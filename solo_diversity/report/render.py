@@ -3,8 +3,8 @@
 
 Each cell reads ``mean ± std [n] / paper (mean - paper)``: the mean and sample standard deviation
 (ddof = 1) over the n seeds of the probe lines assigned to the cell
-(:mod:`solo_diversity.report.results`); one seed shows no std, ``-`` marks a cell with no line yet
-and ``n/a`` one where the paper prints no number. A cell measured by a probe other than
+(:mod:`solo_diversity.report.assign`); one seed shows no std, ``-`` marks a cell with no line
+yet and ``n/a`` one where the paper prints no number. A cell measured by a probe other than
 solo-learn's protocol is marked ``†``. Under each table: the cells with results, one line each
 (seeds, probe mode), and the cells still missing.
 """
@@ -15,9 +15,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from statistics import mean, stdev
 
+from solo_diversity.experiments.results import Result, per_seed
+from solo_diversity.report.assign import Assignment
 from solo_diversity.report.match import Pairing, Slot
 from solo_diversity.report.paper_tables import PaperBlock, PaperCell, PaperTable
-from solo_diversity.report.results import Assignment, Result, per_seed
 
 PROTOCOL = "protocol"
 

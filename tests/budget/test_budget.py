@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from solo_diversity.budget import (
+from solo_diversity.budget.plan import (
     BudgetPlan,
     check_budget_keys,
     check_switches,

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from solo_diversity.budget.schedules import cosine_tau, warmup_cosine
 from solo_diversity.methods.optim import LARS, SchedulerSettings, build_scheduler
-from solo_diversity.schedules import cosine_tau, warmup_cosine
 
 
 def test_warmup_rises_linearly_to_base_then_decays_to_final():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from solo_diversity.builders.source_build import imagenet100_wnids
+from solo_diversity.builders.source.build import imagenet100_wnids
 from solo_diversity.index import build_index
 
 OTHER_WNIDS = tuple(f"n0999{i:04d}" for i in range(10))  # well-formed, not in ImageNet-1k

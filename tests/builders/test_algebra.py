@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from solo_diversity.builders.algebra import first_count, write_selection
 from solo_diversity.errors import UserError
+from solo_diversity.index.algebra import first_count, write_selection
 from solo_diversity.index.reader import open_index
 from solo_diversity.index.writer import IndexMeta, write_index
 

@@ -9,14 +9,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from solo_diversity.builders.set_ops import (
+from solo_diversity.errors import UserError
+from solo_diversity.index import open_index, select_subset
+from solo_diversity.index.set_ops import (
     exclude_index,
     filter_index,
     subset_index,
     union_indexes,
 )
-from solo_diversity.errors import UserError
-from solo_diversity.index import open_index, select_subset
 
 
 def entries(index):

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from solo_diversity.builders.source_build import (
+from solo_diversity.builders.source.build import (
     SET_FILES,
     build_source_sets,
     imagenet100_wnids,
@@ -106,7 +106,7 @@ def test_not_a_wnid_index(tmp_path):
 
 def test_imagenet100_classes_missing(imagenet_index, tmp_path):
     few = tmp_path / "few.h5"
-    from solo_diversity.builders.set_ops import filter_index
+    from solo_diversity.index.set_ops import filter_index
 
     filter_index(imagenet_index, few, list(OTHER_WNIDS) + imagenet100_wnids()[:50])
     with pytest.raises(UserError, match="lacks 50 of the ImageNet-100"):

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from solo_diversity.builders.source_sets import pick_out_classes, split_half, uniform_take
+from solo_diversity.builders.source.sets import pick_out_classes, split_half, uniform_take
 from solo_diversity.errors import UserError
 
 LABELS = np.random.default_rng(0).permutation(np.repeat(np.arange(12), 7))

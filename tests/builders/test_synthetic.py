@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from solo_diversity.builders import synthetic as syn
-from solo_diversity.builders import synthetic_cli as cli
-from solo_diversity.builders.synthetic_cli import main
+from solo_diversity.builders.synthetic import cli
+from solo_diversity.builders.synthetic import generate as syn
+from solo_diversity.builders.synthetic.cli import main
 from solo_diversity.errors import UserError
 from solo_diversity.index import open_index
 from tests.builders.tiny_sd import save_tiny_pipeline
@@ -248,7 +248,7 @@ def test_cli_runs_a_shard_in_a_child_process(reference, weights, tmp_path):
     argv = ["build", "synthetic", "--weights", str(weights), "--classes", str(classes)]
     argv += ["--out", str(tmp_path), "--per-class", "3", "--seed", "5", "--size", "32"]
     argv += ["--steps", "2", "--batch", "2", "--device", "cpu"]
-    child = [sys.executable, "-m", "solo_diversity.builders.synthetic_cli", *argv]
+    child = [sys.executable, "-m", "solo_diversity.builders.synthetic.cli", *argv]
     done = subprocess.run(child, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "shard-1-of-2: 3 images made" in done.stdout
@@ -268,7 +268,7 @@ def test_sigterm_to_a_child_then_resume(reference, pipe, weights, tmp_path):
     argv += ["--steps", "2", "--batch", "2", "--device", "cpu", "--shard", "0/1"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen(
-        [sys.executable, "-m", "solo_diversity.builders.synthetic_cli", *argv],
+        [sys.executable, "-m", "solo_diversity.builders.synthetic.cli", *argv],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -355,7 +355,7 @@ def test_bad_cli_input_is_one_line_exit_2(weights, tmp_path, capsys, extra, mess
 
 
 def test_auto_device_and_dtype_on_a_cpu_only_machine(monkeypatch):
-    from solo_diversity.builders.synthetic_cli import resolve_device, resolve_dtype
+    from solo_diversity.builders.synthetic.cli import resolve_device, resolve_dtype
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto", {}) == "cpu" and resolve_dtype("auto", "cpu") == torch.float32

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from solo_diversity.builders.web_cli import main
+from solo_diversity.builders.web.cli import main
 from tests.builders.web_server import Catalog, SearchServer
 
 

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from solo_diversity.builders.web import download, urllist
+from solo_diversity.builders.web.cli import add_web_parser, parse_rates, resolve
 from solo_diversity.builders.web.dedup import from_hex, matches, within
 from solo_diversity.builders.web.pacing import Backoff, RateLimit, backoff_delay, paced_call
 from solo_diversity.builders.web.queries import make_classes, read_class_list
 from solo_diversity.builders.web.select import shortfall, top_per_class
-from solo_diversity.builders.web_cli import add_web_parser, parse_rates, resolve
 from solo_diversity.errors import UserError
 
 

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _command(server: SearchServer, out: Path) -> list[str]:
     return [
-        sys.executable, "-m", "solo_diversity.builders.web_cli", "build", "web",
+        sys.executable, "-m", "solo_diversity.builders.web.cli", "build", "web",
         "--classes", str(out.parent / "classes.txt"), "--out", str(out),
         "--per-class", str(COUNT), "--collect-factor", "1", "--engines", "ddg",
         "--ddg-url", f"{server.url}/ddg", "--interval", "ddg=0", "--min-size", "32",

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from solo_diversity.config.keys import PRETRAIN_NUMBERS
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.evaluation.settings import LINEAR_NUMBERS
-from solo_diversity.keys import PRETRAIN_NUMBERS
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import REPO
 
 SMALL = ["optimizer.batch_size=32", "budget.C=64", "+backbone.kwargs.width=8", "data.val_path=null"]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from solo_diversity.budget import plan_budget
-from solo_diversity.config import UNSUPPORTED_PRETRAIN_KEYS, budget_overrides, resolve_pretrain_cfg
+from solo_diversity.budget.plan import plan_budget
+from solo_diversity.config.pretrain import (
+    UNSUPPORTED_PRETRAIN_KEYS,
+    budget_overrides,
+    resolve_pretrain_cfg,
+)
 from solo_diversity.errors import UserError
-from solo_diversity.pretrain import budget_notes
+from solo_diversity.run.pretrain import budget_notes
 
 WHERE = "is a solo-learn key that main_pretrain.py does not support"
 

@@ -510,7 +510,7 @@ def test_the_source_check_finds_an_unsourced_value() -> None:
 
 
 def test_a_vit_under_a_resnet_recipe_that_has_a_vit_sibling_is_refused() -> None:
-    from solo_diversity.config import resolve_pretrain_cfg
+    from solo_diversity.config.pretrain import resolve_pretrain_cfg
     from solo_diversity.errors import UserError
 
     cfg = composed("mocov3_div", ["data=imagenet", "backbone.name=vit_base"])
@@ -522,7 +522,7 @@ def test_a_vit_under_a_resnet_recipe_that_has_a_vit_sibling_is_refused() -> None
 
 
 def test_a_vit_where_no_vit_recipe_exists_trains_with_a_warning(caplog) -> None:
-    from solo_diversity.config import resolve_pretrain_cfg
+    from solo_diversity.config.pretrain import resolve_pretrain_cfg
 
     resolve_pretrain_cfg(composed("simclr_div", ["backbone.name=vit_small"]))
     assert "no ViT recipe for simclr at cifar scale" in caplog.text

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from solo_diversity.budget import unused_budget_keys
-from solo_diversity.config import resolve_pretrain_cfg
+from solo_diversity.budget.plan import unused_budget_keys
+from solo_diversity.config.pretrain import resolve_pretrain_cfg
 from solo_diversity.errors import UserError
 
 TAIL = (

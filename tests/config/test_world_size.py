@@ -9,11 +9,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from solo_diversity.budget import plan_budget
-from solo_diversity.config import attach_plan, resolve_pretrain_cfg
+from solo_diversity.budget.plan import plan_budget
+from solo_diversity.budget.world import resolve_world
+from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.errors import UserError
 from solo_diversity.methods.settings import count_devices, global_batch, method_settings
-from solo_diversity.world import GlobalBatchCheck, WorldSizeMismatch, resolve_world
+from solo_diversity.run.global_batch import GlobalBatchCheck, WorldSizeMismatch
 
 
 @pytest.mark.parametrize(

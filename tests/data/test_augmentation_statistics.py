@@ -5,7 +5,7 @@ Each check isolates one op (rrc disabled on an image already crop_size square, s
 the identity; every other probability 0; mean 0 and std 1, so a view is pixel / 255) and draws
 many views through a backend: ``torchvision`` (the reference: PIL's ops, as solo-learn's),
 ``fast`` (OpenCV uint8 ops) and ``fast_float`` (its float fallback without OpenCV), ``dali`` on
-the CPU, and ``batch`` (:mod:`solo_diversity.data.batch_augment`: its compiled CPU kernels) with
+the CPU, and ``batch`` (:mod:`solo_diversity.data.batch.augment`: its compiled CPU kernels) with
 ``batch_tensors`` (its tensor operations, the form a GPU batch takes).
 Torch's RNG is seeded per sample, as the training loaders do. Every bound is set so that a correct
 backend fails it with probability well under 1e-4 (binomial counts at 4.5 standard deviations, a
@@ -28,7 +28,7 @@ from PIL import Image, ImageOps
 from scipy import stats
 
 from solo_diversity.data import FastMultiView, MultiViewTransform, parse_augmentations
-from solo_diversity.data.batch_augment import BatchAugment
+from solo_diversity.data.batch.augment import BatchAugment
 from solo_diversity.data.datasets import seeded_draws
 from solo_diversity.data.fast_cpu import FastView, image_to_hwc
 from solo_diversity.data.sampler import sample_seeds

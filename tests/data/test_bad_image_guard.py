@@ -18,7 +18,7 @@ from solo_diversity.data.datamodule import bad_share_lower_bound
 from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
 from solo_diversity.index import build_index, open_index
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.pretrain import run_pretrain
 
 TOO_MANY = re.compile(
     r"(\d+) of (\d+) image reads failed \(\d+\.\d\d%\), more than max_bad_fraction=0\.01; "

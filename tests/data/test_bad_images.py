@@ -243,7 +243,7 @@ def test_pretraining_and_the_probe_over_a_folder_with_every_kind(
 
     from solo_diversity.errors import UserError
     from solo_diversity.evaluation.linear import run_linear
-    from solo_diversity.pretrain import run_pretrain
+    from solo_diversity.run.pretrain import run_pretrain
     from tests.conftest import CONFIG_DIR
 
     digits = open_index(digits_indexes["train"])

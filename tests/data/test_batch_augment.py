@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from solo_diversity.data import MultiViewTransform, parse_augmentations
-from solo_diversity.data.batch_augment import BatchAugment
-from solo_diversity.data.batch_crop import (
+from solo_diversity.data.batch.augment import BatchAugment
+from solo_diversity.data.batch.crop import (
     RRC_DRAWS,
     counter_uniforms,
     crop_resize,

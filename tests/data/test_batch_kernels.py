@@ -14,10 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from solo_diversity.data import batch_kernels as kernels
 from solo_diversity.data import parse_augmentations
-from solo_diversity.data.batch_augment import BatchAugment
-from solo_diversity.data.batch_crop import (
+from solo_diversity.data.batch import kernels
+from solo_diversity.data.batch.augment import BatchAugment
+from solo_diversity.data.batch.crop import (
     RRC_DRAWS,
     counter_uniforms,
     length_weights,

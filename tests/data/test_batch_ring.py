@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from solo_diversity.data import FastMultiView, PretrainDataModule, parse_augmentations
-from solo_diversity.data.batch_ring import BatchRing, view_shapes
+from solo_diversity.data.batch.ring import BatchRing, view_shapes
 
 ZERO, ONE = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
 WAIT = 0.2  # seconds an acquire waits where no slot may come back

@@ -13,9 +13,9 @@ import torch
 from PIL import Image, ImageFilter, ImageOps
 from torchvision import transforms as T
 
-from solo_diversity.data import dataset_stats, parse_augmentations
-from solo_diversity.data.bench import main
-from solo_diversity.data.bench_baseline import (
+from bench.corpus import build_small_corpus, small_corpus_labels
+from bench.loader import main
+from bench.loader_baseline import (
     PRESETS,
     ArrayCIFAR,
     SoloEqualization,
@@ -25,9 +25,9 @@ from solo_diversity.data.bench_baseline import (
     solo_multi_view,
     with_index,
 )
-from solo_diversity.data.bench_corpus import build_small_corpus, small_corpus_labels
-from solo_diversity.data.bench_report import median_of_rounds
-from solo_diversity.data.bench_rows import Budget, Row, timed_rate
+from bench.loader_report import median_of_rounds
+from bench.loader_rows import Budget, Row, timed_rate
+from solo_diversity.data import dataset_stats, parse_augmentations
 from solo_diversity.index import open_index
 
 # Upstream's YAML values, per view: (crop, crops, (b, c, s, h), blur, solarization), written out

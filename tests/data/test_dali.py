@@ -21,7 +21,7 @@ from solo_diversity.data import (
     parse_augmentations,
     probe_batches,
 )
-from solo_diversity.data.dali_feed import BAD, NATIVE, TRANSCODE
+from solo_diversity.data.dali.feed import BAD, NATIVE, TRANSCODE
 from solo_diversity.errors import UserError
 from tests.data.test_fast_cpu import _box_stats, _draw, _gradient, _paths
 

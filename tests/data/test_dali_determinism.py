@@ -13,7 +13,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from solo_diversity.data import DaliPretrainDataModule, parse_augmentations
-from solo_diversity.data.dali_pipeline import (
+from solo_diversity.data.dali.pipeline import (
     BLUR,
     BRIGHTNESS,
     CONTRAST,

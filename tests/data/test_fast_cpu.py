@@ -15,7 +15,7 @@ from solo_diversity.data import (
     parse_augmentations,
     rrc_box,
 )
-from solo_diversity.data.color_batch import rgb_hue_shift
+from solo_diversity.data.batch.color import rgb_hue_shift
 from solo_diversity.errors import UserError
 
 MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # outputs stay in [0, 1] units

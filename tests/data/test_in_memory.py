@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from solo_diversity.data import PretrainDataModule, PretrainDataset, ReadCounter
-from solo_diversity.data.pixel_batches import (
+from solo_diversity.data.batch.pixels import (
     PixelImageDataset,
     SubsetPixels,
     in_memory_mode,

@@ -21,8 +21,8 @@ from solo_diversity.data import (
     decode_image,
     parse_augmentations,
 )
+from solo_diversity.data.batch.pixels import RAW_KEYS, PixelBatchDataset, SubsetPixels
 from solo_diversity.data.datasets import SubsetReader
-from solo_diversity.data.pixel_batches import RAW_KEYS, PixelBatchDataset, SubsetPixels
 from solo_diversity.data.sampler import EpochSampler, StepBatches
 from solo_diversity.errors import UserError
 from solo_diversity.index import Subset

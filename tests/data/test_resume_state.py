@@ -11,13 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from solo_diversity import checkpoint_files as files
-from solo_diversity.checkpoint import (
-    SoloCheckpointer,
-    every_minutes,
-    every_n_steps,
-)
-from solo_diversity.config import resolve_pretrain_cfg
+from solo_diversity.config.pretrain import resolve_pretrain_cfg
 from solo_diversity.data import (
     FastMultiView,
     MultiViewTransform,
@@ -27,8 +21,14 @@ from solo_diversity.data import (
 )
 from solo_diversity.data.sampler import EpochSampler, LoaderPosition, StepBatches, sample_seeds
 from solo_diversity.errors import UserError
-from solo_diversity.resume import find_resumable
-from solo_diversity.visits import VisitLedger, count_dtype, entry_of, visit_summary
+from solo_diversity.run import checkpoint_files as files
+from solo_diversity.run.checkpoint import (
+    SoloCheckpointer,
+    every_minutes,
+    every_n_steps,
+)
+from solo_diversity.run.resume import find_resumable
+from solo_diversity.run.visits import VisitLedger, count_dtype, entry_of, visit_summary
 from tests.data.test_datamodule import _TinyModule
 
 SPECS = [

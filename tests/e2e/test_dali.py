@@ -13,7 +13,7 @@ from solo_diversity.data import decode_image
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.index import build_index, open_index
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import CONFIG_DIR
 
 DALI = ["data.format=dali", "dali.device=cpu", "optimizer.batch_size=32", "budget.C=1000",
@@ -75,8 +75,8 @@ def test_dali_device_gpu_without_a_gpu_is_a_clear_error(compose_cfg):
 
 
 def test_auto_dali_device_follows_the_accelerator(compose_cfg):
-    from solo_diversity.config import resolve_pretrain_cfg
-    from solo_diversity.pretrain import dali_device
+    from solo_diversity.config.pretrain import resolve_pretrain_cfg
+    from solo_diversity.run.pretrain import dali_device
 
     cfg = resolve_pretrain_cfg(compose_cfg(overrides=["data.format=dali"]))
     assert cfg.dali.device == "auto" and cfg.accelerator == "cpu"  # the digits group trains on CPU

@@ -18,7 +18,7 @@ import subprocess
 
 import numpy as np
 
-from solo_diversity.checkpoint_files import verify
+from solo_diversity.run.checkpoint_files import verify
 from tests.e2e.test_exact_resume import (
     _command,
     final_state,

@@ -14,7 +14,7 @@ import pytest
 
 from solo_diversity.entry import exit_on_user_error, path_error_line
 from solo_diversity.errors import UserError
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import REPO
 
 

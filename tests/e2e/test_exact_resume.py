@@ -99,7 +99,7 @@ def _child() -> None:
     from omegaconf import DictConfig
 
     from solo_diversity.entry import exit_on_user_error
-    from solo_diversity.pretrain import run_pretrain
+    from solo_diversity.run.pretrain import run_pretrain
 
     @hydra.main(version_base="1.2", config_path=str(CONFIG_DIR), config_name="simclr_div")
     def main(cfg: DictConfig) -> None:
@@ -338,7 +338,7 @@ def test_truncated_newest_checkpoint_is_skipped_with_one_line(digits_indexes, tm
 
 
 def _sha(path: Path) -> str:
-    from solo_diversity.checkpoint_files import file_sha256
+    from solo_diversity.run.checkpoint_files import file_sha256
 
     return file_sha256(path)
 

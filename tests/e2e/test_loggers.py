@@ -11,9 +11,10 @@ import yaml
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from solo_diversity.config.loggers import logger_names, wandb_entity
 from solo_diversity.errors import UserError
-from solo_diversity.loggers import WANDB_PROCESS_ENV, logger_names, wandb_entity
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.loggers import WANDB_PROCESS_ENV
+from solo_diversity.run.pretrain import run_pretrain
 from tests.e2e.wandb_records import read_run
 
 RUN = [

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from solo_diversity.config import attach_plan, resolve_pretrain_cfg
+from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.errors import UserError
 from solo_diversity.index import open_index
-from solo_diversity.preflight import check_index_files, checkpoint_bytes
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.preflight import check_index_files, checkpoint_bytes
+from solo_diversity.run.pretrain import run_pretrain
 from tests.data.test_bad_image_guard import digits_png_index
 
 SMALL = ["data.val_path=null", "optimizer.batch_size=32", "+backbone.kwargs.width=8"]
@@ -44,7 +44,7 @@ def test_a_partly_unreadable_sample_warns_and_the_run_goes_on(
 ):
     index = digits_png_index(digits_indexes["train"], tmp_path, 0.004)  # 6 of 1,438 garbage
     opened = open_index(index)
-    with caplog.at_level(logging.WARNING, logger="solo_diversity.preflight"):
+    with caplog.at_level(logging.WARNING, logger="solo_diversity.run.preflight"):
         seed = next(s for s in range(1000) if _sample_warns(opened, s, caplog))
     (record,) = caplog.records
     assert record.getMessage().startswith(f"1 of 8 sampled images of index {index} do not read")

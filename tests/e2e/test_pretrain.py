@@ -11,10 +11,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from solo_diversity.checkpoint_files import verify
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.index import open_index
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.checkpoint_files import verify
+from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import CONFIG_DIR
 
 SMALL = ["optimizer.batch_size=32", "budget.C=1000", "+backbone.kwargs.width=8"]

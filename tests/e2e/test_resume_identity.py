@@ -9,11 +9,11 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from solo_diversity import checkpoint_files as files
 from solo_diversity.errors import UserError
 from solo_diversity.index import build_index, open_index
-from solo_diversity.pretrain import run_pretrain
-from solo_diversity.run_identity import subset_digest
+from solo_diversity.run import checkpoint_files as files
+from solo_diversity.run.identity import subset_digest
+from solo_diversity.run.pretrain import run_pretrain
 
 TAIL = "resume with the checkpoint's index, data.fraction, budget and devices, or start a new run"
 

@@ -20,12 +20,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from solo_diversity import checkpoint_files as files
-from solo_diversity.config import PRETRAIN_DEFAULTS, budget_overrides, resolve_pretrain_cfg
+from solo_diversity.config.pretrain import PRETRAIN_DEFAULTS, budget_overrides, resolve_pretrain_cfg
 from solo_diversity.errors import UserError
-from solo_diversity.pretrain import run_pretrain
-from solo_diversity.resume import AutoResume, auto_resume
-from solo_diversity.run_identity import setting_changes
+from solo_diversity.run import checkpoint_files as files
+from solo_diversity.run.identity import setting_changes
+from solo_diversity.run.pretrain import run_pretrain
+from solo_diversity.run.resume import AutoResume, auto_resume
 from tests.conftest import CONFIG_DIR, REPO, TINY_RUN
 from tests.e2e.solo_yamls import write_suite
 from tests.e2e.test_resume_identity import StopAt, snapshot

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from solo_diversity.errors import UserError
-from solo_diversity.run_lock import (
+from solo_diversity.run.lock import (
     LOCK_NAME,
     Holder,
     held_elsewhere,
@@ -35,7 +35,7 @@ from tests.e2e.test_exact_resume import STEPS, _command, _env, final_state, kill
 
 # A process that takes the lock on the folder in argv[1], says so, and keeps it.
 HOLD = (
-    "import sys, time; from solo_diversity.run_lock import lock_run; lock_run(sys.argv[1]); "
+    "import sys, time; from solo_diversity.run.lock import lock_run; lock_run(sys.argv[1]); "
     "print('held', flush=True); time.sleep(120)"
 )
 

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from solo_diversity.checkpoint_files import verify
-from solo_diversity.interrupt import hydra_quoted, requeue_slurm_job, resume_hint
+from solo_diversity.run.checkpoint_files import verify
+from solo_diversity.run.interrupt import hydra_quoted, requeue_slurm_job, resume_hint
 from tests.conftest import REPO
 from tests.e2e.test_exact_resume import (
     EVERY,

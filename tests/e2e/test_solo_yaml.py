@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from solo_diversity.config import attach_plan, budget_overrides, resolve_pretrain_cfg
+from solo_diversity.budget.world import resolve_world
+from solo_diversity.config.pretrain import attach_plan, budget_overrides, resolve_pretrain_cfg
 from solo_diversity.index import build_index
 from solo_diversity.methods import get_method
-from solo_diversity.pretrain import budget_notes
-from solo_diversity.world import resolve_world
+from solo_diversity.run.pretrain import budget_notes
 from tests.conftest import REPO
 from tests.e2e.solo_yamls import METHODS, SUITES, write_suite
 from tests.e2e.wandb_records import read_run

@@ -38,7 +38,9 @@ def test_precision_16_on_the_cpu_and_an_unreadable_image_warn_once(tmp_path, dig
     proc = pretrain(tmp_path, f"data.train_path={train}", "precision=16-mixed", "budget.C=2876")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stderr.splitlines()
-    precision = "WARNING solo_diversity.pretrain: precision=16-mixed is GPU-only; using 32-true on"
+    precision = (
+        "WARNING solo_diversity.run.pretrain: precision=16-mixed is GPU-only; using 32-true on"
+    )
     assert sum(line.startswith(precision) for line in lines) == 1
     unreadable = [line for line in lines if "unreadable image" in line]
     # Two passes read each of the 3 garbage files twice; each is named once.
@@ -58,6 +60,6 @@ def test_an_unused_budget_key_warns_once_on_the_console(tmp_path, digits_indexes
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if "is ignored" in line]
     assert lines == [
-        "WARNING solo_diversity.config: budget.C=64 is ignored: budget.mode=epochs sets C = N x "
-        "budget.epochs and counts the schedule in its own epochs (N_ref = N)"
+        "WARNING solo_diversity.config.pretrain: budget.C=64 is ignored: budget.mode=epochs sets "
+        "C = N x budget.epochs and counts the schedule in its own epochs (N_ref = N)"
     ]

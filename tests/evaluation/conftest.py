@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from solo_diversity.backbones import build_backbone
+from solo_diversity.models.backbones import build_backbone
 from tests.conftest import CONFIG_DIR
 
 QUIET = ["+enable_progress_bar=false", "+enable_model_summary=false"]

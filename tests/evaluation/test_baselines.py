@@ -11,15 +11,15 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from solo_diversity.backbones import RawPixels
-from solo_diversity.config import attach_plan, resolve_pretrain_cfg
+from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import load_backbone
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.experiments.runner import finished_checkpoint
 from solo_diversity.experiments.status import pretrain_state
 from solo_diversity.methods import get_method
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.models.backbones import RawPixels
+from solo_diversity.run.pretrain import run_pretrain
 
 TINY = ["+backbone.kwargs.width=4", "budget.C=256"]
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from solo_diversity import checkpoint_files as files
-from solo_diversity.backbones import build_backbone
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import probe_method, read_run_args
 from solo_diversity.evaluation.knn_run import run_knn
 from solo_diversity.evaluation.linear import run_linear
+from solo_diversity.models.backbones import build_backbone
+from solo_diversity.run import checkpoint_files as files
 from tests.evaluation.conftest import solo_state, write_checkpoint
 from tests.evaluation.test_knn_main import knn_cfg
 

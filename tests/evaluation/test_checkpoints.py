@@ -8,11 +8,11 @@ import torch
 from torch import nn
 from torchvision import models
 
-from solo_diversity import backbones
-from solo_diversity.backbones import build_backbone
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import load_backbone, stem_of
 from solo_diversity.evaluation.linear import run_linear
+from solo_diversity.models import backbones
+from solo_diversity.models.backbones import build_backbone
 from tests.evaluation.conftest import solo_state, write_checkpoint
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from solo_diversity.errors import UserError
-from solo_diversity.evaluation.knn import OnlineKNN, class_scores, knn_accuracy, knn_hits
+from solo_diversity.methods.knn import OnlineKNN, class_scores, knn_accuracy, knn_hits
 
 
 def class_directions(

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from solo_diversity.evaluation.knn import OnlineKNN, knn_accuracy
+from solo_diversity.methods.knn import OnlineKNN, knn_accuracy
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

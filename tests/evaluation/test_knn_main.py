@@ -14,10 +14,10 @@ from hydra import compose, initialize_config_dir
 from solo_diversity.data import dataset_stats
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import ProbeData, extract_features, load_backbone
-from solo_diversity.evaluation.knn import knn_accuracy
 from solo_diversity.evaluation.knn_run import run_knn
 from solo_diversity.index import open_index, select_subset
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.methods.knn import knn_accuracy
+from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import CONFIG_DIR, REPO, TINY_RUN
 
 SMALL = [

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from solo_diversity.experiments.bench_model import autocast_dtype, bare_model
-from solo_diversity.experiments.bench_pretrain import BenchSettings, compose_cfg, main
-from solo_diversity.experiments.bench_pretrain_timing import (
+from bench.model import autocast_dtype, bare_model
+from bench.pretrain import BenchSettings, compose_cfg, main
+from bench.pretrain_timing import (
     StepClock,
     machinery_components,
     machinery_share,

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from solo_diversity.experiments.gpu_check import NO_GPU, Stage, markdown, run_stage, stages
-from solo_diversity.experiments.gpu_check_helpers import max_abs_diff, sd21_modules
+from bench.gpu_check import NO_GPU, Stage, markdown, run_stage, stages
+from bench.gpu_check_helpers import max_abs_diff, sd21_modules
 from tests.conftest import CONFIG_DIR, REPO
 
 STAGE_LINE = re.compile(r"^stage (\d) (\w+) \(timeout (\d+) s\): \S.*$")
@@ -141,7 +141,7 @@ def test_max_abs_diff_of_two_state_dicts():
 
 def test_a_helper_without_its_folder_is_one_line():
     proc = subprocess.run(
-        [sys.executable, "-m", "solo_diversity.experiments.gpu_check", "make-data"],
+        [sys.executable, "-m", "bench.gpu_check", "make-data"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from solo_diversity.backbones import build_backbone
-from solo_diversity.builders.set_ops import subset_index, union_indexes
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.knn_run import run_knn
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.index import build_index, open_index
+from solo_diversity.index.set_ops import subset_index, union_indexes
 from solo_diversity.index.splits import check_validation_split, shared_entries
 from solo_diversity.index.writer import IndexMeta, write_index
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.models.backbones import build_backbone
+from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import CONFIG_DIR
 from tests.evaluation.conftest import QUIET, solo_state, write_checkpoint
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from solo_diversity.config import attach_plan, resolve_pretrain_cfg
+from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.methods import BUILTIN_METHODS
 
 # Small heads so a forward/backward costs milliseconds; everything else is the shipped config.

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from solo_diversity.backbones import build_backbone
 from solo_diversity.errors import UserError
+from solo_diversity.models.backbones import build_backbone
 
 LIN = ("weight", "bias")
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

@@ -7,9 +7,9 @@ import lightning.pytorch as pl
 import pytest
 
 from solo_diversity.errors import UserError
-from solo_diversity.evaluation.knn import knn_accuracy
 from solo_diversity.methods import BUILTIN_METHODS
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.methods.knn import knn_accuracy
+from solo_diversity.run.pretrain import run_pretrain
 from tests.methods.method_helpers import method_cfg
 
 SMALL = ["optimizer.batch_size=32", "budget.C=1000", "+backbone.kwargs.width=8"]

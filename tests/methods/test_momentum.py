@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from solo_diversity.budget.schedules import cosine_tau
 from solo_diversity.methods.momentum import momentum_tau
-from solo_diversity.schedules import cosine_tau
 from tests.methods.method_helpers import two_crop_batch
 
 MOMENTUM = ["byol", "dino", "mocov3"]

@@ -9,7 +9,7 @@ import torch
 
 from solo_diversity.errors import UserError
 from solo_diversity.methods.optim import LARS, OptimizerSettings, build_optimizer, wants_fused
-from solo_diversity.pretrain import run_pretrain
+from solo_diversity.run.pretrain import run_pretrain
 
 # 3 steps of 32 on the demo's 4-wide small CNN: inductor compiles it (forward and backward) in
 # seconds on the CPU, where a ResNet-18 takes most of a minute.

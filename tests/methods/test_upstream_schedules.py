@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from solo_diversity.budget import plan_budget
+from solo_diversity.budget.plan import plan_budget
 from solo_diversity.methods import DINO, SwAV
 from solo_diversity.methods.settings import budget_plan_of
 from solo_diversity.methods.upstream import BudgetPlugin

@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from solo_diversity.backbones import build_backbone
-from solo_diversity.vit_mocov3 import VisionTransformerMoCo
+from solo_diversity.models.backbones import build_backbone
+from solo_diversity.models.vit_mocov3 import VisionTransformerMoCo
 from tests.methods.method_helpers import two_crop_batch
 
 # Depth 2 keeps the tests fast; every other size is the real ViT-S/16.

@@ -12,8 +12,8 @@ import torch
 from PIL import Image, ImageFilter
 from torch import nn
 
+from solo_diversity.distances.extractors import Extractor
 from solo_diversity.index import build_index
-from solo_diversity.metrics.extractors import Extractor
 
 SIZE = 24
 
@@ -96,7 +96,7 @@ def tiny_extractor(*, layered: bool, seed: int = 0, ranges_path: Path | None = N
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Path]:
     """Register ``tiny_fid`` (pooled) and ``tiny_vdna`` (layered, fixed ranges file) extractors."""
-    from solo_diversity.metrics import extractors
+    from solo_diversity.distances import extractors
 
     ranges = tmp_path / "tiny_ranges.json"
     monkeypatch.setitem(

@@ -7,15 +7,15 @@ import torch
 from torch import nn
 
 from solo_diversity.data.decode import decode_image
-from solo_diversity.errors import UserError
-from solo_diversity.metrics.extractors import (
+from solo_diversity.distances.extractors import (
     INCEPTION_FILE,
     build_extractor,
     dinov2_vit_base,
     mugs_vit_base,
 )
-from solo_diversity.metrics.features import clean_resize, compute_features
-from solo_diversity.metrics.samples import sample_dataset
+from solo_diversity.distances.features import clean_resize, compute_features
+from solo_diversity.distances.samples import sample_dataset
+from solo_diversity.errors import UserError
 
 
 class _PoolProject(nn.Module):

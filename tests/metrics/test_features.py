@@ -7,14 +7,14 @@ from cleanfid.resize import build_resizer
 from PIL import Image
 
 from solo_diversity.data.decode import decode_image
-from solo_diversity.index import build_index
-from solo_diversity.metrics.features import (
+from solo_diversity.distances.features import (
     IndexImages,
     cached_features,
     clean_resize,
     compute_features,
 )
-from solo_diversity.metrics.samples import sample_dataset
+from solo_diversity.distances.samples import sample_dataset
+from solo_diversity.index import build_index
 
 SIZE = 24
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from solo_diversity.distances.features import cached_features
+from solo_diversity.distances.fid import fid, frechet_from_features
+from solo_diversity.distances.samples import sample_dataset
 from solo_diversity.errors import UserError
-from solo_diversity.metrics.features import cached_features
-from solo_diversity.metrics.fid import fid, frechet_from_features
-from solo_diversity.metrics.samples import sample_dataset
 
 
 def numpy_frechet(x: np.ndarray, y: np.ndarray) -> float:

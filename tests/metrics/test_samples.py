@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from solo_diversity.distances.samples import parse_dataset_spec, sample_dataset, sample_positions
 from solo_diversity.errors import UserError
-from solo_diversity.metrics.samples import parse_dataset_spec, sample_dataset, sample_positions
 
 
 def test_seeded_cap_selects_the_same_samples_twice(make_dataset):

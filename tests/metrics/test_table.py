@@ -6,12 +6,12 @@ import json
 import pytest
 
 from solo_diversity.cli import main
+from solo_diversity.distances.extractors import build_extractor
+from solo_diversity.distances.fid import fid
+from solo_diversity.distances.samples import sample_dataset
+from solo_diversity.distances.table import parse_metric
+from solo_diversity.distances.vdna import vdna_distance
 from solo_diversity.errors import UserError
-from solo_diversity.metrics.extractors import build_extractor
-from solo_diversity.metrics.fid import fid
-from solo_diversity.metrics.samples import sample_dataset
-from solo_diversity.metrics.table import parse_metric
-from solo_diversity.metrics.vdna import vdna_distance
 
 
 @pytest.fixture

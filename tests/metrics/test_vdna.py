@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from solo_diversity.distances.features import LoaderSettings, image_loader
+from solo_diversity.distances.samples import sample_dataset
+from solo_diversity.distances.vdna import cached_vdna, ensure_ranges, vdna_distance
 from solo_diversity.errors import UserError
-from solo_diversity.metrics.features import LoaderSettings, image_loader
-from solo_diversity.metrics.samples import sample_dataset
-from solo_diversity.metrics.vdna import cached_vdna, ensure_ranges, vdna_distance
 
 BINS = 50
 

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from solo_diversity.cli import main
-from solo_diversity.config import PRETRAIN_DEFAULTS
+from solo_diversity.config.pretrain import PRETRAIN_DEFAULTS
 from solo_diversity.index import ensure_index
 from tests.conftest import CONFIG_DIR
 from tests.prepare import fakes

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from solo_diversity.builders.source_build import imagenet100_wnids
+from solo_diversity.builders.source.build import imagenet100_wnids
 from solo_diversity.cli import main
 from solo_diversity.index import open_index
 from tests.prepare import fakes

@@ -13,11 +13,12 @@ import pytest
 from PIL import Image
 
 from solo_diversity.cli import main
+from solo_diversity.experiments.results import read_results
 from solo_diversity.report.aggregate import COLUMNS, aggregate_rows
+from solo_diversity.report.assign import assign
 from solo_diversity.report.cli import write_report
 from solo_diversity.report.figures import MIN_SPAN, PANEL, y_range
 from solo_diversity.report.match import pair_table
-from solo_diversity.report.results import assign, read_results
 from tests.report.test_report import CONFIGS, line, write_lines
 
 SEEDS = (38.0, 38.4, 39.1)

@@ -13,8 +13,8 @@ from solo_diversity.cli import main
 from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import load_experiment
 from solo_diversity.experiments.plan import resolve_cell
+from solo_diversity.experiments.results import read_results
 from solo_diversity.report.cli import write_report
-from solo_diversity.report.results import read_results
 
 CONFIGS = Path(__file__).resolve().parents[2] / "yaml_configs"
 
