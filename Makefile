@@ -28,10 +28,11 @@ mini-paper: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy solo_diversity
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy solo_diversity bench
 
 test: lint
-	$(PY) -m pytest -m "not slow" -q -n 2 --dist loadfile
+	$(PY) -m pytest -m "not slow" -q -n 2 --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) trained_models results datasets/digits

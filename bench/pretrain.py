@@ -179,6 +179,7 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
         with_index,
     )
     from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
+    from solo_diversity.config.run_config import logger_settings
     from solo_diversity.data import dataset_stats, parse_augmentations
     from solo_diversity.methods import get_method
     from solo_diversity.run.loggers import build_loggers
@@ -202,7 +203,7 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
     views = solo_multi_view(specs, *dataset_stats(str(cfg.data.dataset)))
     loader = solo_loader(with_index(ArrayCIFAR)(images, labels, views), s.batch_size, s.workers)
     clock = timing.StepClock(s.warmup, s.steps)
-    loggers = build_loggers(cfg, "baseline")  # the same CSV logger as our runs
+    loggers = build_loggers(logger_settings(cfg), "baseline")  # the same CSV logger as our runs
     trainer = pl.Trainer(**trainer_kwargs(cfg, plan, [clock], loggers))
     trainer.fit(model, train_dataloaders=loader)
     return _result("a", clock, s, {})

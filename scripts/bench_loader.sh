@@ -11,4 +11,6 @@
 # Run it on an otherwise idle machine: every loader shares the same cores. --quick is a rough try.
 set -euo pipefail
 PYTHON="${PYTHON:-python}"
+# bench/ sits beside the package, not inside it: make it importable from any working directory.
+export PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PYTHON" -m bench.loader "$@"

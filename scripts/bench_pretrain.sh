@@ -24,4 +24,6 @@
 # Run it on an otherwise idle machine: the loader workers and the model share the same cores.
 set -euo pipefail
 PYTHON="${PYTHON:-python}"
+# bench/ sits beside the package, not inside it: make it importable from any working directory.
+export PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PYTHON" -m bench.pretrain "$@"

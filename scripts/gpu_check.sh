@@ -16,4 +16,6 @@
 # it prints one line and exits 0.
 set -euo pipefail
 PYTHON="${PYTHON:-python}"
+# bench/ sits beside the package, not inside it: make it importable from any working directory.
+export PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PYTHON" -m bench.gpu_check "$@"

@@ -6,7 +6,7 @@
 # <distances>/<cell>.json; `solo-div report ... --distances DIR` prints them beside the paper's.
 # Data: INDEX_DIR (default datasets/indexes under the workdir) holds imagenet_train.h5,
 #   yfcc100m_train.h5 and <downstream>_train.h5 (solo-div index build ...); the extractor weights
-#   (README "Distances between datasets").
+#   (docs/distances.md).
 # Idempotent: a cell with its JSON is skipped; features and VDNAs are cached beside each index.
 # Usage: bash scripts/table3_distances.sh [--dry-run] [--only CELL ...] [--distances DIR]
 #        (env: INDEX_DIR, SOLO_DIV_DISTANCES, DEVICE (cpu), WORKERS (4))

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from solo_diversity import doctor
 from solo_diversity.budget.plan import EPOCH_KEY_READINGS, check_switches, plan_budget
 from solo_diversity.builders import cli as builders_cli
-from solo_diversity.console import console, plan_table
 from solo_diversity.distances import cli as distance_cli
 from solo_diversity.entry import exit_on_user_error
 from solo_diversity.errors import UserError
@@ -32,6 +31,8 @@ def _plan(args: argparse.Namespace) -> int:
     bad = [f for f in args.fractions if not 0 < f <= 1]
     if bad:
         raise UserError(f"--fractions {bad[0]:g} must be in (0, 1]: a share of the dataset")
+    from solo_diversity.console import console, plan_table  # rich: not needed to parse arguments
+
     n_full = args.dataset_size or train_size(args.dataset)
     global_batch = args.batch_size * args.devices * args.nodes * args.accumulate
     rows, warnings = [], []

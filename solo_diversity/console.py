@@ -85,6 +85,7 @@ def ledger_table(summary: dict[str, Any]) -> Table:
     table.add_row("match", "", "yes" if summary["match"] else "NO")
     return table
 
+
 class _Throttled:
     """Advance by ``n``; log ``done of total`` when ``every_s`` seconds passed since the last."""
 
@@ -99,8 +100,13 @@ class _Throttled:
         if now - self.last >= self.every_s:
             self.last = now
             of = f" of {self.total:,}" if self.total else ""
-            log.info("%s: %s%s (%.2f/s)", self.label, f"{self.completed + self.done:,}", of,
-                     self.done / max(now - self.start, 1e-9))
+            log.info(
+                "%s: %s%s (%.2f/s)",
+                self.label,
+                f"{self.completed + self.done:,}",
+                of,
+                self.done / max(now - self.start, 1e-9),
+            )
 
 
 @contextlib.contextmanager
@@ -126,8 +132,14 @@ def progress(
     if not console.is_terminal:
         yield throttled
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     bar = Progress(*columns, console=console, transient=True)
     try:
         bar.start()

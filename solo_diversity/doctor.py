@@ -12,12 +12,6 @@ import argparse
 import importlib.metadata
 from typing import Any
 
-import torch
-
-from solo_diversity.methods import BACKEND, METHODS
-from solo_diversity.methods.upstream import solo_learn_version
-from solo_diversity.models.backbones import BACKBONES
-
 PACKAGES = ("torch", "torchvision", "lightning", "timm", "lightly", "hydra-core")
 
 
@@ -30,6 +24,13 @@ def _version(package: str) -> str:
 
 def doctor_report() -> dict[str, Any]:
     """The facts ``solo-div doctor`` prints, as a dict."""
+    # Imported here, not at the top: torch and the method classes would slow every ``--help``.
+    import torch
+
+    from solo_diversity.methods import BACKEND, METHODS
+    from solo_diversity.methods.upstream import solo_learn_version
+    from solo_diversity.models.backbones import BACKBONES
+
     return {
         "method backend": BACKEND,
         "methods": ", ".join(f"{k} ({v.__module__}.{v.__name__})" for k, v in METHODS.items()),

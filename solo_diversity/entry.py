@@ -282,4 +282,3 @@ def group_main(
     with exit_on_user_error():
         return int(args.func(args))
     return 2  # not reached: exit_on_user_error exits 2 on a UserError
-

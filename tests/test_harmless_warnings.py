@@ -25,10 +25,15 @@ EMITTED = {
 }
 # Near misses that must still show: the other zero-length message, another Lightning warning.
 STILL_SHOWN = [
-    ("Total length of `DataLoader` across ranks is zero, but local rank has zero length. Please "
-     "be cautious of uneven batch length.", UserWarning),
-    ("The 'train_dataloader' does not have many workers which may be a bottleneck.",
-     PossibleUserWarning),
+    (
+        "Total length of `DataLoader` across ranks is zero, but local rank has zero length. Please "
+        "be cautious of uneven batch length.",
+        UserWarning,
+    ),
+    (
+        "The 'train_dataloader' does not have many workers which may be a bottleneck.",
+        PossibleUserWarning,
+    ),
     ("an unrelated warning", UserWarning),
 ]
 

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from solo_diversity.budget.plan import plan_budget
-from solo_diversity.run.ledger import BudgetLedger, LedgerMismatch
+from solo_diversity.run.callbacks import BudgetLedger, LedgerMismatch
 
 
 class _Tiny(pl.LightningModule):

@@ -13,6 +13,7 @@ import pytest
 
 from solo_diversity.cli import main
 from solo_diversity.index import open_index, select_subset
+from solo_diversity.run.callbacks import trainer_visit_proof
 from solo_diversity.run.pretrain import run_pretrain
 from solo_diversity.run.substitution import (
     inferred_unreadable,
@@ -24,7 +25,6 @@ from solo_diversity.run.visits import (
     misses_feasible,
     pass_layout,
     replayed_visits,
-    trainer_visit_proof,
     visit_proof,
 )
 

@@ -201,6 +201,22 @@ def plan_budget(
     Returns:
         The resolved :class:`BudgetPlan`.
     """
+    _check_settings(N, global_batch, mode=mode, epoch_keys=epoch_keys)
+    budget, reference = _budget_images(C, N, N_ref, mode=mode, epochs=epochs)
+    _check_budget_fits(budget, N, global_batch)
+    return BudgetPlan(
+        C=budget,
+        N=N,
+        N_ref=reference,
+        global_batch=global_batch,
+        steps=budget // global_batch,
+        mode=mode,
+        epoch_keys=epoch_keys,
+    )
+
+
+def _check_settings(N: int, global_batch: int, *, mode: str, epoch_keys: str) -> None:  # noqa: N803
+    """Refuse an unknown mode or epoch-key reading, an empty subset or a non-positive batch."""
     if mode not in BUDGET_MODES:
         raise UserError(f"budget.mode={mode!r} is not one of {', '.join(BUDGET_MODES)}")
     if epoch_keys not in EPOCH_KEY_READINGS:
@@ -211,6 +227,17 @@ def plan_budget(
         raise UserError(f"the pretraining subset is empty (N={N})")
     if global_batch <= 0:
         raise UserError(f"the global batch must be positive, got {global_batch}")
+
+
+def _budget_images(
+    C: int | float | str | None,  # noqa: N803
+    N: int,  # noqa: N803
+    N_ref: int | None,  # noqa: N803
+    *,
+    mode: str,
+    epochs: float | None,
+) -> tuple[int, int]:
+    """(C, N_ref) in images: C as given, or N * E in ``epochs`` mode (whose N_ref is N)."""
     if mode == "epochs":
         if epochs is None or float(epochs) <= 0:
             raise UserError(f"budget.mode=epochs needs budget.epochs > 0, got {epochs!r}")
@@ -224,6 +251,11 @@ def plan_budget(
         N_ref = N  # noqa: N806
     if N_ref <= 0:
         raise UserError(f"budget.reference_size must be positive, got {N_ref}")
+    return budget, N_ref
+
+
+def _check_budget_fits(budget: int, N: int, global_batch: int) -> None:  # noqa: N803
+    """Refuse a budget below one global batch or absurdly many steps, and a subset below a batch."""
     if budget < global_batch:
         raise UserError(
             f"budget C={budget} images is smaller than one global batch of {global_batch} images"
@@ -238,15 +270,6 @@ def plan_budget(
             f"the subset has N={N} images, fewer than one global batch of {global_batch}; "
             "use a larger fraction or a smaller optimizer.batch_size"
         )
-    return BudgetPlan(
-        C=budget,
-        N=N,
-        N_ref=N_ref,
-        global_batch=global_batch,
-        steps=budget // global_batch,
-        mode=mode,
-        epoch_keys=epoch_keys,
-    )
 
 
 def check_switches(switches: dict[str, int], steps: int, *, allow_late: bool = False) -> list[str]:

@@ -5,7 +5,7 @@ G = per-device batch x processes x accumulation must be the number of images Lig
 processes per optimizer step. ``devices: auto``, ``-1``, ``[0, 1]`` or ``"0,1"`` and ``num_nodes``
 are therefore resolved by Lightning's own accelerator connector (the code the Trainer runs), not
 re-derived here: :func:`resolve_world` returns the processes per node and in total. At fit time,
-:class:`~solo_diversity.run.global_batch.GlobalBatchCheck` checks the plan's G again.
+:class:`~solo_diversity.run.callbacks.GlobalBatchCheck` checks the plan's G again.
 """
 
 from __future__ import annotations

@@ -11,14 +11,20 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from solo_diversity.builders.source.build import A_OUT_CLASSES, A_OUT_SIZE, build_source_sets
 from solo_diversity.builders.synthetic.cli import add_synthetic_parser
 from solo_diversity.builders.web.cli import add_web_parser
 from solo_diversity.entry import standalone_main
 from solo_diversity.index.algebra_cli import report_written
 
+# Copies of :mod:`solo_diversity.builders.source.build`'s defaults (a test keeps them equal): that
+# module loads numpy and h5py, which ``--help`` does not need.
+A_OUT_SIZE = 65_000  # the paper's |A|
+A_OUT_CLASSES = 100
+
 
 def _build_source(args: argparse.Namespace) -> int:
+    from solo_diversity.builders.source.build import build_source_sets  # numpy, h5py: on run
+
     start = time.perf_counter()
     written = build_source_sets(
         args.imagenet,

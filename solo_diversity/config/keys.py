@@ -6,22 +6,23 @@ would silently do nothing here is worse than an error, so each entry point lists
 it leaves out, with the value that means "off", and :func:`reject_unsupported` fails on any other
 value with one line naming the key. :func:`reject_unknown_top_level` refuses a top-level key that
 nothing reads (a typo, ``+foo=1``), and :func:`check_numbers` the wrong type or range of every
-numeric key (:data:`PRETRAIN_NUMBERS`).
+numeric key (:data:`PRETRAIN_NUMBERS`). The ranges of the methods' own keys live in each method
+class (``CONFIG_RANGES``, beside its defaults); :func:`gather_ranges` collects them here.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.errors import UserError
+from solo_diversity.methods import BUILTIN_METHODS, BaseMethod
+from solo_diversity.methods.ranges import NON_NEGATIVE, POSITIVE_INT, SHARE, Number
 
 _ABSENT = object()
 
@@ -115,57 +116,6 @@ def reject_unknown_top_level(cfg: DictConfig, known: frozenset[str], example: st
         )
 
 
-def _bound(value: float | None) -> str:
-    return "" if value is None else str(int(value)) if value == int(value) else f"{value:g}"
-
-
-@dataclass(frozen=True)
-class Number:
-    """What a numeric config key accepts.
-
-    Attributes:
-        kind: ``"int"`` (an integer, not a bool) or ``"float"`` (an int or a finite float).
-        low: smallest accepted value (None: unbounded).
-        high: largest accepted value (None: unbounded).
-        open_low: ``low`` itself is refused.
-        nullable: ``null`` is accepted (the key is optional).
-    """
-
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-    nullable: bool = False
-
-    def describe(self) -> str:
-        """E.g. ``an integer >= 1``, ``a number in [0, 1]``, ``a number > 0 or null``."""
-        noun = "an integer" if self.kind == "int" else "a number"
-        low, high = _bound(self.low), _bound(self.high)
-        if self.low is not None and self.high is not None:
-            bound = f" in {'(' if self.open_low else '['}{low}, {high}]"
-        elif self.low is not None:
-            bound = f" {'>' if self.open_low else '>='} {low}"
-        elif self.high is not None:
-            bound = f" <= {high}"
-        else:
-            bound = ""
-        return f"{noun}{bound}{' or null' if self.nullable else ''}"
-
-    def accepts(self, value: Any) -> bool:
-        """Whether ``value`` has the right type and lies in range."""
-        if value is None:
-            return self.nullable
-        if isinstance(value, bool):
-            return False
-        if self.kind == "int" and not isinstance(value, int):
-            return False
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return False
-        if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
-            return False
-        return self.high is None or value <= self.high
-
-
 def check_numbers(cfg: DictConfig, rules: Mapping[str, Number]) -> None:
     """Fail on the first numeric key that is set to a wrong type or out of its range.
 
@@ -184,47 +134,20 @@ def check_numbers(cfg: DictConfig, rules: Mapping[str, Number]) -> None:
         raise UserError(f"{key}={plain!r} must be {rule.describe()}")
 
 
-_POS_INT = Number("int", 1)
-_NONNEG = Number("float", 0)
-_SHARE = Number("float", 0, 1)
-_POSITIVE = Number("float", 0, open_low=True)
+def gather_ranges(methods: Iterable[type[BaseMethod]]) -> dict[str, Number]:
+    """The ``CONFIG_RANGES`` of every method class in one table, checked whatever the method.
 
-# solo-learn's method_kwargs that the methods here read as numbers.
-METHOD_NUMBERS: dict[str, Number] = {
-    **{
-        f"method_kwargs.{key}": _POS_INT
-        for key in (
-            "proj_hidden_dim",
-            "proj_output_dim",
-            "pred_hidden_dim",
-            "num_prototypes",
-            "queue_size",
-            "sk_iters",
-        )
-    },
-    **{
-        f"method_kwargs.{key}": _POSITIVE
-        for key in ("temperature", "student_temperature", "teacher_temperature", "sk_epsilon")
-    },
-    **{
-        f"method_kwargs.{key}": _NONNEG
-        for key in (
-            "warmup_teacher_temperature",
-            "warmup_teacher_temperature_epochs",
-            "freeze_last_layer",
-            "epoch_queue_starts",
-            "freeze_prototypes_epochs",
-            "clip_grad",
-            "lamb",
-            "scale_loss",
-            "sim_loss_weight",
-            "var_loss_weight",
-            "cov_loss_weight",
-        )
-    },
-    "momentum.base_tau": _SHARE,
-    "momentum.final_tau": _SHARE,
-}
+    A key that several methods read (``method_kwargs.proj_hidden_dim``) has one rule for all.
+    """
+    gathered: dict[str, Number] = {}
+    for method in methods:
+        for key, rule in method.CONFIG_RANGES.items():
+            assert gathered.setdefault(key, rule) == rule, f"{key} has two ranges"
+    return gathered
+
+
+# The method_kwargs (and momentum keys) that the methods here read as numbers.
+METHOD_NUMBERS: dict[str, Number] = gather_ranges(BUILTIN_METHODS.values())
 
 # Every numeric key of a pretraining config (budget.C and budget.reference_size are image counts
 # written like 50e6, checked by solo_diversity.budget.plan.parse_count).
@@ -232,30 +155,30 @@ PRETRAIN_NUMBERS: dict[str, Number] = {
     "seed": Number("int", 0, 2**32 - 1),
     "optimizer.batch_size": Number("int", 1, nullable=True),  # null: from global_batch_size
     "optimizer.global_batch_size": Number("int", 1, nullable=True),
-    "optimizer.lr": _NONNEG,
-    "optimizer.classifier_lr": _NONNEG,
-    "optimizer.weight_decay": _NONNEG,
-    "optimizer.kwargs.momentum": _NONNEG,
-    "optimizer.kwargs.eta": _NONNEG,
-    "scheduler.warmup_epochs": _NONNEG,
-    "scheduler.warmup_start_lr": _NONNEG,
-    "scheduler.min_lr": _NONNEG,
+    "optimizer.lr": NON_NEGATIVE,
+    "optimizer.classifier_lr": NON_NEGATIVE,
+    "optimizer.weight_decay": NON_NEGATIVE,
+    "optimizer.kwargs.momentum": NON_NEGATIVE,
+    "optimizer.kwargs.eta": NON_NEGATIVE,
+    "scheduler.warmup_epochs": NON_NEGATIVE,
+    "scheduler.warmup_start_lr": NON_NEGATIVE,
+    "scheduler.min_lr": NON_NEGATIVE,
     "data.fraction": Number("float"),  # its range has its own line (-1 or (0, 1])
     "data.num_workers": Number("int", 0),
-    "data.crop_size": _POS_INT,
+    "data.crop_size": POSITIVE_INT,
     "data.index_seed": Number("int", 0),
-    "data.max_bad_fraction": _SHARE,
-    "data.min_steps_per_epoch": _POS_INT,
-    "dali.num_threads": _POS_INT,
-    "num_nodes": _POS_INT,
+    "data.max_bad_fraction": SHARE,
+    "data.min_steps_per_epoch": POSITIVE_INT,
+    "dali.num_threads": POSITIVE_INT,
+    "num_nodes": POSITIVE_INT,
     "max_epochs": Number("int", -1, nullable=True),
-    "accumulate_grad_batches": _POS_INT,
-    "checkpoint.frequency": _NONNEG,
+    "accumulate_grad_batches": POSITIVE_INT,
+    "checkpoint.frequency": NON_NEGATIVE,
     "checkpoint.every_n_steps": Number("int", 0),
-    "checkpoint.every_minutes": _NONNEG,
-    "auto_resume.max_hours": _NONNEG,
+    "checkpoint.every_minutes": NON_NEGATIVE,
+    "auto_resume.max_hours": NON_NEGATIVE,
     "budget.epochs": Number("float", 0, open_low=True, nullable=True),
-    "knn_eval.k": _POS_INT,
+    "knn_eval.k": POSITIVE_INT,
     "knn_eval.max_train_features": Number("int", 1, nullable=True),
     **METHOD_NUMBERS,
 }

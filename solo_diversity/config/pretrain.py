@@ -9,8 +9,6 @@ and attaches the budget plan. Nothing mutates the config after :func:`attach_pla
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Any, get_args
 
 from lightning.fabric.connector import (
@@ -38,6 +36,12 @@ from solo_diversity.config.keys import (
     trainer_arguments,
 )
 from solo_diversity.config.loggers import check_logger_keys
+from solo_diversity.config.overrides import (  # noqa: F401 - re-exported for the entry points
+    ADDED_KEY_PREFIXES,
+    SHIPPED_KEY_PREFIXES,
+    budget_overrides,
+    configs_dir,
+)
 from solo_diversity.data import crop_counts, parse_augmentations
 from solo_diversity.errors import UserError
 from solo_diversity.methods import get_method
@@ -75,7 +79,7 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "checkpoint.frequency": 1,
     "checkpoint.keep_prev": False,
     "checkpoint.every_n_steps": 0,
-    "checkpoint.every_minutes": 30,  # bounds what a kill without warning loses (checkpoint.py)
+    "checkpoint.every_minutes": 30,  # bounds what a kill without warning loses (run_config.py)
     "auto_resume.enabled": False,
     "auto_resume.max_hours": 36,
     "budget.mode": "images",
@@ -104,49 +108,6 @@ UNSUPPORTED_PRETRAIN_KEYS: dict[str, tuple[tuple[Any, ...], str]] = {
     "val_check_interval": ((1.0,), "validation runs 4 times per budgeted run"),
     "check_val_every_n_epoch": ((1,), "validation runs 4 times per budgeted run"),
 }
-
-
-# Keys this project adds to solo-learn's schema, and ``wandb.offline`` (an upstream key that its
-# wandb groups leave out); hydra only sets them on a config that lacks them (every solo-learn
-# YAML) when prefixed with ``++`` (add or override).
-ADDED_KEY_PREFIXES = (
-    "budget.",
-    "loggers=",
-    "wandb.offline=",
-    "checkpoint.every_n_steps=",
-    "checkpoint.every_minutes=",
-    "checkpoint.keep_prev=",
-    "knn_eval.",
-)
-# Keys that the shipped configs gained (so they need no ``+`` there) and solo-learn's YAMLs lack;
-# a ``+seed=1`` written when the shipped configs lacked them too still works.
-SHIPPED_KEY_PREFIXES = (
-    "seed=",
-    "resume_from_checkpoint=",
-    "data.stratified=",
-    "data.index_seed=",
-    "data.max_bad_fraction=",
-    "data.min_steps_per_epoch=",
-)
-
-
-def budget_overrides(argv: list[str]) -> list[str]:
-    """Command-line overrides with bare ``budget.<key>=v`` (``loggers=``, ...) as ``++...``.
-
-    solo-learn's YAMLs have no ``budget`` group, and hydra refuses to set a key that a config
-    lacks unless it is prefixed with ``+`` (add) or ``++`` (add or override). ``++`` works whether
-    the config has the key or not, so ``budget.C=50e6`` reads the same on every config. The keys
-    of :data:`SHIPPED_KEY_PREFIXES` become ``++`` written bare or with one ``+``.
-    """
-    return [_add_or_override(arg) for arg in argv]
-
-
-def _add_or_override(arg: str) -> str:
-    if arg.startswith("+") and arg[1:].startswith(SHIPPED_KEY_PREFIXES):
-        return f"+{arg}"
-    if arg.startswith((*ADDED_KEY_PREFIXES, *SHIPPED_KEY_PREFIXES)) and "=" in arg:
-        return f"++{arg}"
-    return arg
 
 
 def copy_cfg(cfg: DictConfig) -> DictConfig:
@@ -197,14 +158,6 @@ def resolve_pretrain_cfg(raw: DictConfig) -> DictConfig:
             f"data.fraction={cfg.data.fraction} must be in (0, 1], or -1 for all images"
         )
     return cfg
-
-
-def configs_dir() -> Path:
-    """``$SOLO_DIV_CONFIGS``, else the checkout's ``yaml_configs``, else ``./yaml_configs``."""
-    if os.environ.get("SOLO_DIV_CONFIGS"):
-        return Path(os.environ["SOLO_DIV_CONFIGS"])
-    beside = Path(__file__).resolve().parents[2] / "yaml_configs"
-    return beside if beside.is_dir() else Path("yaml_configs")
 
 
 def check_recipe_arch(cfg: DictConfig) -> None:

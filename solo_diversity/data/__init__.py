@@ -22,7 +22,7 @@ from solo_diversity.data.batch.augment import BatchAugment
 from solo_diversity.data.dali.feed import IndexFeed, ScreenCache
 from solo_diversity.data.dali.loader import DaliPretrainDataModule, probe_batches
 from solo_diversity.data.dali.pipeline import DALI_DEVICES, check_device, resolve_device
-from solo_diversity.data.datamodule import BadImageGuard, PretrainDataModule, collate_views
+from solo_diversity.data.datamodule import PretrainDataModule, collate_views
 from solo_diversity.data.datasets import (
     ClassificationDataset,
     PretrainDataset,
@@ -53,7 +53,6 @@ __all__ = [
     "rrc_box",
     "MAX_PIXELS",
     "AugmentationSpec",
-    "BadImageGuard",
     "ClassificationDataset",
     "ColorJitterSpec",
     "EpochSampler",

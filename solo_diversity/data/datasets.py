@@ -172,7 +172,7 @@ class _DecodeThen(Generic[T]):
         return self.transform(img)
 
 
-class AssembledBatch(list):  # type: ignore[type-arg]
+class AssembledBatch(list):
     """A batch that a dataset's ``__getitems__`` already stacked (collate passes it through)."""
 
 
@@ -215,7 +215,7 @@ def assemble_batch(keys: Sequence[Any], ring: BatchRing | None, item: ItemInto) 
     a worker, where the DataLoader would otherwise copy every stacked batch there).
     """
     slot = ring_slot(ring, len(keys))
-    outputs = None if slot is None else ring.slots[slot]  # type: ignore[union-attr]
+    outputs = None if ring is None or slot is None else ring.slots[slot]
     indexes, targets = [], []
     for b, key in enumerate(keys):
         seed = key[1] if isinstance(key, tuple) else None

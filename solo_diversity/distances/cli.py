@@ -14,8 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from solo_diversity.distances.samples import DEFAULT_MAX_SAMPLES, DatasetSample, sample_dataset
+if TYPE_CHECKING:
+    from solo_diversity.distances.samples import DatasetSample
+
+# A copy of :data:`solo_diversity.distances.samples.DEFAULT_MAX_SAMPLES` (a test keeps them equal):
+# that module loads numpy and h5py, which ``--help`` does not need.
+DEFAULT_MAX_SAMPLES = 50_000
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -25,6 +31,8 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _samples(args: argparse.Namespace, specs: list[str]) -> list[DatasetSample]:
+    from solo_diversity.distances.samples import sample_dataset  # numpy, h5py: on run
+
     return [sample_dataset(s, max_samples=args.max_samples, seed=args.seed) for s in specs]
 
 

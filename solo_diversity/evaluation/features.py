@@ -67,8 +67,10 @@ def _args_json(checkpoint: Path) -> dict[str, Any] | None:
     try:
         return dict(json.loads(args_file.read_text()))
     except (json.JSONDecodeError, TypeError, ValueError):
-        raise UserError(f"{args_file} (beside checkpoint {checkpoint.name}) is not a JSON "
-                        "object; restore it from the run") from None
+        raise UserError(
+            f"{args_file} (beside checkpoint {checkpoint.name}) is not a JSON "
+            "object; restore it from the run"
+        ) from None
 
 
 def read_run_args(checkpoint: Path) -> dict[str, Any]:
@@ -93,8 +95,10 @@ def verify_checksum(checkpoint: Path) -> None:
     """
     why = checksum_mismatch(checkpoint)
     if why is not None:
-        raise UserError(f"checkpoint {checkpoint} does not match its checksum: {why}; copy it "
-                        "again from the run")
+        raise UserError(
+            f"checkpoint {checkpoint} does not match its checksum: {why}; copy it "
+            "again from the run"
+        )
 
 
 def probe_method(given: str | None, run: dict[str, Any], checkpoint: Path) -> str | None:
@@ -117,8 +121,10 @@ def probe_method(given: str | None, run: dict[str, Any], checkpoint: Path) -> st
     if named is None or theirs is None:
         return theirs or named
     if named != METHOD_ALIASES.get(theirs, theirs):
-        raise UserError(f"pretrain_method={given} but checkpoint {checkpoint} was pretrained with "
-                        f"{theirs}; set pretrain_method={theirs} or leave it unset")
+        raise UserError(
+            f"pretrain_method={given} but checkpoint {checkpoint} was pretrained with "
+            f"{theirs}; set pretrain_method={theirs} or leave it unset"
+        )
     return theirs
 
 
@@ -150,8 +156,10 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
         first = (str(err).strip().splitlines() or [""])[0]
-        raise UserError(f"checkpoint {path} cannot be read ({err.__class__.__name__}: {first}); "
-                        "give a .ckpt saved by main_pretrain.py or solo-learn") from None
+        raise UserError(
+            f"checkpoint {path} cannot be read ({err.__class__.__name__}: {first}); "
+            "give a .ckpt saved by main_pretrain.py or solo-learn"
+        ) from None
     return ckpt if isinstance(ckpt, dict) else {}
 
 
@@ -254,16 +262,26 @@ class ProbeData:
         """
         if self.data_format == "dali":
             return probe_batches(
-                subset, self.size, self.mean, self.std, train=train,
-                crop_fraction=default_crop_fraction(self.size), batch_size=self.batch_size,
-                num_workers=self.num_workers, device=self.dali_device,
+                subset,
+                self.size,
+                self.mean,
+                self.std,
+                train=train,
+                crop_fraction=default_crop_fraction(self.size),
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                device=self.dali_device,
                 screen_cache=ScreenCache.default_path(subset.index, self.screen_cache),
             )
         transform = (probe_train_transform if train else eval_transform)(
             self.size, self.mean, self.std
         )
-        return DataLoader(ClassificationDataset(subset, transform), batch_size=self.batch_size,
-                          shuffle=False, num_workers=self.num_workers)
+        return DataLoader(
+            ClassificationDataset(subset, transform),
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+        )
 
 
 @torch.no_grad()

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ def _features(
     feature_types: list[str],
     probe: ProbeData,
     subsets: dict[str, Any],
+    on_gpu: bool,
 ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
     """{split: {feature type: (n, F)}} and {split: (n,) labels} in one pass per split."""
     backbone = dict(run.get("backbone") or {})
@@ -165,7 +167,7 @@ def _features(
             ),
             kwargs=dict(backbone.get("kwargs") or {}),
         )
-    if torch.cuda.is_available():
+    if on_gpu:
         model = model.cuda()
     feats, labels = {}, {}
     for split, subset in subsets.items():
@@ -180,9 +182,25 @@ def _features(
     return feats, labels
 
 
-def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Sweep kNN over ``cfg``'s lists for one checkpoint; append and return one record each."""
-    ckpt = find_checkpoint(cfg.get("pretrained_checkpoint_dir"))
+@dataclass(frozen=True)
+class Sweep:
+    """The lists a kNN sweep runs over, checked."""
+
+    ks: list[int]
+    temperatures: list[float]
+    distances: list[str]
+    feature_types: list[str]
+
+    def settings(self, ftype: str) -> Iterator[tuple[int, str, float | None]]:
+        """(k, distance, temperature) for one feature type; temperatures for cosine only."""
+        for k in self.ks:
+            for distance in self.distances:
+                for temperature in self.temperatures if distance == "cosine" else [None]:
+                    yield k, distance, temperature
+
+
+def read_sweep(cfg: DictConfig) -> Sweep:
+    """``k``, ``temperature``, ``distance_function`` and ``feature_type`` as checked lists."""
     ks = as_list(cfg.k, "k", int)
     temperatures = as_list(cfg.temperature, "temperature", float)
     distances = [
@@ -196,8 +214,11 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
             )
     if any(k < 1 for k in ks) or any(t <= 0 for t in temperatures):
         raise UserError(f"k={ks} must be >= 1 and temperature={temperatures} > 0")
-    verify_checksum(ckpt)
-    run = read_run_args(ckpt)
+    return Sweep(ks, temperatures, distances, feature_types)
+
+
+def knn_data(cfg: DictConfig, run: dict[str, Any], ckpt: Path) -> dict[str, Any]:
+    """The run's ``data`` group, with this command's ``dataset`` and paths where it sets them."""
     data = dict(run.get("data") or {})
     for ours, theirs in (
         ("dataset", "dataset"),
@@ -211,16 +232,82 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
         raise UserError(f"no args.json beside {ckpt}: it names the backbone and dataset")
     if not data.get("train_path") or not data.get("val_path"):
         raise UserError("set train_data_path and val_data_path (the run has none)")
+    return data
+
+
+def _record_base(run: dict[str, Any], data: dict[str, Any], ckpt: Path) -> dict[str, Any]:
+    """The fields every result line of one checkpoint shares."""
+    plan = run.get("budget_plan") or {}
+    return {
+        "method": run.get("method"),
+        "dataset": data["dataset"],
+        "backbone": run["backbone"]["name"],
+        "C": plan.get("C"),
+        "C_eff": plan.get("C_eff"),
+        "N": plan.get("N"),
+        "D": plan.get("D"),
+        "E": plan.get("E"),
+        "fraction": (run.get("data") or {}).get("fraction"),
+        "seed": run.get("seed"),
+        "checkpoint": str(ckpt),
+    }
+
+
+def _sweep_records(
+    sweep: Sweep,
+    feats: dict[str, dict[str, torch.Tensor]],
+    labels: dict[str, torch.Tensor],
+    device: torch.device,
+    num_classes: int,
+) -> list[dict[str, Any]]:
+    """One record per (feature type, k, distance, temperature): the sweep's own fields."""
+    records = []
+    for ftype in sweep.feature_types:
+        train = feats["train"][ftype].to(device)
+        test = feats["test"][ftype].to(device)
+        for k, distance, temperature in sweep.settings(ftype):
+            tic = time.time()
+            acc1, acc5 = knn_hits(
+                train,
+                labels["train"],
+                test,
+                labels["test"],
+                k=k,
+                temperature=temperature,
+                distance=distance,
+                num_classes=num_classes,
+            ).accuracies()
+            records.append(
+                {
+                    "feature_type": ftype,
+                    "k": k,
+                    "temperature": temperature,
+                    "distance_function": distance,
+                    "acc1": round(acc1, 3),
+                    "acc5": round(acc5, 3),
+                    "knn_seconds": round(time.time() - tic, 3),
+                }
+            )
+    return records
+
+
+def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Sweep kNN over ``cfg``'s lists for one checkpoint; append and return one record each."""
+    ckpt = find_checkpoint(cfg.get("pretrained_checkpoint_dir"))
+    sweep = read_sweep(cfg)
+    verify_checksum(ckpt)
+    run = read_run_args(ckpt)
+    data = knn_data(cfg, run, ckpt)
     crop = int(data.get("crop_size") or run.get("augmentations", [{}])[0].get("crop_size", 224))
     workers = cfg.get("num_workers")
+    on_gpu = torch.cuda.is_available()  # decided once: no accelerator key, the GPU if visible
     probe = ProbeData(
         crop,
         *dataset_stats(str(data["dataset"])),
         data_format=str(data.get("format") or "h5"),
         num_workers=int(data.get("num_workers", 0) if workers is None else workers),
         dali_device=resolve_device(
-            str(OmegaConf.select(cfg, "dali.device", default=None) or "auto"),
-            on_gpu=torch.cuda.is_available(),
+            str(OmegaConf.select(cfg, "dali.device", default=None) or "auto"), on_gpu=on_gpu
         ),
         screen_cache=data.get("index_cache"),
         batch_size=int(cfg.batch_size),
@@ -233,58 +320,17 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
     if subsets["train"].index.num_classes < 2:
         raise UserError(f"kNN needs labels, and index {subsets['train'].index.path} has none")
     start = time.time()
-    feats, labels = _features(ckpt, run, data, feature_types, probe, subsets)
-    feature_seconds = round(time.time() - start, 2)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    num_classes = int(subsets["train"].index.num_classes)
-    plan = run.get("budget_plan") or {}
+    feats, labels = _features(ckpt, run, data, sweep.feature_types, probe, subsets, on_gpu)
+    device = torch.device("cuda" if on_gpu else "cpu")
     base = {
-        "method": run.get("method"),
-        "dataset": data["dataset"],
-        "backbone": run["backbone"]["name"],
-        "C": plan.get("C"),
-        "C_eff": plan.get("C_eff"),
-        "N": plan.get("N"),
-        "D": plan.get("D"),
-        "E": plan.get("E"),
-        "fraction": (run.get("data") or {}).get("fraction"),
-        "seed": run.get("seed"),
-        "checkpoint": str(ckpt),
+        **_record_base(run, data, ckpt),
         "n_train": len(labels["train"]),
         "n_test": len(labels["test"]),
-        "feature_seconds": feature_seconds,
+        "feature_seconds": round(time.time() - start, 2),
         **provenance(device.type),
     }
-    records = []
-    for ftype in feature_types:
-        train = feats["train"][ftype].to(device)
-        test = feats["test"][ftype].to(device)
-        for k in ks:
-            for distance in distances:
-                for temperature in temperatures if distance == "cosine" else [None]:
-                    tic = time.time()
-                    acc1, acc5 = knn_hits(
-                        train,
-                        labels["train"],
-                        test,
-                        labels["test"],
-                        k=k,
-                        temperature=temperature,
-                        distance=distance,
-                        num_classes=num_classes,
-                    ).accuracies()
-                    records.append(
-                        {
-                            **base,
-                            "feature_type": ftype,
-                            "k": k,
-                            "temperature": temperature,
-                            "distance_function": distance,
-                            "acc1": round(acc1, 3),
-                            "acc5": round(acc5, 3),
-                            "knn_seconds": round(time.time() - tic, 3),
-                        }
-                    )
+    num_classes = int(subsets["train"].index.num_classes)
+    records = [{**base, **r} for r in _sweep_records(sweep, feats, labels, device, num_classes)]
     results = Path(str(cfg.results))
     results.parent.mkdir(parents=True, exist_ok=True)
     with results.open("a") as fh:

@@ -19,7 +19,6 @@ layout under ``{checkpoint.dir}/linear/`` and ``auto_resume.enabled`` continues 
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from dataclasses import dataclass
@@ -27,13 +26,19 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from solo_diversity.budget.world import resolve_world, sync_batchnorm_for
 from solo_diversity.config.loggers import check_logger_keys
-from solo_diversity.config.pretrain import copy_cfg, trainer_devices
+from solo_diversity.config.pretrain import copy_cfg
+from solo_diversity.config.run_config import (
+    Hardware,
+    checkpoint_settings,
+    logger_settings,
+    resolve_hardware,
+    trainer_keys,
+)
 from solo_diversity.console import console
 from solo_diversity.data import resolve_device
 from solo_diversity.errors import UserError
@@ -58,20 +63,34 @@ from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.index.splits import check_validation_split
 from solo_diversity.methods.settings import plain
 from solo_diversity.models.backbones import uses_small_stem
-from solo_diversity.run.checkpoint import SoloCheckpointer, new_version
-from solo_diversity.run.loggers import (
-    build_loggers,
-    finish_loggers,
-    log_run_config,
-    logger_callbacks,
+from solo_diversity.run.checkpoint import new_version
+from solo_diversity.run.harness import (
+    checkpointer,
+    logging_run,
+    one_device,
+    ordered_callbacks,
+    run_version,
+    trainer_arguments,
 )
+from solo_diversity.run.loggers import build_loggers
 
 LABEL_FRACTIONS = (0.05, 0.1, 0.5, 1.0)
 FINISHED = "result.json"  # written beside a probe's checkpoints when it has finished
 # Keys that make two probe configs the same experiment (so that one may resume the other).
-PROBE_IDENTITY_KEYS = ("name", "pretrained_feature_extractor", "pretrain_method", "backbone",
-                       "data", "probe", "optimizer", "scheduler", "max_epochs", "seed",
-                       "label_smoothing")
+PROBE_IDENTITY_KEYS = (
+    "name",
+    "pretrained_feature_extractor",
+    "pretrain_method",
+    "backbone",
+    "data",
+    "probe",
+    "optimizer",
+    "scheduler",
+    "max_epochs",
+    "seed",
+    "label_smoothing",
+)
+LINEAR_GPU_HINT = "run with accelerator=cpu (and strategy=auto sync_batchnorm=False on one CPU)"
 
 
 @dataclass
@@ -82,8 +101,9 @@ class ProbeResult:
     checkpoint: Path | None = None
 
 
-def probe_subset(data: dict[str, Any], split: str, fraction: float, seed: int,
-                 stratified: bool) -> Any:
+def probe_subset(
+    data: dict[str, Any], split: str, fraction: float, seed: int, stratified: bool
+) -> Any:
     """The probe's ``split`` subset of the run's data: a ``fraction`` (stratified: per class).
 
     Args:
@@ -99,54 +119,46 @@ def probe_subset(data: dict[str, Any], split: str, fraction: float, seed: int,
     if not path:
         raise UserError(f"set data.{key} (the checkpoint's run has none)")
     found = ensure_index(
-        dataset, str(path), split=split, seed=seed, data_format=str(data.get("format") or "h5"),
+        dataset,
+        str(path),
+        split=split,
+        seed=seed,
+        data_format=str(data.get("format") or "h5"),
         cache_dir=Path(data["index_cache"]) if data.get("index_cache") else None,
     )
-    return select_subset(open_index(found, expected_dataset=dataset), fraction,
-                         stratified=stratified)
+    return select_subset(
+        open_index(found, expected_dataset=dataset), fraction, stratified=stratified
+    )
 
 
-def _accelerator(cfg: DictConfig) -> str:
-    accelerator = str(cfg.accelerator)
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise UserError(f"accelerator={accelerator} but no GPU is visible; run with "
-                        "accelerator=cpu (and strategy=auto sync_batchnorm=False on one CPU)")
-    if accelerator == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return accelerator
+def _precision_note(precision: str) -> None:
+    console.print(f"note: precision={precision} is GPU-only; the probe runs 32-true on the CPU")
 
 
-def trainer_kwargs(cfg: DictConfig, settings: ProbeSettings, callbacks: list[pl.Callback],
-                   logger: Any) -> dict[str, Any]:
-    """Config keys that ``Trainer`` takes (as upstream passes them), made valid for the machine.
+def trainer_kwargs(
+    cfg: DictConfig,
+    settings: ProbeSettings,
+    hardware: Hardware,
+    callbacks: list[pl.Callback],
+    loggers: list[Logger],
+) -> dict[str, Any]:
+    """The probe's Trainer arguments: the harness's (:mod:`~solo_diversity.run.harness`).
 
     ``precision=16`` on a CPU becomes 32-true (said on the console), and ``sync_batchnorm`` holds
     only on GPUs across processes (:func:`~solo_diversity.budget.world.sync_batchnorm_for`). The
     features mode trains on one device: its global batch is already the protocol's
     ``batch_size * devices * nodes``.
     """
-    accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    passed = {k: v for k, v in container.items() if k in accepted and k not in ("callbacks",
-                                                                                  "logger")}
-    accelerator = _accelerator(cfg)
-    precision = str(cfg.precision)
-    if accelerator == "cpu" and precision in ("16", "16-mixed"):
-        console.print(f"note: precision={precision} is GPU-only; the probe runs 32-true on the CPU")
-        precision = "32-true"
-    passed.update(accelerator=accelerator, devices=trainer_devices(cfg, accelerator),
-                  precision=precision, max_epochs=settings.max_epochs, callbacks=callbacks,
-                  logger=logger, enable_checkpointing=False)
-    if passed.get("strategy") in (None, "none"):
-        passed["strategy"] = "auto"
     if settings.mode == "features":
-        passed.update(devices=1, num_nodes=1, strategy="auto", sync_batchnorm=False)
-    elif passed.get("sync_batchnorm"):
-        world = resolve_world(accelerator, passed["devices"], int(passed.get("num_nodes") or 1),
-                              passed["strategy"])
-        passed["sync_batchnorm"] = sync_batchnorm_for(True, accelerator, world.size)
-    return passed
+        hardware = one_device(hardware)
+    return trainer_arguments(
+        hardware,
+        trainer_keys(cfg),
+        callbacks=callbacks,
+        loggers=loggers,
+        precision_note=_precision_note,
+        max_epochs=settings.max_epochs,
+    )
 
 
 def _identity(args: dict[str, Any]) -> dict[str, Any]:
@@ -177,17 +189,24 @@ def _merged(run: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, Any], dict[
     other = given.get("dataset") not in (None, run_data.get("dataset"))
     if other and not (given.get("train_path") and given.get("val_path")):
         # The run's paths hold the pretraining set: probing "another" set on them is silently wrong.
-        raise UserError(f"the probe set data.dataset={given['dataset']} is not the pretraining "
-                        f"set ({run_data.get('dataset')}); give its data.train_path and "
-                        "data.val_path")
+        raise UserError(
+            f"the probe set data.dataset={given['dataset']} is not the pretraining "
+            f"set ({run_data.get('dataset')}); give its data.train_path and "
+            "data.val_path"
+        )
     data = {**run_data, **given}
     theirs = dict(run.get("backbone") or {})
     ours = {k: v for k, v in plain(cfg.backbone).items() if v is not None}
-    backbone = {**theirs, **ours,
-                "kwargs": {**(theirs.get("kwargs") or {}), **(ours.get("kwargs") or {})}}
+    backbone = {
+        **theirs,
+        **ours,
+        "kwargs": {**(theirs.get("kwargs") or {}), **(ours.get("kwargs") or {})},
+    }
     if "name" not in backbone or not data.get("dataset"):
-        raise UserError(f"no args.json beside {cfg.pretrained_feature_extractor}: set "
-                        "backbone.name and data.dataset")
+        raise UserError(
+            f"no args.json beside {cfg.pretrained_feature_extractor}: set "
+            "backbone.name and data.dataset"
+        )
     return data, backbone
 
 
@@ -218,14 +237,29 @@ def with_probe_recipe(cfg: DictConfig, run: dict[str, Any], method: str | None) 
     return out
 
 
-def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> ProbeResult:
-    """Probe ``pretrained_feature_extractor`` and append the result line to ``results``.
+@dataclass(frozen=True)
+class Probe:
+    """One probe, resolved: what is probed, on which labelled data, with which settings."""
 
-    Args:
-        raw_cfg: the composed hydra config (``linear_div.yaml`` or a solo-learn linear YAML).
-        callbacks: extra Lightning callbacks.
-    """
-    wall = time.time()
+    ckpt: Path
+    run: dict[str, Any]  # the pretraining run's args.json
+    dataset: str
+    backbone_name: str
+    method: str | None
+    settings: ProbeSettings
+    hardware: Hardware
+    model: nn.Module  # the frozen backbone
+    data: ProbeData
+    train: Any  # the labelled subset
+    test: Any
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.train.index.num_classes)
+
+
+def resolve_probe(raw_cfg: DictConfig) -> tuple[DictConfig, Probe]:
+    """The probe's config (with the recipe's LR) and the resolved :class:`Probe`."""
     cfg = resolve_linear_cfg(raw_cfg)
     check_probe_settings(cfg)
     check_logger_keys(cfg)
@@ -242,80 +276,78 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
     cfg = with_probe_recipe(cfg, run, method)
     settings = probe_settings(cfg)
     model = load_backbone(
-        ckpt, str(backbone["name"]),
+        ckpt,
+        str(backbone["name"]),
         small_input_stem=uses_small_stem(dataset, backbone.get("small_input_stem")),
-        kwargs=dict(backbone["kwargs"]), method=method,
+        kwargs=dict(backbone["kwargs"]),
+        method=method,
     )
     pl.seed_everything(settings.seed, workers=True)
     index_seed = int(data.get("index_seed", 0))
     train = probe_subset(data, "train", settings.label_fraction, index_seed, stratified=True)
     test = probe_subset(data, "test", -1, index_seed, stratified=False)
     check_validation_split(train.index, test.index)
-    num_classes = train.index.num_classes
-    if num_classes < 2:
+    if train.index.num_classes < 2:
         raise UserError(f"the probe needs labels, and index {train.index.path} has none")
-    accelerator = _accelerator(cfg)
+    hardware = resolve_hardware(cfg, LINEAR_GPU_HINT)
     # Only the probe's own dali.device decides (a run's args.json may say gpu on a CPU machine).
-    probe = ProbeData(
-        crop, *probe_stats(dataset), data_format=str(data.get("format") or "h5"),
+    probe_data = ProbeData(
+        crop,
+        *probe_stats(dataset),
+        data_format=str(data.get("format") or "h5"),
         num_workers=int(data.get("num_workers") or 0),
-        dali_device=resolve_device(str(cfg.dali.device), on_gpu=accelerator in ("gpu", "cuda")),
+        dali_device=resolve_device(str(cfg.dali.device), on_gpu=hardware.on_gpu),
         screen_cache=data.get("index_cache"),
     )
-    if probe.data_format == "dali" and settings.mode == "protocol" and (
-        settings.devices * settings.num_nodes > 1
+    if (
+        probe_data.data_format == "dali"
+        and settings.mode == "protocol"
+        and (settings.devices * settings.num_nodes > 1)
     ):
-        raise UserError("data.format=dali probes on one device (its training views are not "
-                        "sharded by rank); use devices=1, or data.format=h5/image_folder")
-    start = time.time()
-    module: LinearProbe
+        raise UserError(
+            "data.format=dali probes on one device (its training views are not "
+            "sharded by rank); use devices=1, or data.format=h5/image_folder"
+        )
+    return cfg, Probe(
+        ckpt,
+        run,
+        dataset,
+        str(backbone["name"]),
+        method,
+        settings,
+        hardware,
+        model,
+        probe_data,
+        train,
+        test,
+    )
+
+
+def _module_and_loaders(probe: Probe) -> tuple[LinearProbe, tuple[Any, Any]]:
+    """The classifier module and its (train, val) loaders in the probe's mode."""
+    settings = probe.settings
     if settings.mode == "protocol":
-        train_loader, val_loader = protocol_loaders(
-            probe, train, test, settings.optimizer.batch_size, settings.seed)
-        module = LinearProbe(model, num_classes, settings)
-    else:
-        if accelerator in ("gpu", "cuda"):
-            model = model.cuda()
-        train_loader, val_loader, dim = feature_loaders(
-            model, probe, train, test, settings.global_batch, settings.train_views)
-        module = LinearProbe(nn.Identity(), num_classes, settings, num_features=dim)
+        loaders = protocol_loaders(
+            probe.data, probe.train, probe.test, settings.optimizer.batch_size, settings.seed
+        )
+        return LinearProbe(probe.model, probe.num_classes, settings), loaders
+    model = probe.model.cuda() if probe.hardware.on_gpu else probe.model
+    train_loader, val_loader, dim = feature_loaders(
+        model, probe.data, probe.train, probe.test, settings.global_batch, settings.train_views
+    )
+    module = LinearProbe(nn.Identity(), probe.num_classes, settings, num_features=dim)
+    return module, (train_loader, val_loader)
 
-    logdir = Path(str(cfg.checkpoint.dir)) / "linear"
-    resume = cfg.resume_from_checkpoint
-    if resume is None and cfg.auto_resume.enabled:
-        found = find_unfinished_probe(logdir, cfg, float(cfg.auto_resume.max_hours))
-        resume = str(found) if found else None
-        if resume:
-            console.print(f"Resuming the probe from {resume}")
-    checkpointer = None
-    version = Path(str(resume)).parent.name if resume else new_version()
-    loggers = build_loggers(cfg, version, resume_from=resume)  # wandb.*, loggers: [csv, ...]
-    all_callbacks = [*logger_callbacks(loggers), *(callbacks or [])]
-    if cfg.checkpoint.enabled:
-        steps_per_epoch = max(1, len(train_loader) // int(cfg.accumulate_grad_batches))
-        checkpointer = SoloCheckpointer(cfg, logdir, version,
-                                        int(cfg.checkpoint.frequency) * steps_per_epoch,
-                                        bool(cfg.checkpoint.keep_prev))
-        all_callbacks.insert(0, checkpointer)
-    trainer = pl.Trainer(**trainer_kwargs(cfg, settings, all_callbacks, loggers or False))
-    log_run_config(loggers, cfg, module)
-    trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
-    if module.last_val_epoch != trainer.current_epoch - 1 or not module.last_val:
-        trainer.validate(module, val_loader, verbose=False)  # the final classifier's numbers
-    if trainer.is_global_zero:
-        finish_loggers(loggers)
-    metrics = module.last_val
-    saved = None
-    if checkpointer is not None:  # a resumed probe that had nothing left to train keeps its file
-        saved = checkpointer.last_path or (Path(str(resume)) if resume else None)
-    probe_seconds = round(time.time() - start, 2)
 
+def probe_record(probe: Probe, metrics: dict[str, float], saved: Path | None) -> dict[str, Any]:
+    """The result line of a finished probe (timings and machine are added by the caller)."""
+    run, settings = probe.run, probe.settings
     plan = {} if run.get("baseline") else run.get("budget_plan", {})  # a baseline saw nothing
     opt, sch = settings.optimizer, settings.scheduler
-    record = {
-        "method": method,
-        "dataset": dataset,
-        "backbone": backbone["name"],
+    return {
+        "method": probe.method,
+        "dataset": probe.dataset,
+        "backbone": probe.backbone_name,
         "C": plan.get("C"),
         "C_eff": plan.get("C_eff"),
         "N": plan.get("N"),
@@ -323,10 +355,10 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
         "E": plan.get("E"),
         "fraction": run.get("data", {}).get("fraction"),
         "label_fraction": settings.label_fraction,
-        "n_labelled": len(train),
+        "n_labelled": len(probe.train),
         "train_views": settings.train_views,
-        "data_format": probe.data_format,
-        "n_test": len(test),
+        "data_format": probe.data.data_format,
+        "n_test": len(probe.test),
         "seed": run.get("seed"),
         "baseline": run.get("baseline"),  # random_init | raw_pixels: an untrained floor
         "probe_seed": settings.seed,
@@ -345,17 +377,84 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
         "lr_decay_steps": list(sch.lr_decay_steps),
         "max_epochs": settings.max_epochs,
         "label_smoothing": settings.label_smoothing,
-        "checkpoint": str(ckpt),
+        "checkpoint": str(probe.ckpt),
         "probe_checkpoint": str(saved) if saved else None,
-        "probe_seconds": probe_seconds,
+    }
+
+
+def _probe_resume(cfg: DictConfig, logdir: Path) -> str | None:
+    """The checkpoint to continue: the explicit one, else an unfinished probe's (auto-resume)."""
+    resume = cfg.resume_from_checkpoint
+    if resume is None and cfg.auto_resume.enabled:
+        found = find_unfinished_probe(logdir, cfg, float(cfg.auto_resume.max_hours))
+        resume = str(found) if found else None
+        if resume:
+            console.print(f"Resuming the probe from {resume}")
+    return None if resume is None else str(resume)
+
+
+def _fit(
+    cfg: DictConfig,
+    probe: Probe,
+    module: LinearProbe,
+    loaders: tuple[Any, Any],
+    extra: list[pl.Callback],
+) -> tuple[pl.Trainer, Path | None, Path | None]:
+    """Train the probe under the harness.
+
+    Returns:
+        The trainer, the probe checkpoint (if saved) and where to mark the probe finished.
+    """
+    logdir = Path(str(cfg.checkpoint.dir)) / "linear"
+    resume = _probe_resume(cfg, logdir)
+    version = run_version(resume, new_version)
+    loggers = build_loggers(logger_settings(cfg), version, resume_from=resume)
+    saver = checkpointer(
+        cfg,
+        checkpoint_settings(cfg),
+        logdir,
+        version,
+        lambda: (
+            int(cfg.checkpoint.frequency)
+            * max(1, len(loaders[0]) // int(cfg.accumulate_grad_batches))
+        ),  # steps per epoch
+    )
+    watchers = ordered_callbacks([saver] if saver else [], loggers, extra)
+    trainer = pl.Trainer(**trainer_kwargs(cfg, probe.settings, probe.hardware, watchers, loggers))
+    with logging_run(trainer, loggers, cfg, module):
+        trainer.fit(module, *loaders, ckpt_path=resume)
+        if module.last_val_epoch != trainer.current_epoch - 1 or not module.last_val:
+            trainer.validate(module, loaders[1], verbose=False)  # the final classifier's numbers
+    if saver is None:
+        return trainer, None, None
+    # A resumed probe that had nothing left to train keeps its file.
+    saved = saver.last_path or (Path(resume) if resume else None)
+    return trainer, saved, saver.version_dir / FINISHED
+
+
+def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> ProbeResult:
+    """Probe ``pretrained_feature_extractor`` and append the result line to ``results``.
+
+    Args:
+        raw_cfg: the composed hydra config (``linear_div.yaml`` or a solo-learn linear YAML).
+        callbacks: extra Lightning callbacks.
+    """
+    wall = time.time()
+    cfg, probe = resolve_probe(raw_cfg)
+    start = time.time()
+    module, loaders = _module_and_loaders(probe)
+    trainer, saved, marker = _fit(cfg, probe, module, loaders, list(callbacks or []))
+    record = {
+        **probe_record(probe, module.last_val, saved),
+        "probe_seconds": round(time.time() - start, 2),
         "wall_seconds": round(time.time() - wall, 2),
-        **provenance(accelerator),
+        **provenance(probe.hardware.accelerator),
     }
     if trainer.is_global_zero:
         results = Path(str(cfg.results))
         results.parent.mkdir(parents=True, exist_ok=True)
         with results.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
-        if checkpointer is not None:
-            (checkpointer.version_dir / FINISHED).write_text(json.dumps(record, indent=2))
+        if marker is not None:
+            marker.write_text(json.dumps(record, indent=2))
     return ProbeResult(record=record, checkpoint=saved)

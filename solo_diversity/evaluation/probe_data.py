@@ -59,8 +59,11 @@ def probe_stats(dataset: str) -> tuple[Sequence[float], Sequence[float]]:
 def drop_last_for(size: int, batch_size: int) -> bool:
     """solo-learn drops the last partial batch; a set smaller than one batch keeps its one."""
     if size < batch_size:
-        log.warning("%d labelled images < optimizer.batch_size=%d: one partial batch per epoch",
-                    size, batch_size)
+        log.warning(
+            "%d labelled images < optimizer.batch_size=%d: one partial batch per epoch",
+            size,
+            batch_size,
+        )
         return False
     return True
 
@@ -80,8 +83,9 @@ class DaliTrainViews:
         drop_last: drop the last partial batch.
     """
 
-    def __init__(self, probe: ProbeData, subset: Any, batch_size: int, seed: int,
-                 drop_last: bool) -> None:
+    def __init__(
+        self, probe: ProbeData, subset: Any, batch_size: int, seed: int, drop_last: bool
+    ) -> None:
         self.probe, self.subset, self.batch_size = probe, subset, batch_size
         self.seed, self.drop_last, self.epoch = seed, drop_last, 0
 
@@ -92,12 +96,19 @@ class DaliTrainViews:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.subset))
-        shuffled = dataclasses.replace(self.subset, positions=np.asarray(
-            self.subset.positions)[order])
+        shuffled = dataclasses.replace(
+            self.subset, positions=np.asarray(self.subset.positions)[order]
+        )
         batches = probe_batches(
-            shuffled, self.probe.size, self.probe.mean, self.probe.std, train=True,
-            crop_fraction=default_crop_fraction(self.probe.size), batch_size=self.batch_size,
-            num_workers=self.probe.num_workers, device=self.probe.dali_device,
+            shuffled,
+            self.probe.size,
+            self.probe.mean,
+            self.probe.std,
+            train=True,
+            crop_fraction=default_crop_fraction(self.probe.size),
+            batch_size=self.batch_size,
+            num_workers=self.probe.num_workers,
+            device=self.probe.dali_device,
             seed=pipeline_seed(self.seed, epoch),
             screen_cache=ScreenCache.default_path(self.subset.index, self.probe.screen_cache),
         )
@@ -107,23 +118,35 @@ class DaliTrainViews:
             yield x, y
 
 
-def protocol_loaders(probe: ProbeData, train: Any, test: Any, batch_size: int,
-                     seed: int) -> tuple[Any, DataLoader]:
+def protocol_loaders(
+    probe: ProbeData, train: Any, test: Any, batch_size: int, seed: int
+) -> tuple[Any, DataLoader]:
     """(train loader of fresh augmented views, val loader of eval views) for ``protocol``."""
     drop_last = drop_last_for(len(train), batch_size)
     workers = probe.num_workers
-    val = DataLoader(ClassificationDataset(test, eval_transform(probe.size, probe.mean, probe.std)),
-                     batch_size=batch_size, shuffle=False, num_workers=workers,
-                     persistent_workers=workers > 0)
+    val = DataLoader(
+        ClassificationDataset(test, eval_transform(probe.size, probe.mean, probe.std)),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
     if probe.data_format == "dali":
         return DaliTrainViews(probe, train, batch_size, seed, drop_last), val
     views = ClassificationDataset(train, probe_train_transform(probe.size, probe.mean, probe.std))
-    return DataLoader(views, batch_size=batch_size, shuffle=True, drop_last=drop_last,
-                      num_workers=workers, persistent_workers=workers > 0), val
+    return DataLoader(
+        views,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=drop_last,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    ), val
 
 
-def feature_loaders(model: nn.Module, probe: ProbeData, train: Any, test: Any, batch_size: int,
-                    train_views: int) -> tuple[DataLoader, DataLoader, int]:
+def feature_loaders(
+    model: nn.Module, probe: ProbeData, train: Any, test: Any, batch_size: int, train_views: int
+) -> tuple[DataLoader, DataLoader, int]:
     """(train, val, feature size) over features computed once, for ``features`` mode.
 
     ``train_views`` 0 trains on the eval view of each labelled image; k > 0 on k RRC + flip views
@@ -138,8 +161,12 @@ def feature_loaders(model: nn.Module, probe: ProbeData, train: Any, test: Any, b
     x_test, y_test = extract_features(model, probe.batches(test, train=False))
     drop_last = drop_last_for(len(x_train), batch_size)
     return (
-        DataLoader(TensorDataset(x_train, y_train.long()), batch_size=batch_size, shuffle=True,
-                   drop_last=drop_last),
+        DataLoader(
+            TensorDataset(x_train, y_train.long()),
+            batch_size=batch_size,
+            shuffle=True,
+            drop_last=drop_last,
+        ),
         DataLoader(TensorDataset(x_test, y_test.long()), batch_size=batch_size),
         int(x_train.size(1)),
     )

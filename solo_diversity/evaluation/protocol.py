@@ -96,7 +96,9 @@ class LinearProbe(pl.LightningModule):
         n = y.size(0)
         self.log_dict(
             {"train_loss": loss, "train_acc1": 100.0 * c1 / n, "train_acc5": 100.0 * c5 / n},
-            on_epoch=True, sync_dist=True, batch_size=n,
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=n,
         )
         return loss
 
@@ -134,8 +136,14 @@ class LinearProbe(pl.LightningModule):
         opt, sch = self.settings.optimizer, self.settings.scheduler
         optimizer = build_optimizer(
             [{"name": "classifier", "params": list(self.classifier.parameters())}],
-            OptimizerSettings(opt.name, opt.lr, opt.lr, opt.weight_decay,
-                              opt.exclude_bias_n_norm_wd, dict(opt.kwargs)),
+            OptimizerSettings(
+                opt.name,
+                opt.lr,
+                opt.lr,
+                opt.weight_decay,
+                opt.exclude_bias_n_norm_wd,
+                dict(opt.kwargs),
+            ),
         )
         if sch.name == "none":
             return optimizer

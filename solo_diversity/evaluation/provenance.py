@@ -35,7 +35,11 @@ def git_commit(folder: Path | None = None) -> str | None:
     where = folder or Path(solo_diversity.__file__).resolve().parent
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10,
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):  # no git, or it hung

@@ -94,13 +94,18 @@ def added_key_overrides(argv: Sequence[str], keys: Iterable[str]) -> list[str]:
         keys: dotted keys; one ending in ``.`` stands for every key under it.
     """
     prefixes = tuple(key if key.endswith(".") else f"{key}=" for key in keys)
-    return [f"++{arg.lstrip('+')}" if arg.lstrip("+").startswith(prefixes) else arg
-            for arg in argv]
+    return [f"++{arg.lstrip('+')}" if arg.lstrip("+").startswith(prefixes) else arg for arg in argv]
 
 
 # What main_linear.py accepts without a ``+`` on any linear YAML: every key with a default here.
-LINEAR_COMMAND_LINE_KEYS = (*LINEAR_DEFAULTS, "backbone.kwargs.", "optimizer.kwargs.",
-                            "data.index_seed", "data.index_cache", "sync_batchnorm")
+LINEAR_COMMAND_LINE_KEYS = (
+    *LINEAR_DEFAULTS,
+    "backbone.kwargs.",
+    "optimizer.kwargs.",
+    "data.index_seed",
+    "data.index_cache",
+    "sync_batchnorm",
+)
 
 # Upstream linear keys that this probe leaves out: key -> (values meaning "off", why).
 LINEAR_UNSUPPORTED: dict[str, tuple[tuple[Any, ...], str]] = {

@@ -28,12 +28,21 @@ from typing import Any
 
 import yaml
 
-from solo_diversity.config.pretrain import configs_dir as default_configs_dir
+from solo_diversity.config.overrides import configs_dir as default_configs_dir
 from solo_diversity.errors import UserError
 
 PROBE_MODES = ("protocol", "features")
 _SPEC_KEYS = {
-    "table", "paper", "title", "description", "data", "base", "axes", "linear", "kind", "distance",
+    "table",
+    "paper",
+    "title",
+    "description",
+    "data",
+    "base",
+    "axes",
+    "linear",
+    "kind",
+    "distance",
     "baselines",
 }
 KINDS = ("pretrain", "distance")
@@ -356,8 +365,15 @@ def _baseline_cells(cells: tuple[CellSpec, ...], raw: Any, where: str) -> list[C
             raise UserError(f"{where}: baseline {kind!r} is not raw_pixels or random_init")
         for method, first in firsts.items():
             overrides = {**first.overrides, "data.fraction": -1, "++baseline": kind}
-            out.append(CellSpec(id=f"{method}-{kind}", table=first.table, config=first.config,
-                                overrides=overrides, probes=first.probes))
+            out.append(
+                CellSpec(
+                    id=f"{method}-{kind}",
+                    table=first.table,
+                    config=first.config,
+                    overrides=overrides,
+                    probes=first.probes,
+                )
+            )
     return out
 
 

@@ -19,6 +19,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -26,23 +27,26 @@ from solo_diversity.console import console
 from solo_diversity.errors import UserError
 from solo_diversity.experiments import run_cli
 from solo_diversity.experiments.cells import ExperimentList, list_names, load_experiment
-from solo_diversity.experiments.cost import all_costs
-from solo_diversity.experiments.plan import ResolvedCell, resolve_cell
-from solo_diversity.experiments.status import STATES, table_status
+
+if TYPE_CHECKING:
+    from solo_diversity.experiments.plan import ResolvedCell
 
 FORMATS = ("table", "json", "tsv", "ids", "overrides", "probes")
 
 
 def resolved_cells(args: argparse.Namespace) -> list[ResolvedCell]:
     """The cells ``args`` asks for (all, or ``--only``), resolved at ``--devices`` x ``--nodes``."""
+    from solo_diversity.experiments.plan import resolve_cell  # hydra, Lightning: on run
+
     experiment = load_experiment(args.table, args.configs)
     specs = [experiment.cell(args.only)] if args.only else list(experiment.cells)
     return [resolve_cell(s, args.configs, devices=args.devices, nodes=args.nodes) for s in specs]
 
 
 def _distance_cells(experiment: ExperimentList, fmt: str) -> int:
-    rows = [[d.id, d.metric, d.pretrain, d.downstream, str(d.max_samples)]
-            for d in experiment.distances]
+    rows = [
+        [d.id, d.metric, d.pretrain, d.downstream, str(d.max_samples)] for d in experiment.distances
+    ]
     if fmt == "json":
         keys = ("id", "metric", "pretrain", "downstream", "max_samples")
         print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
@@ -129,6 +133,8 @@ def _table(name: str, cells: list[ResolvedCell]) -> Table:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from solo_diversity.experiments.cost import all_costs  # hydra, Lightning: on run
+
     costs = all_costs(args.configs)
     rows = []
     for name in list_names(args.configs):
@@ -144,8 +150,18 @@ def _list(args: argparse.Namespace) -> int:
     )
     if args.format == "tsv":  # table, paper, cells, probes, GPU-h, title; then the total
         print("\n".join("\t".join(row) for row in rows))
-        print("\t".join(["total", "-", str(costs.runs), str(costs.probes),
-                         f"{costs.total:.0f}", "each distinct run and probe counted once"]))
+        print(
+            "\t".join(
+                [
+                    "total",
+                    "-",
+                    str(costs.runs),
+                    str(costs.probes),
+                    f"{costs.total:.0f}",
+                    "each distinct run and probe counted once",
+                ]
+            )
+        )
         return 0
     table = Table(title="Experiment cell lists (yaml_configs/experiments)")
     for col in ("table", "paper", "cells", "probes", "GPU-h (est.)", "title"):
@@ -161,15 +177,21 @@ def looked_in(results: Path, runs: Path) -> list[str]:
     """One line per place ``experiment status`` found nothing, so "done: 0" is not a mystery."""
     lines = []
     if not results.is_file():
-        lines.append(f"no results file at {results.resolve()}, so no probe is done (give "
-                     "--results or set SOLO_DIV_RESULTS)")
+        lines.append(
+            f"no results file at {results.resolve()}, so no probe is done (give "
+            "--results or set SOLO_DIV_RESULTS)"
+        )
     if not runs.is_dir():
-        lines.append(f"no runs folder at {runs.resolve()}, so no pretraining has started (give "
-                     "--runs or set SOLO_DIV_RUNS)")
+        lines.append(
+            f"no runs folder at {runs.resolve()}, so no pretraining has started (give "
+            "--runs or set SOLO_DIV_RUNS)"
+        )
     return lines
 
 
 def _status(args: argparse.Namespace) -> int:
+    from solo_diversity.experiments.status import STATES, table_status  # hydra, Lightning: on run
+
     results = args.results or run_cli.env_path("SOLO_DIV_RESULTS", "results/linear.jsonl")
     runs = args.runs or run_cli.env_path("SOLO_DIV_RUNS", "runs")
     states = table_status(args.table, results, runs, args.seeds, args.configs)
@@ -220,12 +242,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "status", parents=[common], help="per cell, probe and seed: done, probe, resume or pretrain"
     )
     status.add_argument("table", help="a cell list, e.g. table1_cifar100")
-    status.add_argument("--results", type=Path, default=None,
-                        help="the probes' JSONL file (env SOLO_DIV_RESULTS, "
-                        "default results/linear.jsonl)")
-    status.add_argument("--runs", type=Path, default=None,
-                        help="the folder of runs, <runs>/<run_key>/seed<seed>/ (env SOLO_DIV_RUNS, "
-                        "default runs)")
+    status.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="the probes' JSONL file (env SOLO_DIV_RESULTS, default results/linear.jsonl)",
+    )
+    status.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="the folder of runs, <runs>/<run_key>/seed<seed>/ (env SOLO_DIV_RUNS, default runs)",
+    )
     status.add_argument("--seeds", type=int, nargs="+", default=[0])
     status.add_argument("--only", default=None, help="one cell id")
     status.add_argument("--format", choices=("table", "tsv"), default="table")

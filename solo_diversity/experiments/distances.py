@@ -81,15 +81,30 @@ def distance_command(task: DistanceTask, settings: RunSettings) -> list[str]:
     """``solo-div distance vdna|fid`` for one cell, writing its JSON."""
     spec = task.spec
     extractor = (
-        ["--extractor", spec.extractor, "--bins", str(spec.bins),
-         "--ranges-from", spec.index_of("imagenet")]
+        [
+            "--extractor",
+            spec.extractor,
+            "--bins",
+            str(spec.bins),
+            "--ranges-from",
+            spec.index_of("imagenet"),
+        ]
         if spec.kind == "vdna"
         else ["--feature-extractor", spec.extractor]
     )
     return [
-        settings.python, "-m", "solo_diversity.cli", "distance", spec.kind,
-        spec.index_of(spec.pretrain), spec.index_of(spec.downstream), *extractor,
-        "--max-samples", str(spec.max_samples), "--json", str(task.out.resolve()),
+        settings.python,
+        "-m",
+        "solo_diversity.cli",
+        "distance",
+        spec.kind,
+        spec.index_of(spec.pretrain),
+        spec.index_of(spec.downstream),
+        *extractor,
+        "--max-samples",
+        str(spec.max_samples),
+        "--json",
+        str(task.out.resolve()),
         *settings.distance_set,
     ]
 
@@ -101,8 +116,10 @@ def describe_distances(
     for task in tasks:
         spec = task.spec
         state = "nothing (done)" if task.done else "distance"
-        say(f"# {task.name}: {spec.metric} {spec.pretrain} -> {spec.downstream} "
-            f"max_samples={spec.max_samples:,} -> {state}")
+        say(
+            f"# {task.name}: {spec.metric} {spec.pretrain} -> {spec.downstream} "
+            f"max_samples={spec.max_samples:,} -> {state}"
+        )
         if not task.done:
             say(shell_line(distance_command(task, settings)))
 
@@ -136,4 +153,3 @@ def read_distances(folder: Path, experiment: ExperimentList) -> dict[str, float]
         if value is not None:
             out[spec.id] = value
     return out
-

@@ -63,7 +63,10 @@ def sweep_command(
     entry_dir = (settings.entry_dir or configs.parent).resolve()
     hydra_launcher = "submitit_slurm" if launcher == "slurm" else "submitit_local"
     cmd = [
-        settings.python, "-m", "solo_diversity.experiments.sweep", "--multirun",
+        settings.python,
+        "-m",
+        "solo_diversity.experiments.sweep",
+        "--multirun",
         f"hydra/launcher={hydra_launcher}",
         f"hydra.sweep.dir={hydra_value(str(settings.runs.resolve() / '.sweeps' / table))}",
         "hydra.sweep.subdir=${hydra.job.num}",
@@ -109,15 +112,23 @@ def describe(tasks: Sequence[Task], settings: RunSettings, say: Callable[[str], 
     """
     for task in tasks:
         plan = task.cell.plan
-        what = "nothing (done)" if task.idle else (
-            f"skipped, it needs {', '.join(task.cell.missing)}" if task.cell.missing else
-            f"{_first_step(task)}, then {len(task.probes)} probe(s)"
-            if task.needs_pretraining else f"{len(task.probes)} probe(s)"
+        what = (
+            "nothing (done)"
+            if task.idle
+            else (
+                f"skipped, it needs {', '.join(task.cell.missing)}"
+                if task.cell.missing
+                else f"{_first_step(task)}, then {len(task.probes)} probe(s)"
+                if task.needs_pretraining
+                else f"{len(task.probes)} probe(s)"
+            )
         )
-        say(f"# {task.name}: {task.cell.spec.config} N={plan.N:,} E={plan.epochs:,.6g} "
+        say(
+            f"# {task.name}: {task.cell.spec.config} N={plan.N:,} E={plan.epochs:,.6g} "
             f"D={plan.diversity:.6g} steps={plan.steps:,} global_batch={plan.global_batch} "
             f"warmup_steps={task.cell.warmup_steps:,} recipe={task.cell.recipe.name} "
-            f"epoch_keys={plan.epoch_keys} run={task.cell.run_key} -> {what}")
+            f"epoch_keys={plan.epoch_keys} run={task.cell.run_key} -> {what}"
+        )
         if task.idle or task.cell.missing:
             continue
         if task.needs_pretraining:
@@ -159,8 +170,10 @@ def run_sweep(
             "pip install 'solo-diversity[slurm]'"
         ) from None
     cmd = sweep_command(table, tasks, settings, launcher, cluster)
-    say(f"submitting {len(tasks)} job(s) through hydra/launcher="
-        f"{'submitit_slurm' if launcher == 'slurm' else 'submitit_local'}")
+    say(
+        f"submitting {len(tasks)} job(s) through hydra/launcher="
+        f"{'submitit_slurm' if launcher == 'slurm' else 'submitit_local'}"
+    )
     code = subprocess.run(cmd, cwd=settings.workdir, check=False).returncode
     if code != 0:
         logs = Path(settings.runs) / ".sweeps" / table

@@ -36,25 +36,35 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from solo_diversity.budget.batch import per_device_batch
 from solo_diversity.budget.plan import BudgetPlan, parse_count, plan_budget
-from solo_diversity.config.pretrain import budget_overrides
+from solo_diversity.config.overrides import budget_overrides
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.recipes import ProbeRecipe, probe_recipe, scale_of_dataset
 from solo_diversity.experiments.cells import CellSpec, default_configs_dir, fill
 from solo_diversity.index import open_index
 from solo_diversity.index.catalog import TRAIN_SIZES, train_size
 from solo_diversity.index.format import round_half_up
-from solo_diversity.methods.settings import count_devices, per_device_batch
 
 _RUN_KEYS = (
-    "data", "data.fraction", "backbone.name", "budget.C", "budget.mode", "budget.epochs",
+    "data",
+    "data.fraction",
+    "backbone.name",
+    "budget.C",
+    "budget.mode",
+    "budget.epochs",
     "budget.epoch_keys",
 )
 DEFAULT_WARMUP_EPOCHS = 10  # solo-learn's default scheduler.warmup_epochs
 # Extra overrides that cannot change what trains (where the data is read from, how many loader
 # processes, what is logged and where checkpoints go): they leave the run key as it is.
 NEUTRAL_EXTRAS = (
-    "data.train_path", "data.val_path", "data.num_workers", "loggers", "wandb", "checkpoint",
+    "data.train_path",
+    "data.val_path",
+    "data.num_workers",
+    "loggers",
+    "wandb",
+    "checkpoint",
     "auto_resume",
 )
 _PLAIN = re.compile(r"^[\w\-+./@%~:]*$")
@@ -106,18 +116,21 @@ class ResolvedCell:
         rest = {k: v for k, v in self.spec.overrides.items() if k not in _RUN_KEYS}
         n = self.spec.N if self.spec.N is not None else self.plan.N
         parts: list[Any] = [
-            self.spec.config, self.pretrain_set, self.backbone, n, self.plan.C, self.plan.mode,
-            rest, self.plan.epoch_keys,
+            self.spec.config,
+            self.pretrain_set,
+            self.backbone,
+            n,
+            self.plan.C,
+            self.plan.mode,
+            rest,
+            self.plan.epoch_keys,
         ]
         if self.shaping_extras:
             parts.append(self.shaping_extras)
         canon = json.dumps(parts, sort_keys=True, default=str)
         digest = hashlib.sha1(canon.encode()).hexdigest()[:6]
         head = self.spec.untrained or self.method  # a baseline is no run of the method
-        return (
-            f"{head}-{self.pretrain_set}-{self.backbone}-N{n}"
-            f"-C{self.plan.C / 1e6:g}M-{digest}"
-        )
+        return f"{head}-{self.pretrain_set}-{self.backbone}-N{n}-C{self.plan.C / 1e6:g}M-{digest}"
 
     @property
     def probe(self) -> ProbeRecipe:
@@ -266,9 +279,22 @@ def cell_global_batch(cfg: DictConfig) -> int:
     # Counted as written ("cpu" needs no hardware): cells are planned on machines without GPUs.
     devices = cfg.get("devices")
     devices = OmegaConf.to_container(devices) if OmegaConf.is_config(devices) else devices
-    world = count_devices(devices, "cpu") * int(cfg.get("num_nodes") or 1)
+    world = _count_devices(devices) * int(cfg.get("num_nodes") or 1)
     accumulate = int(cfg.get("accumulate_grad_batches") or 1)
     return per_device_batch(cfg, world) * world * accumulate
+
+
+def _count_devices(devices: Any) -> int:
+    """Devices per node as Lightning counts them on the CPU, without loading it when it can.
+
+    A positive count is what Lightning resolves it to; anything else ("auto", a list, a string)
+    is Lightning's to read, loaded only then, so planning a sweep's cells needs no torch.
+    """
+    if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
+        return devices
+    from solo_diversity.methods.settings import count_devices  # Lightning: an unusual value
+
+    return count_devices(devices, "cpu")
 
 
 def _recipe(cfg: DictConfig, config: str, dataset: str, backbone: str) -> Recipe:

@@ -24,6 +24,7 @@ from solo_diversity.experiments.cells import Probe
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Result:
     """One probe line: where it is in the file, its top-1, seed and probe mode."""

@@ -20,20 +20,18 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import ExperimentList, load_experiment
-from solo_diversity.experiments.cost import list_ledger
-from solo_diversity.experiments.distances import describe_distances, plan_distances, run_distances
-from solo_diversity.experiments.launch import (
-    LAUNCHERS,
-    ClusterOptions,
-    describe,
-    run_local,
-    run_sweep,
-    sweep_command,
-)
-from solo_diversity.experiments.runner import RunSettings, Task, plan_tasks, shell_line
+
+if TYPE_CHECKING:
+    from solo_diversity.experiments.runner import RunSettings, Task
+
+# A copy of :data:`solo_diversity.experiments.launch.LAUNCHERS` (a test keeps them equal): the
+# launcher, runner and cost modules load hydra and torch, which the ``solo-div`` parser does not
+# need, so the handlers below import them when they run.
+LAUNCHERS = ("local", "slurm", "submitit_local")
 
 
 def env_path(name: str, default: str) -> Path:
@@ -42,6 +40,8 @@ def env_path(name: str, default: str) -> Path:
 
 
 def _settings(args: argparse.Namespace) -> RunSettings:
+    from solo_diversity.experiments.runner import RunSettings  # torch: only when a run starts
+
     return RunSettings(
         results=args.results or env_path("SOLO_DIV_RESULTS", "results/linear.jsonl"),
         runs=args.runs or env_path("SOLO_DIV_RUNS", "runs"),
@@ -65,11 +65,19 @@ def _say(line: str) -> None:
 def _run_distances(args: argparse.Namespace, experiment: ExperimentList) -> int:
     if args.launcher != "local":
         raise UserError(f"{args.table} holds distances, which run here: use --launcher local")
+    from solo_diversity.experiments.distances import (  # torch: only when a run starts
+        describe_distances,
+        plan_distances,
+        run_distances,
+    )
+
     settings = _settings(args)
     tasks = plan_distances(experiment, settings, args.only or ())
     todo = [t for t in tasks if not t.done]
-    _say(f"{args.table}: {len(tasks)} distance(s), {len(tasks) - len(todo)} done; "
-         f"to run: {len(todo)}; results in {settings.distances}/<cell>.json")
+    _say(
+        f"{args.table}: {len(tasks)} distance(s), {len(tasks) - len(todo)} done; "
+        f"to run: {len(todo)}; results in {settings.distances}/<cell>.json"
+    )
     if args.dry_run:
         describe_distances(tasks, settings, _say)
         return 0
@@ -97,14 +105,28 @@ def _run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.table, args.configs)
     if experiment.kind == "distance":
         return _run_distances(args, experiment)
+    from solo_diversity.experiments.launch import (  # torch: only when a run starts
+        ClusterOptions,
+        describe,
+        run_local,
+        run_sweep,
+        sweep_command,
+    )
+    from solo_diversity.experiments.runner import plan_tasks, shell_line
+
     settings = _settings(args)
     tasks = plan_tasks(args.table, settings, args.seeds, args.only or ())
     todo = [t for t in tasks if not t.idle]
     _say(_summary(args.table, tasks, todo))
     cluster = ClusterOptions(
-        partition=args.partition, account=args.account, qos=args.qos,
-        timeout_min=args.timeout_min, max_requeues=args.max_requeues,
-        cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, extra=tuple(args.launcher_set),
+        partition=args.partition,
+        account=args.account,
+        qos=args.qos,
+        timeout_min=args.timeout_min,
+        max_requeues=args.max_requeues,
+        cpus_per_task=args.cpus_per_task,
+        mem_gb=args.mem_gb,
+        extra=tuple(args.launcher_set),
     )
     if args.dry_run:
         describe(tasks, settings, _say)
@@ -121,12 +143,16 @@ def _run(args: argparse.Namespace) -> int:
     for line in failures:
         print(line, file=sys.stderr)
     left = [t for t in plan_tasks(args.table, settings, args.seeds, args.only or ()) if not t.idle]
-    _say(f"{args.table}: {len(tasks) - len(left)} of {len(tasks)} cell x seed done"
-         + (f"; results in {settings.results}" if not left else "; rerun to go on"))
+    _say(
+        f"{args.table}: {len(tasks) - len(left)} of {len(tasks)} cell x seed done"
+        + (f"; results in {settings.results}" if not left else "; rerun to go on")
+    )
     return 1 if failures or left else 0
 
 
 def _about(args: argparse.Namespace) -> int:
+    from solo_diversity.experiments.cost import list_ledger  # hydra, torch: on run
+
     exp = load_experiment(args.table, args.configs)
     probes = sum(len(c.probes) for c in exp.cells)
     hours = f"about {list_ledger(exp, args.configs).hours:,.0f} GPU-hours"
@@ -163,26 +189,57 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     run.add_argument("--results", type=Path, default=None, help="env SOLO_DIV_RESULTS")
     run.add_argument("--runs", type=Path, default=None, help="env SOLO_DIV_RUNS")
     run.add_argument("--workdir", type=Path, default=None, help="env SOLO_DIV_WORKDIR")
-    run.add_argument("--distances", type=Path, default=None,
-                     help="a distance list's results folder, env SOLO_DIV_DISTANCES")
-    run.add_argument("--distance-args", default="", metavar="ARGS",
-                     help="extra arguments of each distance command, e.g. '--device cuda'")
-    run.add_argument("--entry-dir", type=Path, default=None,
-                     help="the folder with main_pretrain.py (default: the checkout's)")
+    run.add_argument(
+        "--distances",
+        type=Path,
+        default=None,
+        help="a distance list's results folder, env SOLO_DIV_DISTANCES",
+    )
+    run.add_argument(
+        "--distance-args",
+        default="",
+        metavar="ARGS",
+        help="extra arguments of each distance command, e.g. '--device cuda'",
+    )
+    run.add_argument(
+        "--entry-dir",
+        type=Path,
+        default=None,
+        help="the folder with main_pretrain.py (default: the checkout's)",
+    )
     run.add_argument("--python", default=sys.executable, help="the interpreter of the commands")
-    run.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                     help="extra pretraining overrides, e.g. data.train_path=/data/c100.h5")
-    run.add_argument("--probe-set", nargs="+", default=[], metavar="KEY=VALUE",
-                     help="extra probe overrides, e.g. data.num_workers=8")
+    run.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra pretraining overrides, e.g. data.train_path=/data/c100.h5",
+    )
+    run.add_argument(
+        "--probe-set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra probe overrides, e.g. data.num_workers=8",
+    )
     slurm = run.add_argument_group("slurm (hydra's submitit launcher)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--account", default=None)
     slurm.add_argument("--qos", default=None)
     slurm.add_argument("--timeout-min", type=int, default=72 * 60)
-    slurm.add_argument("--max-requeues", type=int, default=20,
-                       help="time-outs a job may be requeued after (it resumes)")
+    slurm.add_argument(
+        "--max-requeues",
+        type=int,
+        default=20,
+        help="time-outs a job may be requeued after (it resumes)",
+    )
     slurm.add_argument("--cpus-per-task", type=int, default=None)
     slurm.add_argument("--mem-gb", type=int, default=None)
-    slurm.add_argument("--launcher-set", nargs="+", default=[], metavar="KEY=VALUE",
-                       help="more hydra.launcher.KEY=VALUE, e.g. constraint=a100")
+    slurm.add_argument(
+        "--launcher-set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more hydra.launcher.KEY=VALUE, e.g. constraint=a100",
+    )
     run.set_defaults(func=_run)

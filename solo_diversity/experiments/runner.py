@@ -9,6 +9,8 @@ auto-resume on, so a crashed or requeued task continues from its last checkpoint
 finished list does nothing. The launchers (:mod:`solo_diversity.experiments.launch`) decide where
 the tasks run. The pretraining's wall time is summed over resumes in the folder's ``wall_time.json``
 and, with the cell's table, id and run key, handed to the probes for their result lines.
+What is left is read from the results file and the run folders in this one process, which loads
+neither torch nor Lightning: the rerun of a finished list answers in about a second.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from solo_diversity.errors import UserError
-from solo_diversity.evaluation.provenance import SWEEP_ENV
 from solo_diversity.experiments.cells import Probe, default_configs_dir, load_experiment
 from solo_diversity.experiments.plan import ResolvedCell, read_yaml, resolve_cell
 from solo_diversity.experiments.status import (
@@ -120,7 +121,10 @@ def plan_tasks(
     tasks = []
     for spec in specs:
         cell = resolve_cell(
-            spec, settings.configs, devices=settings.devices, nodes=settings.nodes,
+            spec,
+            settings.configs,
+            devices=settings.devices,
+            nodes=settings.nodes,
             extra=settings.pretrain_set,
         )
         for seed in seeds:
@@ -255,7 +259,9 @@ def run_command(cmd: list[str], settings: RunSettings, env: Mapping[str, str] | 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         proc = subprocess.Popen(
-            cmd, cwd=settings.workdir, env=dict(env or _child_env()),
+            cmd,
+            cwd=settings.workdir,
+            env=dict(env or _child_env()),
             preexec_fn=_child_signals,
         )
         while True:
@@ -289,11 +295,16 @@ def probe_env(task: Task, base: Mapping[str, str] | None = None) -> dict[str, st
     The result line reads these (:mod:`solo_diversity.evaluation.provenance`), so the probe's
     command stays the one a user would type.
     """
+    from solo_diversity.evaluation.provenance import SWEEP_ENV  # torch: only once probes run
+
     env = dict(base or _child_env())
     seconds = pretrain_seconds(task.folder)
-    values = {"table": task.cell.spec.table, "cell": task.cell.spec.id,
-              "run_key": task.cell.run_key,
-              "pretrain_seconds": "" if seconds is None else f"{seconds:.2f}"}
+    values = {
+        "table": task.cell.spec.table,
+        "cell": task.cell.spec.id,
+        "run_key": task.cell.run_key,
+        "pretrain_seconds": "" if seconds is None else f"{seconds:.2f}",
+    }
     env.update({SWEEP_ENV[key]: value for key, value in values.items()})
     return env
 
@@ -303,8 +314,12 @@ class Interrupted(UserError):
 
 
 def run_task(
-    task: Task, settings: RunSettings, *, env: Mapping[str, str] | None = None,
-    probe: bool = True, say=print,
+    task: Task,
+    settings: RunSettings,
+    *,
+    env: Mapping[str, str] | None = None,
+    probe: bool = True,
+    say=print,
 ) -> list[str]:
     """Pretrain (or resume) the task's cell if needed, then run its missing probes.
 
@@ -329,8 +344,10 @@ def run_task(
         if task.cell.spec.untrained:
             say(f"[{task.name}] writing the {task.cell.spec.untrained} baseline (no training)")
         else:
-            say(f"[{task.name}] {verb}: N={task.cell.plan.N:,} E={task.cell.plan.epochs:,.4g} "
-                f"steps={task.cell.plan.steps:,}")
+            say(
+                f"[{task.name}] {verb}: N={task.cell.plan.N:,} E={task.cell.plan.epochs:,.4g} "
+                f"steps={task.cell.plan.steps:,}"
+            )
         started = time.monotonic()
         code = run_command(pretrain_command(task, settings), settings)
         if probe:  # rank 0 of a multi-process job only: each rank times the same run
@@ -343,8 +360,7 @@ def run_task(
     ckpt = finished_checkpoint(task.folder)
     for p in task.probes:
         say(f"[{task.name}] probing {p.label()} ({p.mode})")
-        code = run_command(probe_command(task, p, ckpt, settings), settings,
-                           probe_env(task, env))
+        code = run_command(probe_command(task, p, ckpt, settings), settings, probe_env(task, env))
         _raise_if_signalled(code, task, f"probe {p.label()}")
         if code != 0:
             failures.append(f"{task.name}: probe {p.label()} failed (exit {code})")
@@ -352,9 +368,14 @@ def run_task(
 
 
 def _raise_if_signalled(code: int, task: Task, what: str) -> None:
-    signals = {128 + signal.SIGINT: "SIGINT", 128 + signal.SIGTERM: "SIGTERM",
-               128 + signal.SIGUSR1: "SIGUSR1", -signal.SIGINT: "SIGINT",
-               -signal.SIGTERM: "SIGTERM", -signal.SIGKILL: "SIGKILL"}
+    signals = {
+        128 + signal.SIGINT: "SIGINT",
+        128 + signal.SIGTERM: "SIGTERM",
+        128 + signal.SIGUSR1: "SIGUSR1",
+        -signal.SIGINT: "SIGINT",
+        -signal.SIGTERM: "SIGTERM",
+        -signal.SIGKILL: "SIGKILL",
+    }
     if code in signals:
         raise Interrupted(
             f"{task.name}: {what} stopped by {signals[code]}; rerun the same command to go on "

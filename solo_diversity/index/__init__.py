@@ -7,10 +7,38 @@ Modules: ``format`` (schema, fingerprint), ``sources`` / ``builtin`` (entry stre
 training / validation pair), ``resolve`` (``ensure_index``), ``cli``.
 """
 
-from solo_diversity.index.build import SOURCES, build_index
-from solo_diversity.index.reader import ImageIndex, open_index
-from solo_diversity.index.resolve import BUILTIN_DATASETS, ensure_index
-from solo_diversity.index.subset import Subset, check_fraction, select_subset
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from solo_diversity.index.build import SOURCES, build_index
+    from solo_diversity.index.reader import ImageIndex, open_index
+    from solo_diversity.index.resolve import BUILTIN_DATASETS, ensure_index
+    from solo_diversity.index.subset import Subset, check_fraction, select_subset
+
+# Each public name and the module that defines it: loaded on first use, so that the light modules
+# of this package (``catalog``, the CLI's parser) do not pull in numpy and h5py.
+_HOMES = {
+    "SOURCES": "build",
+    "build_index": "build",
+    "ImageIndex": "reader",
+    "open_index": "reader",
+    "BUILTIN_DATASETS": "resolve",
+    "ensure_index": "resolve",
+    "Subset": "subset",
+    "check_fraction": "subset",
+    "select_subset": "subset",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first access (PEP 562)."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "BUILTIN_DATASETS",

@@ -11,22 +11,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from solo_diversity.index import set_ops
-from solo_diversity.index.reader import open_index
-
 
 def report_written(path: Path) -> None:
+    from solo_diversity.index.reader import open_index  # h5py: only when a command has run
+
     index = open_index(path)
     print(f"wrote {path} ({len(index)} entries, {index.num_classes} classes)")
 
 
 def _union(args: argparse.Namespace) -> int:
+    from solo_diversity.index import set_ops  # numpy, h5py: only when the command runs
+
     out = set_ops.union_indexes(args.inputs, args.out, seed=args.seed, dataset=args.dataset)
     report_written(out)
     return 0
 
 
 def _subset(args: argparse.Namespace) -> int:
+    from solo_diversity.index import set_ops  # numpy, h5py: only when the command runs
+
     out = set_ops.subset_index(
         args.index, args.out, fraction=args.fraction, count=args.count, seed=args.seed
     )
@@ -35,12 +38,16 @@ def _subset(args: argparse.Namespace) -> int:
 
 
 def _filter(args: argparse.Namespace) -> int:
+    from solo_diversity.index import set_ops  # numpy, h5py: only when the command runs
+
     classes = set_ops.read_class_list(args.classes, args.classes_file)
     report_written(set_ops.filter_index(args.index, args.out, classes, seed=args.seed))
     return 0
 
 
 def _exclude(args: argparse.Namespace) -> int:
+    from solo_diversity.index import set_ops  # numpy, h5py: only when the command runs
+
     report_written(set_ops.exclude_index(args.index, args.out, args.other, seed=args.seed))
     return 0
 

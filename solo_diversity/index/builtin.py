@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -232,12 +233,20 @@ TORCHVISION_DATASETS = {
 }
 
 
-def _torchvision_download(name: str, root: Path, *, train: bool) -> object:
+class _LabelledImages(Protocol):
+    """What the torchvision datasets here expose: the images, their labels, the class names."""
+
+    data: Any  # (N, H, W[, C]) uint8, an array or a tensor
+    targets: Any  # (N,) integer labels, a list or a tensor
+    classes: list[str]
+
+
+def _torchvision_download(name: str, root: Path, *, train: bool) -> _LabelledImages:
     """Return the torchvision dataset, from ``root`` if present, else downloaded there."""
     import torchvision.datasets as tvd
 
     spec = TORCHVISION_DATASETS[name]
-    cls: Callable[..., object] = getattr(tvd, spec.class_name)
+    cls: Callable[..., _LabelledImages] = getattr(tvd, spec.class_name)
     offline = (
         f"{spec.title} is not available offline: place {spec.files} in {root} (from {spec.url})"
     )
@@ -280,12 +289,12 @@ def torchvision_source(
     which = builtin_split(split)
     folder = Path(root).expanduser().resolve()
     dataset = _torchvision_download(name, folder, train=which == "train")
-    images = np.asarray(dataset.data, dtype=np.uint8)  # type: ignore[attr-defined]
-    labels = np.asarray(dataset.targets, dtype=np.int64)  # type: ignore[attr-defined]
+    images = np.asarray(dataset.data, dtype=np.uint8)
+    labels = np.asarray(dataset.targets, dtype=np.int64)
     return Source(
         kind="bytes",
         entries=_png_entries(images, labels),
-        class_names=list(dataset.classes),  # type: ignore[attr-defined]
+        class_names=list(dataset.classes),
         root=None,
         dataset=name,
         description=f"torchvision:{name}:{folder}",

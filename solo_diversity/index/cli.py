@@ -11,16 +11,18 @@ import argparse
 import contextlib
 import signal
 from collections.abc import Iterator, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from solo_diversity.entry import standalone_main
 from solo_diversity.errors import UserError
 from solo_diversity.index.algebra_cli import add_set_algebra
-from solo_diversity.index.build import SOURCES, build_index
-from solo_diversity.index.reader import ImageIndex, check_root, open_index
-from solo_diversity.index.writer import relocate_root
+
+if TYPE_CHECKING:
+    from solo_diversity.index.reader import ImageIndex
+
+# The keys of :data:`solo_diversity.index.build.SOURCES`, sorted (a test keeps them equal): the
+# registry's module loads numpy and h5py, which ``--help`` does not need.
+SOURCE_NAMES = ("digits", "fashion_mnist", "flat", "folder", "list", "torchvision")
 
 
 @contextlib.contextmanager
@@ -46,6 +48,8 @@ def _build(args: argparse.Namespace) -> int:
         "path_column": args.path_column,
         "label_column": args.label_column,
     }
+    from solo_diversity.index.build import build_index  # numpy, h5py: only when a build runs
+
     with _stop_cleanly(args.out):
         out = build_index(
             args.source,
@@ -62,6 +66,10 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    import numpy as np  # with h5py (open_index): only when an index is read
+
+    from solo_diversity.index.reader import open_index
+
     index = open_index(args.index)
     classes = f"{index.num_classes}" if index.has_labels else "0 (unlabeled)"
     rows = [
@@ -89,6 +97,8 @@ def _info(args: argparse.Namespace) -> int:
 def _root_text(index: ImageIndex) -> str:
     if index.root is None:
         return "-"
+    from solo_diversity.index.reader import check_root  # loaded already: index is open
+
     try:
         check_root(index)
     except UserError:
@@ -97,6 +107,8 @@ def _root_text(index: ImageIndex) -> str:
 
 
 def _relocate(args: argparse.Namespace) -> int:
+    from solo_diversity.index.writer import relocate_root  # h5py: only when the command runs
+
     root = relocate_root(args.index, args.new_root)
     print(f"{args.index}: root is now {root}")
     return 0
@@ -113,7 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = index.add_subparsers(dest="index_command", required=True)
 
     build = commands.add_parser("build", help="build a shuffled index from a source")
-    build.add_argument("source", choices=sorted(SOURCES), help="where the entries come from")
+    build.add_argument("source", choices=list(SOURCE_NAMES), help="where the entries come from")
     build.add_argument("out", help="the .h5 index to write (replaced atomically)")
     build.add_argument("--root", help="folder to scan / paths' base / download or IDX folder")
     build.add_argument("--list", help="list file (.csv with a path column, or one path a line)")

@@ -81,45 +81,15 @@ def ensure_index(
     if data_format == "dali" and target.suffix == ".h5":
         data_format = "h5"  # DALI reads an index just as the torchvision path does
     if data_format in FOLDER_FORMATS:
-        if dataset in TORCHVISION_DATASETS:
-            target.mkdir(parents=True, exist_ok=True)  # solo-learn: torchvision's download root
-        if not target.is_dir():
-            raise UserError(
-                f"data format {data_format!r} needs an image folder, but {target} is not one"
-            )
-        cached = cached_index_path(
-            target,
-            dataset=dataset,
-            split=split,
-            seed=seed,
-            cache_dir=cache_dir or DEFAULT_CACHE_DIR,
+        return _folder_index(
+            dataset, target, data_format, split=split, seed=seed, cache_dir=cache_dir
         )
-        if cached.is_file():
-            check_root(open_index(cached, expected_dataset=dataset))
-            log.info("using cached index %s of %s (delete it to rebuild)", cached, target)
-            return cached
-        if dataset in TORCHVISION_DATASETS:
-            log.info("indexing torchvision %s from %s into %s", dataset, target, cached)
-            return build_index(
-                "torchvision", cached, seed=seed, split=split, name=dataset, root=target
-            )
-        log.info("indexing image folder %s into %s", target, cached)
-        return build_index("folder", cached, seed=seed, dataset=dataset, split=split, root=target)
     if target.is_dir():
         raise UserError(
             f"{target} is a folder; set data.format=image_folder or point at an .h5 index"
         )
     if target.is_file():
-        index = open_index(target, expected_dataset=dataset)
-        check_root(index)
-        if index.seed != seed:
-            log.info(
-                "index %s was shuffled with seed %d (not %d); its order is kept",
-                target,
-                index.seed,
-                seed,
-            )
-        return target
+        return _existing_index(dataset, target, seed)
     if dataset not in BUILTIN_DATASETS:
         raise UserError(
             f"index {target} does not exist and {dataset!r} is not built in "
@@ -128,3 +98,55 @@ def ensure_index(
         )
     log.info("index %s is missing; building %s %s with seed %d", target, dataset, split, seed)
     return _build_builtin(dataset, target, split=split, seed=seed)
+
+
+def _folder_index(
+    dataset: str,
+    target: Path,
+    data_format: str,
+    *,
+    split: str,
+    seed: int,
+    cache_dir: Path | None,
+) -> Path:
+    """The cached index of image folder ``target``, built (by torchvision or a scan) if absent."""
+    if dataset in TORCHVISION_DATASETS:
+        target.mkdir(parents=True, exist_ok=True)  # solo-learn: torchvision's download root
+    if not target.is_dir():
+        raise UserError(
+            f"data format {data_format!r} needs an image folder, but {target} is not one"
+        )
+    cached = cached_index_path(
+        target,
+        dataset=dataset,
+        split=split,
+        seed=seed,
+        cache_dir=cache_dir or DEFAULT_CACHE_DIR,
+    )
+    if cached.is_file():
+        check_root(open_index(cached, expected_dataset=dataset))
+        log.info("using cached index %s of %s (delete it to rebuild)", cached, target)
+        return cached
+    if dataset in TORCHVISION_DATASETS:
+        log.info("indexing torchvision %s from %s into %s", dataset, target, cached)
+        return build_index("torchvision", cached, seed=seed, split=split, name=dataset, root=target)
+    log.info("indexing image folder %s into %s", target, cached)
+    return build_index("folder", cached, seed=seed, dataset=dataset, split=split, root=target)
+
+
+def _existing_index(dataset: str, target: Path, seed: int) -> Path:
+    """Index file ``target`` once it holds ``dataset`` and its image folder is in place.
+
+    Its own shuffle seed is kept: the order is part of the artifact, so a differing ``seed`` is
+    only logged.
+    """
+    index = open_index(target, expected_dataset=dataset)
+    check_root(index)
+    if index.seed != seed:
+        log.info(
+            "index %s was shuffled with seed %d (not %d); its order is kept",
+            target,
+            index.seed,
+            seed,
+        )
+    return target

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -72,13 +73,14 @@ def _encode_batch(payloads: tuple[str | bytes, ...], kind: str) -> list[bytes]:
         encoded = [p for p in payloads if isinstance(p, bytes)]
         assert len(encoded) == len(payloads), "a bytes source must yield bytes"
         return encoded
+    paths = cast("tuple[str, ...]", payloads)  # a path source yields str
     try:
-        return [p.encode("utf-8") for p in payloads]  # type: ignore[union-attr]
+        return [p.encode("utf-8") for p in paths]
     except UnicodeEncodeError:  # rare: undecodable file names; redo one by one
         out = []
-        for p in payloads:
+        for p in paths:
             try:
-                out.append(p.encode("utf-8"))  # type: ignore[union-attr]
+                out.append(p.encode("utf-8"))
             except UnicodeEncodeError:
                 out.append(b"")
         return out

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from solo_diversity.methods.base import BaseMethod, ProjectedMethod, fill_defaults, require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import barlow_loss
+from solo_diversity.methods.ranges import NON_NEGATIVE, PROJECTOR_RANGES
 
 
 class BarlowTwins(ProjectedMethod):
@@ -32,6 +33,12 @@ class BarlowTwins(ProjectedMethod):
             num_layers=3,
             batch_norm=True,
         )
+
+    CONFIG_RANGES = {
+        **PROJECTOR_RANGES,
+        "method_kwargs.lamb": NON_NEGATIVE,
+        "method_kwargs.scale_loss": NON_NEGATIVE,
+    }
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:

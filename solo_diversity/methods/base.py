@@ -12,7 +12,7 @@ plan (exact optimizer steps), not from ``max_epochs``.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import torch
@@ -25,6 +25,7 @@ from solo_diversity.budget.world import world_size_of
 from solo_diversity.errors import UserError
 from solo_diversity.methods.knn import DISTANCES, OnlineKNN
 from solo_diversity.methods.optim import build_optimizer, build_scheduler, optimizer_kwargs_defaults
+from solo_diversity.methods.ranges import Number
 from solo_diversity.methods.settings import MethodSettings, method_settings, plain
 from solo_diversity.models.backbones import backbone_kwargs_for, build_backbone
 
@@ -93,9 +94,7 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return total / labelled
 
 
-def online_knn(
-    cfg: DictConfig, feature_dim: int, settings: MethodSettings
-) -> OnlineKNN | None:
+def online_knn(cfg: DictConfig, feature_dim: int, settings: MethodSettings) -> OnlineKNN | None:
     """solo-learn's online kNN (``knn_eval.{enabled,k,distance_func}``), None when disabled.
 
     The training bank keeps ``knn_eval.max_train_features`` rows per rank (an addition; default:
@@ -115,7 +114,10 @@ def online_knn(
         -(-settings.plan.N // world) * settings.num_large_crops
     )
     return OnlineKNN(
-        feature_dim, max(1, settings.num_classes), int(capacity), k=int(knn.get("k", 20)),
+        feature_dim,
+        max(1, settings.num_classes),
+        int(capacity),
+        k=int(knn.get("k", 20)),
         distance=distance,
     )
 
@@ -144,6 +146,9 @@ class BaseMethod(pl.LightningModule):
         self.multicrop = s.num_small_crops > 0
         self.plan = s.plan
         self.knn = online_knn(cfg, self.features_dim, s)
+
+    # Dotted key -> the values it accepts, for the method's own keys (config.keys checks them).
+    CONFIG_RANGES: ClassVar[dict[str, Number]] = {}
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
@@ -221,7 +226,7 @@ class BaseMethod(pl.LightningModule):
             return optimizer
         return [optimizer], [{"scheduler": scheduler, "interval": "step", "frequency": 1}]
 
-    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: Any) -> None:  # type: ignore[override]
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: Any) -> None:
         """Setting grads to None is cheaper than zeroing them."""
         optimizer.zero_grad(set_to_none=True)
 
@@ -247,7 +252,7 @@ class BaseMethod(pl.LightningModule):
         """Forward one large crop and score the online classifier on it."""
         return self._base_shared_step(X, targets)
 
-    def training_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:  # type: ignore[override]
+    def training_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:
         """Forward every crop; returns lists per key (large crops first) and the classifier loss.
 
         Subclasses call this, add their SSL loss to ``out["loss"]`` and return the sum.
@@ -281,7 +286,7 @@ class BaseMethod(pl.LightningModule):
         )
         return outs
 
-    def validation_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:  # type: ignore[override]
+    def validation_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:
         """Score the online classifier on a validation batch ``(X, Y)``."""
         X, targets = batch  # noqa: N806
         out = self._base_shared_step(X, targets)

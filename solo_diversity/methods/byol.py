@@ -21,6 +21,7 @@ from solo_diversity.methods.momentum import (
     PredictorMomentumMethod,
     initialize_momentum_params,
 )
+from solo_diversity.methods.ranges import POSITIVE_INT, PROJECTOR_RANGES
 
 
 class BYOL(PredictorMomentumMethod):
@@ -34,6 +35,12 @@ class BYOL(PredictorMomentumMethod):
         self.momentum_projector = mlp(self.features_dim, hidden, out, batch_norm=True)
         initialize_momentum_params(self.projector, self.momentum_projector)
         self.predictor = mlp(out, int(kw["pred_hidden_dim"]), out, batch_norm=True)
+
+    CONFIG_RANGES = {
+        **BaseMomentumMethod.CONFIG_RANGES,
+        **PROJECTOR_RANGES,
+        "method_kwargs.pred_hidden_dim": POSITIVE_INT,
+    }
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
@@ -74,4 +81,4 @@ class BYOL(PredictorMomentumMethod):
             if v != a
         )
         self.log("train_neg_cos_sim", loss, on_epoch=True, sync_dist=True)
-        return loss + out["loss"]  # type: ignore[return-value]
+        return loss + out["loss"]

@@ -24,6 +24,7 @@ from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.methods.base import fill_defaults, require_kwargs
 from solo_diversity.methods.losses import make_dino_loss, teacher_temperature
 from solo_diversity.methods.momentum import BaseMomentumMethod, initialize_momentum_params
+from solo_diversity.methods.ranges import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROJECTOR_RANGES
 
 
 class WeightNormLinear(nn.Module):
@@ -115,6 +116,18 @@ class DINO(BaseMomentumMethod):
             int(kw["num_prototypes"]), float(kw["student_temperature"]), self.teacher_temperature
         )
 
+    CONFIG_RANGES = {
+        **BaseMomentumMethod.CONFIG_RANGES,
+        **PROJECTOR_RANGES,
+        "method_kwargs.num_prototypes": POSITIVE_INT,
+        "method_kwargs.clip_grad": NON_NEGATIVE,
+        "method_kwargs.freeze_last_layer": NON_NEGATIVE,
+        "method_kwargs.student_temperature": POSITIVE,
+        "method_kwargs.teacher_temperature": POSITIVE,
+        "method_kwargs.warmup_teacher_temperature": NON_NEGATIVE,
+        "method_kwargs.warmup_teacher_temperature_epochs": NON_NEGATIVE,
+    }
+
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """Require the head sizes; fill solo-learn's DINO defaults."""
@@ -143,9 +156,7 @@ class DINO(BaseMomentumMethod):
             "dino_teacher_temp_warmup_steps": plan.epochs_to_steps(
                 float(kw.warmup_teacher_temperature_epochs)
             ),
-            "dino_freeze_last_layer_steps": plan.epochs_to_steps(
-                float(kw.freeze_last_layer)
-            ),
+            "dino_freeze_last_layer_steps": plan.epochs_to_steps(float(kw.freeze_last_layer)),
         }
 
     @property

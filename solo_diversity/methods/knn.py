@@ -26,6 +26,7 @@ gathers the training bank over ranks and reduces the hit counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -170,10 +171,10 @@ def knn_accuracy(
     train_labels: torch.Tensor,
     test_feats: torch.Tensor,
     test_labels: torch.Tensor,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> tuple[float, float]:
     """(top-1, top-5) accuracy in percent of :func:`knn_hits` (same arguments)."""
-    return knn_hits(train_feats, train_labels, test_feats, test_labels, **kwargs).accuracies()  # type: ignore[arg-type]
+    return knn_hits(train_feats, train_labels, test_feats, test_labels, **kwargs).accuracies()
 
 
 def _gather_rows(x: torch.Tensor, world: int) -> torch.Tensor:

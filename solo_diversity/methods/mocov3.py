@@ -28,6 +28,7 @@ from solo_diversity.methods.momentum import (
     PredictorMomentumMethod,
     initialize_momentum_params,
 )
+from solo_diversity.methods.ranges import POSITIVE, POSITIVE_INT, PROJECTOR_RANGES
 from solo_diversity.models.backbones import TRANSFORMER_BACKBONES
 
 
@@ -70,6 +71,13 @@ class MoCoV3(PredictorMomentumMethod):
         self.predictor = mocov3_mlp(
             out, int(kw["pred_hidden_dim"]), out, 2, last_batch_norm=transformer
         )
+
+    CONFIG_RANGES = {
+        **BaseMomentumMethod.CONFIG_RANGES,
+        **PROJECTOR_RANGES,
+        "method_kwargs.pred_hidden_dim": POSITIVE_INT,
+        "method_kwargs.temperature": POSITIVE,
+    }
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:

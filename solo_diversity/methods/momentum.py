@@ -27,6 +27,7 @@ from solo_diversity.methods.base import (
     classification_loss,
     fill_defaults,
 )
+from solo_diversity.methods.ranges import SHARE
 from solo_diversity.models.backbones import build_backbone
 
 
@@ -77,6 +78,8 @@ class BaseMomentumMethod(BaseMethod):
         self.cur_tau = self.base_tau
         self.last_step = 0
 
+    CONFIG_RANGES = {"momentum.base_tau": SHARE, "momentum.final_tau": SHARE}
+
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:
         """solo-learn's momentum defaults: base_tau 0.99, final_tau 1.0, no teacher classifier."""
@@ -126,7 +129,7 @@ class BaseMomentumMethod(BaseMethod):
             )
         return out
 
-    def training_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:  # type: ignore[override]
+    def training_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:
         """Base outputs plus ``momentum_<key>`` lists for the large crops through the teacher."""
         outs = super().training_step(batch, batch_idx)
         _, X, targets = batch
@@ -177,7 +180,7 @@ class BaseMomentumMethod(BaseMethod):
             self.log("tau", tau)
         self.last_step = step
 
-    def validation_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:  # type: ignore[override]
+    def validation_step(self, batch: list[Any], batch_idx: int) -> dict[str, Any]:
         """Base validation plus the teacher classifier's metrics when it exists."""
         out = super().validation_step(batch, batch_idx)
         if self.momentum_classifier is not None:

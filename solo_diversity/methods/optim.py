@@ -57,7 +57,7 @@ class LARS(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step."""
         loss = None
         if closure is not None:
@@ -80,7 +80,6 @@ class LARS(torch.optim.Optimizer):
                     d_p = buf
                 p.add_(d_p, alpha=-group["lr"])
         return loss
-
 
     @staticmethod
     def _adapted(p: torch.Tensor, d_p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:

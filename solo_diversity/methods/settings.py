@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from solo_diversity.budget.batch import per_device_batch  # noqa: F401 - re-exported
 from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.budget.world import resolve_world, world_size_of
 from solo_diversity.errors import UserError
@@ -36,36 +37,6 @@ def global_batch(cfg: DictConfig, world_size: int | None = None) -> int:
     """
     world = world_size_of(cfg) if world_size is None else world_size
     return int(cfg.optimizer.batch_size) * world * int(cfg.get("accumulate_grad_batches") or 1)
-
-
-def per_device_batch(cfg: DictConfig, world_size: int) -> int:
-    """The per-device batch: ``optimizer.batch_size``, or from ``optimizer.global_batch_size``.
-
-    solo-learn counts the batch per device, so its global batch, LR and step count change with
-    the device count. A recipe that states ``optimizer.global_batch_size`` (and leaves
-    ``batch_size`` null) keeps its source's global batch on any number of processes: the
-    per-device batch is ``global / (world size * accumulate_grad_batches)``. An explicit
-    ``optimizer.batch_size`` keeps solo-learn's meaning and wins.
-
-    Args:
-        cfg: the run's config.
-        world_size: processes in total (devices * num_nodes).
-    """
-    batch = cfg.optimizer.get("batch_size")
-    wanted = cfg.optimizer.get("global_batch_size")
-    if batch is not None:
-        return int(batch)
-    if wanted is None:
-        raise UserError("set optimizer.batch_size (per device) or optimizer.global_batch_size")
-    accumulate = int(cfg.get("accumulate_grad_batches") or 1)
-    share = world_size * accumulate
-    if int(wanted) % share:
-        raise UserError(
-            f"optimizer.global_batch_size={wanted} does not split over {world_size} process(es) x "
-            f"accumulate_grad_batches {accumulate}; choose devices/num_nodes/accumulate that "
-            "divide it"
-        )
-    return int(wanted) // share
 
 
 def lr_scale(cfg: DictConfig) -> float:

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from solo_diversity.methods.base import BaseMethod, ProjectedMethod, require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import simclr_loss
+from solo_diversity.methods.ranges import POSITIVE, PROJECTOR_RANGES
 
 
 class SimCLR(ProjectedMethod):
@@ -26,6 +27,8 @@ class SimCLR(ProjectedMethod):
         self.projector = mlp(
             self.features_dim, int(kw["proj_hidden_dim"]), int(kw["proj_output_dim"])
         )
+
+    CONFIG_RANGES = {**PROJECTOR_RANGES, "method_kwargs.temperature": POSITIVE}
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:

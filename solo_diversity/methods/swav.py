@@ -27,6 +27,7 @@ from solo_diversity.methods.base import BaseMethod, fill_defaults, require_kwarg
 from solo_diversity.methods.dino import WeightNormLinear
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import sinkhorn_codes, swav_loss
+from solo_diversity.methods.ranges import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROJECTOR_RANGES
 
 
 class SwAV(BaseMethod):
@@ -53,6 +54,17 @@ class SwAV(BaseMethod):
         if self.queue_size > 0:
             rows = self.queue_size // self.world_size
             self.register_buffer("queue", torch.zeros(self.num_large_crops, rows, out_dim))
+
+    CONFIG_RANGES = {
+        **PROJECTOR_RANGES,
+        "method_kwargs.temperature": POSITIVE,
+        "method_kwargs.num_prototypes": POSITIVE_INT,
+        "method_kwargs.sk_iters": POSITIVE_INT,
+        "method_kwargs.sk_epsilon": POSITIVE,
+        "method_kwargs.queue_size": POSITIVE_INT,
+        "method_kwargs.epoch_queue_starts": NON_NEGATIVE,
+        "method_kwargs.freeze_prototypes_epochs": NON_NEGATIVE,
+    }
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.methods.base import fill_backbone_size, fill_defaults, online_knn
@@ -88,11 +89,12 @@ def solo_learn_version() -> str:
         pass
     spec = importlib.util.find_spec("solo")
     origin = Path(spec.origin) if spec and spec.origin else None
-    setup = origin.parent.parent / "setup.py" if origin else None
+    source = origin.parent.parent if origin else None
+    setup = source / "setup.py" if source else None
     if setup and setup.is_file():
         found = re.search(r"version\s*=\s*[\"']([^\"']+)", setup.read_text())
         if found:
-            return f"{found.group(1)} (source at {origin.parent.parent})"  # type: ignore[union-attr]
+            return f"{found.group(1)} (source at {source})"
     return f"unknown version (source at {origin.parent if origin else '?'})"
 
 
@@ -105,6 +107,10 @@ class BudgetPlugin:
     """Mixin (placed first in the MRO) that puts a solo-learn method on the budget plan."""
 
     registry_key = ""
+    # Set by solo-learn's class, which follows this mixin in the MRO (annotations only).
+    backbone: nn.Module
+    features_dim: int
+    learnable_params: list[dict[str, Any]]
 
     def __init__(self, cfg: DictConfig):
         plan = budget_plan_of(cfg)
@@ -120,7 +126,7 @@ class BudgetPlugin:
         self.classifier_lr = self.settings.optimizer.classifier_lr  # read by learnable_params
         self._align_stems()
         if knn_on:
-            knn = online_knn(cfg, self.features_dim, self.settings)  # type: ignore[attr-defined]
+            knn = online_knn(cfg, self.features_dim, self.settings)
             self.knn_eval, self.knn = True, _UpstreamKnn(knn)
 
     def _align_stems(self) -> None:
@@ -133,11 +139,11 @@ class BudgetPlugin:
         if not self.settings.backbone.startswith("resnet"):
             return
         small = self.settings.small_input_stem
-        set_resnet_stem(self.backbone, small)  # type: ignore[attr-defined]
+        set_resnet_stem(self.backbone, small)
         teacher = getattr(self, "momentum_backbone", None)
         if teacher is not None:
             set_resnet_stem(teacher, small)
-            teacher.conv1.load_state_dict(self.backbone.conv1.state_dict())  # type: ignore[attr-defined]
+            teacher.conv1.load_state_dict(self.backbone.get_submodule("conv1").state_dict())
             for p in teacher.conv1.parameters():
                 p.requires_grad = False
 
@@ -148,9 +154,7 @@ class BudgetPlugin:
         for key in EPOCH_KEYS.get(cls.registry_key, ()):
             value = cfg.method_kwargs.get(key)
             if value is not None:
-                out[f"{cls.registry_key}_{key}_steps"] = plan.epochs_to_steps(
-                    float(value)
-                )
+                out[f"{cls.registry_key}_{key}_steps"] = plan.epochs_to_steps(float(value))
         return out
 
     @property
@@ -162,7 +166,7 @@ class BudgetPlugin:
 
     def configure_optimizers(self) -> Any:
         """Our optimizer over solo-learn's parameter groups, with the per-step budget schedule."""
-        optimizer = build_optimizer(self.learnable_params, self.settings.optimizer)  # type: ignore[attr-defined]
+        optimizer = build_optimizer(self.learnable_params, self.settings.optimizer)
         scheduler = build_scheduler(optimizer, self.settings.scheduler)
         if scheduler is None:
             return optimizer

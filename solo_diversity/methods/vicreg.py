@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from solo_diversity.methods.base import BaseMethod, ProjectedMethod, fill_defaults, require_kwargs
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import vicreg_loss
+from solo_diversity.methods.ranges import NON_NEGATIVE, PROJECTOR_RANGES
 
 
 class VICReg(ProjectedMethod):
@@ -34,6 +35,13 @@ class VICReg(ProjectedMethod):
             num_layers=3,
             batch_norm=True,
         )
+
+    CONFIG_RANGES = {
+        **PROJECTOR_RANGES,
+        "method_kwargs.sim_loss_weight": NON_NEGATIVE,
+        "method_kwargs.var_loss_weight": NON_NEGATIVE,
+        "method_kwargs.cov_loss_weight": NON_NEGATIVE,
+    }
 
     @staticmethod
     def add_and_assert_specific_cfg(cfg: DictConfig) -> DictConfig:

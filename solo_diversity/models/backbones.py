@@ -85,11 +85,11 @@ def _torchvision_resnet(
         raise UserError(
             f"backbone.kwargs {sorted(kwargs)} not accepted by torchvision's ResNet ({err})"
         ) from None
-    net.num_features = net.fc.in_features  # type: ignore[assignment]
-    net.fc = nn.Identity()  # type: ignore[assignment]
+    net.num_features = net.fc.in_features
+    net.fc = nn.Identity()
     if cifar:
         net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=2, bias=False)
-        net.maxpool = nn.Identity()  # type: ignore[assignment]
+        net.maxpool = nn.Identity()
     return net
 
 

@@ -10,10 +10,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from solo_diversity.prepare.dataset import DATASETS, INDEX_CACHE, prepare_dataset
+# Copies of :mod:`solo_diversity.prepare.dataset`'s ``DATASETS`` and ``INDEX_CACHE`` (a test keeps
+# them equal): that module loads numpy, h5py and PIL, which ``--help`` does not need.
+DATASETS = (
+    "cifar100",
+    "tinyimagenet",
+    "imagenet100",
+    "food101",
+    "flowers102",
+    "oxford_pets",
+    "stanford_cars",
+    "places365",
+)
+INDEX_CACHE = Path("datasets/.indexes")
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from solo_diversity.prepare.dataset import prepare_dataset  # numpy, h5py, PIL: on run
+
     written = prepare_dataset(
         args.name,
         args.source,

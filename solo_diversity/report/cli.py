@@ -18,23 +18,23 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from solo_diversity.console import console
 from solo_diversity.errors import UserError
 from solo_diversity.experiments.cells import list_names, load_experiment
 from solo_diversity.experiments.results import read_results
-from solo_diversity.report import compare, figures, render
-from solo_diversity.report.aggregate import write_aggregates, write_distance_aggregates
-from solo_diversity.report.assign import Assignment, assign
-from solo_diversity.report.distances import (
-    distance_latex,
-    distance_markdown,
-    distance_values,
-    pair_distances,
-)
-from solo_diversity.report.match import Pairing, pair_table
+from solo_diversity.report import compare
+
+if TYPE_CHECKING:
+    from solo_diversity.report.assign import Assignment
+    from solo_diversity.report.match import Pairing
 
 log = logging.getLogger(__name__)
+
+# A copy of :data:`solo_diversity.report.figures.DEFAULT_DPI` (a test keeps them equal): the
+# figures load matplotlib and the pairing loads hydra and torch, which ``--help`` does not need.
+DEFAULT_DPI = 200
 
 
 def _has_results(pairing: Pairing, assignment: Assignment) -> bool:
@@ -48,7 +48,7 @@ def write_report(
     configs: Path | None = None,
     draw: bool = True,
     distances: Path | None = None,
-    dpi: int = figures.DEFAULT_DPI,
+    dpi: int = DEFAULT_DPI,
     ylim: tuple[float, float] | None = None,
     extra: tuple[str, ...] = (),
 ) -> dict[str, list[Path]]:
@@ -68,6 +68,18 @@ def write_report(
     Returns:
         The files written, per table (``report`` for the summary files).
     """
+    # Imported here, not at the top: they load hydra, torch and matplotlib (see DEFAULT_DPI).
+    from solo_diversity.report import figures, render
+    from solo_diversity.report.aggregate import write_aggregates, write_distance_aggregates
+    from solo_diversity.report.assign import assign
+    from solo_diversity.report.distances import (
+        distance_latex,
+        distance_markdown,
+        distance_values,
+        pair_distances,
+    )
+    from solo_diversity.report.match import pair_table
+
     results = read_results(results_path)
     names = tables or list_names(configs)
     kinds = {n: load_experiment(n, configs).kind for n in names}
@@ -194,9 +206,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--configs", type=Path, default=None, help="the yaml_configs folder")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument(
-        "--dpi", type=int, default=figures.DEFAULT_DPI, help="the PNG figures' resolution"
-    )
+    p.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="the PNG figures' resolution")
     p.add_argument(
         "--ylim",
         nargs=2,

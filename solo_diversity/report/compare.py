@@ -47,8 +47,9 @@ def cell_key(record: dict[str, Any], by_id: bool) -> str:
     if by_id:
         run = f"{record['table']}/{record['cell']}"
     else:
-        run = " ".join(f"{k}={_value(record[k])}" for k in RUN_ATTRIBUTES
-                       if record.get(k) is not None)
+        run = " ".join(
+            f"{k}={_value(record[k])}" for k in RUN_ATTRIBUTES if record.get(k) is not None
+        )
     labels = float(record.get("label_fraction") or 1.0)
     probe = f"{record.get('dataset')}@{labels:g} {record.get('probe_mode') or 'protocol'}"
     if "distance_function" in record:  # a kNN line: one cell per kNN setting
@@ -91,19 +92,25 @@ def compare_lines(a: Path, b: Path) -> list[str]:
     by_id = has_cell_ids(first) and has_cell_ids(second)
     means_a, means_b = cell_means(first, by_id), cell_means(second, by_id)
     both = sorted(set(means_a) & set(means_b))
-    how = "table/cell id" if by_id else (
-        "run attributes (" + ", ".join(RUN_ATTRIBUTES) + "): some lines carry no cell id")
-    lines = [f"A: {a} ({len(first)} lines, {len(means_a)} cells)",
-             f"B: {b} ({len(second)} lines, {len(means_b)} cells)",
-             f"cells matched by {how}; top-1 is the mean over seeds",
-             f"in both ({len(both)}):"]
+    how = (
+        "table/cell id"
+        if by_id
+        else ("run attributes (" + ", ".join(RUN_ATTRIBUTES) + "): some lines carry no cell id")
+    )
+    lines = [
+        f"A: {a} ({len(first)} lines, {len(means_a)} cells)",
+        f"B: {b} ({len(second)} lines, {len(means_b)} cells)",
+        f"cells matched by {how}; top-1 is the mean over seeds",
+        f"in both ({len(both)}):",
+    ]
     width = max((len(k) for k in both), default=4)
     if both:
         lines.append(f"  {'cell':<{width}}  {'A':>13}  {'B':>13}  {'B-A':>7}")
     for key in both:
         delta = means_b[key].acc1 - means_a[key].acc1
-        lines.append(f"  {key:<{width}}  {_cell(means_a[key])}  {_cell(means_b[key])}  "
-                     f"{delta:+7.2f}")
+        lines.append(
+            f"  {key:<{width}}  {_cell(means_a[key])}  {_cell(means_b[key])}  {delta:+7.2f}"
+        )
     for name, mine, other in (("A", means_a, means_b), ("B", means_b, means_a)):
         alone = sorted(set(mine) - set(other))
         lines.append(f"only in {name} ({len(alone)}):")
@@ -114,8 +121,10 @@ def compare_lines(a: Path, b: Path) -> list[str]:
 def _compare(args: argparse.Namespace) -> int:
     files = [Path(p) for p in args.compare_with]
     if len(files) != 2:
-        raise UserError(f"report compare takes two results files, got {len(files)}: "
-                        "solo-div report compare A.jsonl B.jsonl")
+        raise UserError(
+            f"report compare takes two results files, got {len(files)}: "
+            "solo-div report compare A.jsonl B.jsonl"
+        )
     print("\n".join(compare_lines(*files)))
     return 0
 
@@ -134,8 +143,10 @@ def attach(report: argparse.ArgumentParser) -> None:
         if args.results == "compare":
             return _compare(args)
         if args.compare_with:
-            raise UserError(f"report takes one results file; {args.compare_with[0]} is extra "
-                            "(compare two with: solo-div report compare A.jsonl B.jsonl)")
+            raise UserError(
+                f"report takes one results file; {args.compare_with[0]} is extra "
+                "(compare two with: solo-div report compare A.jsonl B.jsonl)"
+            )
         return plain(args)
 
     report.set_defaults(func=dispatch)

@@ -16,16 +16,14 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from solo_diversity.console import console
 from solo_diversity.errors import UserError
 from solo_diversity.report.ledger_view import ledger_renderables
-from solo_diversity.run import checkpoint_files
-from solo_diversity.run.visits import visit_proof
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +89,8 @@ def read_visits(path: Path) -> tuple[np.ndarray, int, np.ndarray | None]:
     ``unreadable`` marks the entries whose positions the run recorded as unreadable (None in a
     file written before runs recorded them). UserError when the file is unreadable.
     """
+    import numpy as np  # loaded when a run is read, not when the ``solo-div`` parser is built
+
     try:
         with np.load(path, allow_pickle=False) as data:
             counts, outside = data["counts"], data["outside"]
@@ -137,6 +137,9 @@ def _loader_position(state: dict[str, Any]) -> dict[str, Any]:
 
 def read_checkpoint(path: Path) -> RunLedger:
     """The ledger in a checkpoint's callback state (``BudgetLedger`` and ``VisitLedger``)."""
+    import numpy as np  # with torch: loaded when a checkpoint is read, not for the parser
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - any failure to load is the user's bad file
@@ -190,6 +193,8 @@ def read_run(path: Path) -> RunLedger:
     A run folder with ``ledger.json`` is finished; otherwise its newest checkpoint that passes
     its checksum is read (those that fail are skipped with a warning).
     """
+    from solo_diversity.run import checkpoint_files  # torch: loaded when a run is read
+
     if not path.exists():
         raise UserError(
             f"{path} does not exist; give a run folder, a checkpoint or a method folder"
@@ -218,6 +223,8 @@ def read_run(path: Path) -> RunLedger:
 
 def ledger_report(record: RunLedger) -> dict[str, Any]:
     """The JSON summary of a run's ledger: plan, counted images and steps, and the visit proof."""
+    from solo_diversity.run.visits import visit_proof  # torch, Lightning: on run
+
     proof = visit_proof(
         record.counts,
         record.outside,

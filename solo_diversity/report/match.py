@@ -53,7 +53,9 @@ def same_cell(paper: PaperCell, cell: ResolvedCell, probe: Probe, n_rel_tol: flo
         paper.backbone is None or paper.backbone == cell.backbone,
         paper.pretrain_dataset == cell.pretrain_set,
         paper.mode == plan.mode,
-        (paper.epochs == plan.epochs) if paper.mode == "epochs" else (
+        (paper.epochs == plan.epochs)
+        if paper.mode == "epochs"
+        else (
             paper.C is None or paper.C == plan.C  # a layout without C takes any budget
         ),
         paper.N is not None and abs(plan.N - paper.N) <= n_rel_tol * paper.N,

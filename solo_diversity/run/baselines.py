@@ -37,8 +37,9 @@ def check_baseline(kind: str) -> str:
     return kind
 
 
-def baseline_backbone(kind: str, method_model: torch.nn.Module | None, crop_size: int
-                      ) -> tuple[torch.nn.Module, dict[str, Any]]:
+def baseline_backbone(
+    kind: str, method_model: torch.nn.Module | None, crop_size: int
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The backbone a baseline is probed through, and its ``backbone`` config entry.
 
     Args:
@@ -54,8 +55,9 @@ def baseline_backbone(kind: str, method_model: torch.nn.Module | None, crop_size
     return method_model.backbone, {}  # type: ignore[return-value]
 
 
-def write_baseline(cfg: DictConfig, backbone: torch.nn.Module, backbone_cfg: dict[str, Any],
-                   folder: Path) -> Path:
+def write_baseline(
+    cfg: DictConfig, backbone: torch.nn.Module, backbone_cfg: dict[str, Any], folder: Path
+) -> Path:
     """Write the baseline run into ``folder`` (``{checkpoint.dir}/{method}/{version}``).
 
     Returns:
@@ -72,8 +74,15 @@ def write_baseline(cfg: DictConfig, backbone: torch.nn.Module, backbone_cfg: dic
     tmp = files.temporary_path(path)
     try:
         (folder / "args.json").write_text(json.dumps(args, indent=2, default=str))
-        torch.save({"state_dict": state, "global_step": 0, "epoch": 0,
-                    "solo_diversity": {"cfg": args, "baseline": kind}}, tmp)
+        torch.save(
+            {
+                "state_dict": state,
+                "global_step": 0,
+                "epoch": 0,
+                "solo_diversity": {"cfg": args, "baseline": kind},
+            },
+            tmp,
+        )
         files.publish(tmp, path)
         (folder / MARKER).write_text(json.dumps({"baseline": kind, "steps": 0}) + "\n")
     except OSError as err:

@@ -2,11 +2,11 @@
 """What a resumed run must share with its checkpoint: index, subset, plan, world size, settings.
 
 A checkpoint continues one experiment. If the index was rebuilt (another ``data.index_seed``), the
-fraction or budget changed, or the run moved to another number of processes, resuming would train
-on other images or to another plan without a word. :class:`RunIdentity` stores the identity in
-every checkpoint (Lightning keeps callback state there) and, on resume, refuses a checkpoint whose
-identity differs with one line saying what changed. A checkpoint written before identities were
-stored resumes unchecked, with a warning.
+fraction or budget changed, or the run moved to another number of processes, resuming would train on
+other images or to another plan without a word. :class:`~solo_diversity.run.callbacks.RunIdentity`
+stores the identity in every checkpoint (Lightning keeps callback state there) and, on resume,
+refuses a checkpoint whose identity differs with one line saying what changed. A checkpoint written
+before identities were stored resumes unchecked, with a warning.
 
 The rest of the config splits in two. :data:`NEUTRAL_KEYS` cannot change what the run trains
 (loader workers, logging, checkpoint cadence, paths; a resume from 2 workers to 0 is bit-exact),
@@ -22,10 +22,9 @@ import json
 import logging
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
+from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -78,23 +77,23 @@ def subset_digest(positions: range | np.ndarray) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def run_identity(subset: Any, cfg: DictConfig) -> dict[str, Any]:
+def run_identity(subset: Any, plan: BudgetPlan, world_size: int) -> dict[str, Any]:
     """The identity of a run: index fingerprint, subset digest and size, plan, world size.
 
     Args:
         subset: the pretraining ``solo_diversity.index.Subset``.
-        cfg: the config with ``budget_plan`` attached (``config.attach_plan``).
+        plan: the run's budget plan.
+        world_size: processes in total (the plan's G counts them).
 
     Returns:
         A plain dict (stored in checkpoints).
     """
-    plan = OmegaConf.to_container(cfg.budget_plan, resolve=True)
-    assert isinstance(plan, dict)
+    fields = plan.as_dict()
     return {
         "index_fingerprint": str(subset.index.fingerprint),
         "subset": {"digest": subset_digest(subset.positions), "num_samples": len(subset)},
-        "plan": {key: plan.get(key) for key in PLAN_FIELDS},
-        "world_size": int(plan.get("world_size") or 1),
+        "plan": {key: fields.get(key) for key in PLAN_FIELDS},
+        "world_size": int(world_size or 1),
     }
 
 
@@ -228,35 +227,3 @@ def check_identity(
             f"cannot resume from {source}: {'; '.join(changes)}; resume with the checkpoint's "
             "index, data.fraction, budget and devices, or start a new run"
         )
-
-
-class RunIdentity(pl.Callback):
-    """Store the run identity in every checkpoint and check it when a run resumes.
-
-    Args:
-        identity: this run's :func:`run_identity`.
-    """
-
-    def __init__(self, identity: dict[str, Any]) -> None:
-        self.identity = identity
-
-    @classmethod
-    def of(cls, subset: Any, cfg: DictConfig) -> RunIdentity:
-        """The callback for a subset and a config with ``budget_plan`` attached."""
-        return cls(run_identity(subset, cfg))
-
-    @property
-    def state_key(self) -> str:
-        return "RunIdentity"
-
-    def state_dict(self) -> dict[str, Any]:
-        return dict(self.identity)
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Nothing to restore: the identity is checked in :meth:`on_load_checkpoint`."""
-
-    def on_load_checkpoint(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        saved = (checkpoint.get("callbacks") or {}).get(self.state_key)
-        check_identity(saved, self.identity, str(trainer.ckpt_path))

@@ -2,12 +2,14 @@
 """Stopping a run on Ctrl-C, SIGTERM or SLURM's requeue signal: at a step boundary, saved, non-zero.
 
 This module owns what a run does when it is asked to stop. The signal handlers of
-:class:`GracefulStop` only record the signal; the callback acts at the next optimizer-step boundary
-(``on_train_batch_end`` where ``global_step`` has just advanced, so never inside an accumulated
-step), where every rank agrees through one reduction, the state is saved through
-:class:`~solo_diversity.run.checkpoint.SoloCheckpointer` (so the ledger and visit counts in the file
-cover exactly the trained batches) and :class:`TrainingInterrupted` ends the process with
-128 + the signal number and one line on stderr saying how to resume. Under SLURM with Lightning's
+:class:`~solo_diversity.run.callbacks.graceful_stop.GracefulStop` only record the signal; the
+callback acts at the next optimizer-step boundary (``on_train_batch_end`` where ``global_step``
+has just advanced, so never inside an accumulated step), where every rank agrees through one
+reduction, the state is saved through the run's
+:class:`~solo_diversity.run.callbacks.checkpointer.SoloCheckpointer` (so the ledger and visit
+counts in the file cover exactly the trained batches) and :class:`TrainingInterrupted` ends the
+process with 128 + the signal number and one line on stderr saying how to resume. Under SLURM
+with Lightning's
 auto-requeue (its ``SLURMEnvironment(auto_requeue=True, requeue_signal=SIGUSR1)``, the default when
 ``srun`` launched the job) the requeue signal does the same and then runs ``scontrol requeue``; the
 requeued job resumes from that checkpoint when its command has ``auto_resume.enabled=true``. A
@@ -29,30 +31,20 @@ wherever the main thread happens to be.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import lightning.pytorch as pl
-import torch
-from lightning.fabric.plugins.environments import SLURMEnvironment
-
-from solo_diversity.data.child_signals import STOP_SIGNALS
-from solo_diversity.run.checkpoint import SoloCheckpointer
-
-_Handler = Callable[[int, FrameType | None], Any] | int | None
+Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     """One line the user must see even when hydra has silenced logging."""
     print(line, file=sys.stderr, flush=True)
 
@@ -174,189 +166,3 @@ def stop_line(
         f"{head}: saved {saved}; {phrase}, which starts over: its command needs "
         "auto_resume.enabled=true to resume from it"
     )
-
-
-def _requeue_signal(trainer: pl.Trainer) -> int | None:
-    """Lightning's SLURM requeue signal when the run is under SLURM with auto-requeue, else None."""
-    # The cluster environment Lightning's own signal connector reads (not every strategy exposes
-    # one, e.g. the single-device strategy of a one-task SLURM job).
-    environment = trainer._accelerator_connector.cluster_environment
-    if isinstance(environment, SLURMEnvironment) and environment.auto_requeue:
-        return int(environment.requeue_signal) if environment.requeue_signal else None
-    return None
-
-
-class GracefulStop(pl.Callback):
-    """Stop at the next optimizer-step boundary after Ctrl-C, SIGTERM or SLURM's requeue signal.
-
-    Use :meth:`catching_signals` around ``trainer.fit``; add the callback after every callback
-    whose ``on_train_batch_end`` must have run for a step before it is saved (the checkpointer's
-    own save at that step is reused, not repeated).
-
-    Args:
-        checkpointer: the run's checkpointer (None when checkpointing is off).
-        auto_resume: whether the run's command has ``auto_resume.enabled=true``.
-    """
-
-    def __init__(self, checkpointer: SoloCheckpointer | None, auto_resume: bool) -> None:
-        self.checkpointer = checkpointer
-        self.auto_resume = auto_resume
-        self.received: list[int] = []  # signals this process received, in order
-        self._signals: tuple[int, ...] = STOP_SIGNALS
-        self._requeue: int | None = None
-        self._previous: dict[int, _Handler] = {}
-        self._pid = os.getpid()
-        self._last_step = -1
-        self._aborted = False
-        if checkpointer is not None:  # in DDP the stop flags ride on its per-step reduction
-            checkpointer.flags_to_agree = self._flags
-
-    @property
-    def requested(self) -> str | None:
-        """The name of the first stop signal this process received, or None."""
-        return signal.Signals(self.received[0]).name if self.received else None
-
-    @contextlib.contextmanager
-    def catching_signals(self, trainer: pl.Trainer) -> Iterator[None]:
-        """Install the flag-setting handlers for the duration of ``trainer.fit``, then restore."""
-        self._pid = os.getpid()
-        self._requeue = _requeue_signal(trainer)
-        self._signals = STOP_SIGNALS + ((self._requeue,) if self._requeue is not None else ())
-        self._previous = {signum: signal.getsignal(signum) for signum in self._signals}
-        # Installed before fit: Lightning then leaves the requeue signal to us (it only adds its
-        # own handler where none is set) and keeps ours in its SIGTERM chain until _take_over.
-        self._take_over()
-        try:
-            yield
-        finally:
-            if threading.current_thread() is threading.main_thread():
-                for signum, handler in self._previous.items():
-                    signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-
-    def _take_over(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # only the main thread may set handlers (Lightning skips them there too)
-        for signum in self._signals:
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != self._pid:
-            # A forked loader worker inherited the handler (before its shield_child ran): the
-            # signal went to the whole process group, and the main process acts on its copy.
-            return
-        if signum == signal.SIGINT and signal.SIGINT in self.received:
-            self._aborted = True
-            raise KeyboardInterrupt  # a second Ctrl-C: stop at once
-        self.received.append(signum)
-
-    # Lightning registers its SIGTERM handler (which makes the loop exit 0 after the current
-    # micro-batch) just before the sanity check; the first hooks after that take SIGTERM back.
-    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._take_over()
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._take_over()
-        self._last_step = trainer.global_step
-        agreed = self._agreed(trainer)
-        if agreed is not None:  # asked to stop during the start-up: nothing new to save
-            resumed = trainer.ckpt_path
-            self._stop(trainer, agreed, Path(resumed) if resumed else None, before_first=True)
-
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        step = trainer.global_step
-        if step == self._last_step:
-            return  # inside an accumulated optimizer step
-        self._last_step = step
-        agreed = self._agreed(trainer)
-        if agreed is None:
-            return
-        if 0 <= trainer.max_steps <= step:
-            return  # the last step is done: the run finishes and saves its final checkpoint
-        saved = self.checkpointer.save_at_step(trainer) if self.checkpointer else None
-        self._stop(trainer, agreed, saved)
-
-    def _flags(self) -> list[int]:
-        """The stop flags of this process: SIGINT, SIGTERM, the requeue signal received (0 or 1)."""
-        return [
-            int(signal.SIGINT in self.received),
-            int(signal.SIGTERM in self.received),
-            int(self._requeue is not None and self._requeue in self.received),
-        ]
-
-    def _agreed(self, trainer: pl.Trainer) -> tuple[int, bool] | None:
-        """The stop every rank agrees on, ``(signum, requeue)``, or None.
-
-        In DDP the flags are summed over ranks: by the checkpointer's reduction of this step when
-        it made one (one collective per step, not two), else by a reduction here. On one device
-        nothing is reduced and nothing waits for the device.
-        """
-        mine = self._flags()
-        agreed_step, summed = self.checkpointer.agreed if self.checkpointer else (-1, [])
-        if trainer.world_size > 1 and agreed_step == trainer.global_step:
-            mine = summed
-        elif trainer.world_size > 1:
-            flags = torch.tensor(mine, dtype=torch.int64, device=trainer.strategy.root_device)
-            mine = [int(v) for v in trainer.strategy.reduce(flags, reduce_op="sum").tolist()]  # type: ignore[union-attr]
-        if mine[2] and self._requeue is not None:
-            return self._requeue, True
-        if mine[1]:
-            return int(signal.SIGTERM), False
-        if mine[0]:
-            return int(signal.SIGINT), False
-        return None
-
-    def _stop(
-        self,
-        trainer: pl.Trainer,
-        agreed: tuple[int, bool],
-        saved: Path | None,
-        before_first: bool = False,
-    ) -> None:
-        signum, requeue = agreed
-        answer = requeue_slurm_job(os.environ) if requeue and trainer.is_global_zero else None
-        if trainer.is_global_zero:
-            label = signal_label(signum, requeue)
-            if before_first:
-                line = f"interrupted by {label} before this run's first step: nothing new to save"
-                if saved is not None:
-                    line += f"; resume with {resume_hint(saved)}"
-                if answer is not None:
-                    line += f"; {answer[1]}"
-            else:
-                line = stop_line(label, trainer.global_step, saved, answer, self.auto_resume)
-            _say(line)
-        raise TrainingInterrupted(signum)
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        """A ``KeyboardInterrupt`` (a second Ctrl-C) ends the run at once: one line on what is left.
-
-        The checkpointer's ``on_exception`` (earlier in the callback list) has saved by then when
-        the interrupt landed between two steps.
-        """
-        if not isinstance(exception, KeyboardInterrupt) or not trainer.is_global_zero:
-            return
-        checkpointer = self.checkpointer
-        saved = checkpointer.exception_saved if checkpointer else None
-        label = "a second SIGINT (Ctrl-C)" if self._aborted else "KeyboardInterrupt"
-        if saved is not None:
-            _say(stop_line(label, trainer.global_step, saved))
-            return
-        last = checkpointer.last_path if checkpointer else None
-        left = (
-            f"resume from the last checkpoint with {resume_hint(last)}"
-            if last
-            else "no checkpoint of this run was saved"
-        )
-        _say(
-            f"interrupted by {label} after step {trainer.global_step}, inside a step or a "
-            f"validation: nothing saved; {left}"
-        )

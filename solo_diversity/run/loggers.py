@@ -10,7 +10,8 @@
   ``{checkpoint.dir}/logs/wandb/``. ``wandb.offline=true`` needs no network and no login.
 
 Whichever loggers are on receive the resolved config (with ``budget_plan``) as hyperparameters,
-the per-step ``images_seen`` and, at the end, the ledger (see :mod:`solo_diversity.run.ledger`).
+the per-step ``images_seen`` and, at the end, the ledger (see
+:mod:`solo_diversity.run.callbacks.ledger`).
 
 A resumed run keeps its history: the CSV logger appends to the same ``metrics.csv`` (Lightning's
 deletes it), TensorBoard writes a new event file in the same folder, and wandb resumes the same
@@ -32,18 +33,13 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.config.loggers import logger_names, wandb_entity
+from solo_diversity.config.run_config import LoggerSettings
 from solo_diversity.errors import UserError
 from solo_diversity.run.checkpoint import checkpoint_step
 
 log = logging.getLogger(__name__)
 
 WANDB_WATCH_EVERY = 100  # steps between gradient histograms, as solo-learn's main_pretrain.py
-
-
-def logs_dir(cfg: DictConfig) -> Path:
-    """``{checkpoint.dir}/logs``: where every logger of a run writes."""
-    return Path(str(cfg.checkpoint.dir)) / "logs"
 
 
 class _HistoryWriter(ExperimentWriter):
@@ -130,7 +126,7 @@ class HistoryCSVLogger(CSVLogger):
 WANDB_PROCESS_ENV = ("WANDB_MODE", "WANDB_SERVICE")
 
 
-def _wandb_logger(cfg: DictConfig, version: str, resuming: bool) -> Logger:
+def _wandb_logger(settings: LoggerSettings, version: str, resuming: bool) -> Logger:
     try:
         import wandb  # noqa: F401 - WandbLogger imports it lazily; fail here with the hint
         from lightning.pytorch.loggers import WandbLogger
@@ -139,14 +135,14 @@ def _wandb_logger(cfg: DictConfig, version: str, resuming: bool) -> Logger:
             "wandb.enabled=true needs the wandb package: "
             'pip install -e ".[wandb]" torch==2.14.1 torchvision==0.29.1'
         ) from None
-    save_dir = logs_dir(cfg)
+    save_dir = settings.root
     save_dir.mkdir(parents=True, exist_ok=True)
     before = {key: os.environ.get(key) for key in WANDB_PROCESS_ENV}
     logger = WandbLogger(
-        name=str(cfg.name),
-        project=str(cfg.wandb.project),
-        entity=wandb_entity(cfg.wandb.get("entity")),
-        offline=bool(cfg.wandb.offline),
+        name=settings.run_name,
+        project=settings.wandb_project,
+        entity=settings.wandb_entity,
+        offline=settings.wandb_offline,
         save_dir=str(save_dir),
         id=version,  # the checkpoint sub-folder is the wandb run id, as upstream
         resume="allow" if resuming else None,
@@ -156,7 +152,7 @@ def _wandb_logger(cfg: DictConfig, version: str, resuming: bool) -> Logger:
 
 
 def build_loggers(
-    cfg: DictConfig,
+    settings: LoggerSettings,
     version: str,
     *,
     resume_from: str | Path | None = None,
@@ -164,15 +160,15 @@ def build_loggers(
     """The run's loggers, in the order CSV, TensorBoard, wandb.
 
     Args:
-        cfg: the resolved config.
+        settings: the ``loggers`` list and the ``wandb`` group.
         version: the run id (the checkpoint sub-folder; the wandb run id).
         resume_from: the checkpoint an interrupted run continues from, or None for a new run.
             Its CSV rows are kept and wandb resumes the same run; rows logged after the
             checkpoint are dropped from the CSV and purged from TensorBoard, as the run logs them
             again.
     """
-    names = logger_names(cfg)
-    root = str(logs_dir(cfg))
+    names = settings.names
+    root = str(settings.root)
     step = None if resume_from is None else checkpoint_step(resume_from)
     resuming = step is not None
     loggers: list[Logger] = []
@@ -189,8 +185,8 @@ def build_loggers(
         loggers.append(
             TensorBoardLogger(root, name="tensorboard", version=version, purge_step=step)
         )
-    if cfg.wandb.enabled:
-        loggers.append(_wandb_logger(cfg, version, resuming))
+    if settings.wandb:
+        loggers.append(_wandb_logger(settings, version, resuming))
     return loggers
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.budget.plan import BudgetPlan
+from solo_diversity.config.run_config import DataSettings, RunConfig
 from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
 from solo_diversity.index.reader import check_root
@@ -97,25 +97,24 @@ def check_index_files(index: Any, positions: range | np.ndarray, seed: int) -> N
         )
 
 
-def check_val_split(cfg: DictConfig, train: Any, open_split: Callable[..., Any]) -> None:
+def check_val_split(data: DataSettings, train: Any, open_split: Callable[..., Any]) -> None:
     """``data.val_path`` is held out: not the training split (the same file, or the same entries),
     no training images by content, and labels of the training classes
     (:func:`~solo_diversity.index.splits.check_validation_split`).
 
     Args:
-        cfg: the run's config.
+        data: the run's data settings.
         train: the opened training index.
-        open_split: ``(cfg, path, split) -> ImageIndex``, as the run opens its splits.
+        open_split: ``(data, path, split) -> ImageIndex``, as the run opens its splits.
     """
-    val_path = cfg.data.get("val_path")
-    if not val_path or cfg.data.get("no_labels"):
+    val_path = data.val_path
+    if not val_path or data.no_labels:
         return
     same_path = (
-        Path(str(val_path)).expanduser().resolve()
-        == Path(str(cfg.data.train_path)).expanduser().resolve()
+        Path(val_path).expanduser().resolve() == Path(data.train_path).expanduser().resolve()
     )
     if not same_path:
-        val = open_split(cfg, str(val_path), "test")
+        val = open_split(data, val_path, "test")
         same_path = val.path.resolve() == train.path.resolve()
         if not same_path and val.fingerprint == train.fingerprint:
             raise UserError(
@@ -186,7 +185,7 @@ def complete_run(stored: dict[str, Any], path: Path) -> CompleteRun:
     return CompleteRun(finals[0] if finals else path, ledger)
 
 
-def check_resume(cfg: DictConfig, subset: Any, plan: BudgetPlan) -> CompleteRun | None:
+def check_resume(run: RunConfig, subset: Any) -> CompleteRun | None:
     """An explicit ``resume_from_checkpoint`` exists, is a checkpoint, and is of this same run.
 
     The same run: the same index, subset, plan and world size (:func:`check_identity`), and the
@@ -199,14 +198,15 @@ def check_resume(cfg: DictConfig, subset: Any, plan: BudgetPlan) -> CompleteRun 
         in one line and exits 0 (a requeued job or a script that always passes its last
         checkpoint succeeds; a larger budget is another plan, refused above).
     """
-    resume = cfg.get("resume_from_checkpoint")
+    resume, plan = run.resume.checkpoint, run.plan
     if not resume:
         return None
-    path = Path(str(resume)).expanduser()
+    path = Path(resume).expanduser()
     stored = load_checkpoint_head(path)
     saved = (stored.get("callbacks") or {}).get("RunIdentity")
-    check_identity(saved, run_identity(subset, cfg), str(path), warn=False)
-    current = OmegaConf.to_container(cfg, resolve=True)
+    identity = run_identity(subset, plan, run.hardware.world_size)
+    check_identity(saved, identity, str(path), warn=False)
+    current = OmegaConf.to_container(run.cfg, resolve=True)
     check_settings(saved_config(stored, path), current, str(path))  # type: ignore[arg-type]
     step = int(stored.get("global_step", 0))
     if step < plan.steps:
@@ -298,20 +298,18 @@ def check_checkpoint_dir(folder: Path, one_checkpoint: int, params: int) -> None
 
 
 def preflight(
-    cfg: DictConfig,
+    run: RunConfig,
     index: Any,
     subset: Any,
-    plan: BudgetPlan,
     open_split: Callable[..., Any],
 ) -> CompleteRun | None:
     """Check everything that can fail before the first step (see the module docstring).
 
     Args:
-        cfg: the config with its budget plan attached (``config.attach_plan``).
+        run: the resolved run (its config carries the budget plan).
         index: the opened training index.
         subset: the pretraining subset.
-        plan: the budget plan.
-        open_split: ``(cfg, path, split) -> ImageIndex``, as the run opens its splits.
+        open_split: ``(data, path, split) -> ImageIndex``, as the run opens its splits.
 
     Returns:
         The finished run when ``resume_from_checkpoint`` is already at the plan's last step
@@ -320,13 +318,13 @@ def preflight(
     Raises:
         UserError: one line naming the bad value and what to do.
     """
-    assert len(subset) >= plan.global_batch  # plan_budget refuses a smaller subset
-    check_index_files(index, subset.positions, int(cfg.seed))
-    check_val_split(cfg, index, open_split)
-    complete = check_resume(cfg, subset, plan)
+    assert len(subset) >= run.plan.global_batch  # plan_budget refuses a smaller subset
+    check_index_files(index, subset.positions, run.seed)
+    check_val_split(run.data, index, open_split)
+    complete = check_resume(run, subset)
     if complete is not None:
         return complete
-    if cfg.checkpoint.enabled:
-        size, params = checkpoint_bytes(cfg)
-        check_checkpoint_dir(Path(str(cfg.checkpoint.dir)) / str(cfg.method), size, params)
+    if run.checkpoint.enabled:
+        size, params = checkpoint_bytes(run.cfg)
+        check_checkpoint_dir(run.checkpoint.logdir(run.method), size, params)
     return None

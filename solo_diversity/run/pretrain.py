@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -19,15 +18,20 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.budget.plan import BudgetPlan, check_switches
-from solo_diversity.budget.world import (
-    resolve_world,
-    sync_batchnorm_for,
-    world_size_of,
+from solo_diversity.config.pretrain import resolve_pretrain_cfg
+from solo_diversity.config.run_config import (
+    PRETRAIN_GPU_HINT,
+    DataSettings,
+    Hardware,
+    RunConfig,
+    TrainSizes,
+    data_settings,
+    resolve_hardware,
+    resolve_run,
+    trainer_keys,
 )
-from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg, trainer_devices
 from solo_diversity.console import console, ledger_table, plan_table
 from solo_diversity.data import (
-    BadImageGuard,
     BatchAugment,
     DaliPretrainDataModule,
     FastMultiView,
@@ -44,21 +48,27 @@ from solo_diversity.errors import UserError
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.methods import BACKEND, get_method
 from solo_diversity.run.baselines import baseline_backbone, check_baseline, write_baseline
-from solo_diversity.run.checkpoint import SoloCheckpointer, new_version
-from solo_diversity.run.global_batch import GlobalBatchCheck
-from solo_diversity.run.identity import RunIdentity, run_identity
-from solo_diversity.run.interrupt import GracefulStop
-from solo_diversity.run.ledger import BudgetLedger
-from solo_diversity.run.lock import lock_run, writes_run
-from solo_diversity.run.loggers import (
-    build_loggers,
-    finish_loggers,
-    log_run_config,
-    logger_callbacks,
+from solo_diversity.run.callbacks import (
+    BadImageGuard,
+    BudgetLedger,
+    GlobalBatchCheck,
+    GracefulStop,
+    RunIdentity,
+    VisitLedger,
 )
+from solo_diversity.run.checkpoint import new_version
+from solo_diversity.run.harness import (
+    checkpointer,
+    logging_run,
+    ordered_callbacks,
+    run_version,
+    trainer_arguments,
+)
+from solo_diversity.run.identity import run_identity
+from solo_diversity.run.lock import lock_run, writes_run
+from solo_diversity.run.loggers import build_loggers
 from solo_diversity.run.preflight import preflight
 from solo_diversity.run.resume import AutoResume, auto_resume
-from solo_diversity.run.visits import VisitLedger
 
 log = logging.getLogger(__name__)
 
@@ -75,36 +85,46 @@ class PretrainResult:
     cfg: DictConfig
 
 
-def _open_split(cfg: DictConfig, path: str, split: str) -> Any:
+def open_split(data: DataSettings, path: str, split: str) -> Any:
+    """The index of one split of the run's dataset (built and cached on first use)."""
     index_path = ensure_index(
-        str(cfg.data.dataset),
+        data.dataset,
         path,
         split=split,
-        seed=int(cfg.data.index_seed),
-        data_format=str(cfg.data.format),
-        cache_dir=Path(cfg.data.index_cache),
+        seed=data.index_seed,
+        data_format=data.format,
+        cache_dir=data.index_cache,
     )
-    return open_index(index_path, expected_dataset=str(cfg.data.dataset))
+    return open_index(index_path, expected_dataset=data.dataset)
 
 
-def _precision(cfg: DictConfig, accelerator: str) -> Any:
-    precision = str(cfg.precision)
-    if accelerator == "cpu" and precision in ("16", "16-mixed"):
-        # Not bf16: without AVX512-BF16 (most CPUs) it is emulated and ~5x slower than fp32.
-        log.warning("precision=%s is GPU-only; using 32-true on the CPU", precision)
-        return "32-true"
-    return precision
+def _precision_note(precision: str) -> None:
+    # Not bf16: without AVX512-BF16 (most CPUs) it is emulated and ~5x slower than fp32.
+    log.warning("precision=%s is GPU-only; using 32-true on the CPU", precision)
 
 
-def _accelerator(cfg: DictConfig) -> str:
-    accelerator = str(cfg.accelerator)
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise UserError(
-            f"accelerator={accelerator} but no GPU is visible; run with accelerator=cpu devices=1"
-        )
-    if accelerator == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return accelerator
+def fit_arguments(
+    hardware: Hardware,
+    keys: dict[str, Any],
+    plan: BudgetPlan,
+    callbacks: list[pl.Callback],
+    loggers: list[pl.loggers.Logger] | None = None,
+) -> dict[str, Any]:
+    """Trainer arguments of a pretraining: the harness's, then the budget's exact stopping rule."""
+    # Validate 4 times per run; Lightning counts the interval in micro-batches across epochs.
+    batches_between_val = max(1, plan.steps // 4) * int(keys.get("accumulate_grad_batches") or 1)
+    return trainer_arguments(
+        hardware,
+        keys,
+        callbacks=callbacks,
+        loggers=loggers or [],
+        precision_note=_precision_note,
+        max_steps=plan.steps,
+        max_epochs=math.ceil(plan.steps / plan.steps_per_epoch) + 1,  # a bound; max_steps stops
+        use_distributed_sampler=False,
+        check_val_every_n_epoch=None,
+        val_check_interval=batches_between_val,
+    )
 
 
 def trainer_kwargs(
@@ -113,43 +133,20 @@ def trainer_kwargs(
     callbacks: list[pl.Callback],
     loggers: list[pl.loggers.Logger] | None = None,
 ) -> dict[str, Any]:
-    """Trainer arguments: config keys that Trainer takes, then the budget's exact stopping rule."""
-    accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
-    passed = {
-        k: v
-        for k, v in OmegaConf.to_container(cfg, resolve=True).items()  # type: ignore[union-attr]
-        if k in accepted and k not in ("callbacks", "logger")
-    }
-    accelerator = _accelerator(cfg)
-    # Validate 4 times per run; Lightning counts the interval in micro-batches across epochs.
-    batches_between_val = max(1, plan.steps // 4) * int(cfg.accumulate_grad_batches)
-    passed.update(
-        accelerator=accelerator,
-        devices=trainer_devices(cfg, accelerator),
-        precision=_precision(cfg, accelerator),
-        max_steps=plan.steps,
-        max_epochs=math.ceil(plan.steps / plan.steps_per_epoch) + 1,  # a bound; max_steps stops
-        use_distributed_sampler=False,
-        enable_checkpointing=False,
-        callbacks=callbacks,
-        logger=list(loggers) if loggers else False,
-        check_val_every_n_epoch=None,
-        val_check_interval=batches_between_val,
+    """:func:`fit_arguments` of a resolved config (for a Trainer built outside a run)."""
+    return fit_arguments(
+        resolve_hardware(cfg, PRETRAIN_GPU_HINT), trainer_keys(cfg), plan, callbacks, loggers
     )
-    if passed.get("strategy") in (None, "none"):
-        passed["strategy"] = "auto"
-    passed["sync_batchnorm"] = sync_batchnorm_for(
-        bool(passed.get("sync_batchnorm")), accelerator, world_size_of(cfg)
-    )
-    return passed
 
 
-def dali_device(cfg: DictConfig) -> str:
+def dali_device(cfg: DictConfig, hardware: Hardware) -> str:
     """``dali.device``: ``auto`` decodes on the GPU when the run trains on one, else on the CPU."""
-    return resolve_device(str(cfg.dali.device), on_gpu=_accelerator(cfg) in ("gpu", "cuda"))
+    return resolve_device(str(cfg.dali.device), on_gpu=hardware.on_gpu)
 
 
-def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainDataModule:
+def build_datamodule(
+    cfg: DictConfig, hardware: Hardware, subset: Any, val_subset: Any
+) -> PretrainDataModule:
     """The training data of a run: the subset through the configured augmentations.
 
     ``data.format=dali`` decodes and augments with DALI (``dali.device`` cpu, gpu or auto).
@@ -178,14 +175,14 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
             specs,
             mean,
             std,
-            device=dali_device(cfg),
+            device=dali_device(cfg, hardware),
             num_threads=int(cfg.dali.num_threads),
             screen_cache=ScreenCache.default_path(subset.index, cfg.data.index_cache),
             **common,  # type: ignore[arg-type]
         )
-    backend = check_backend(str(cfg.data.get("augment_backend", "fast")))
+    backend = check_backend(str(cfg.data.augment_backend))
     if backend == "batch":
-        on_device = batch_augment_on_device(cfg)
+        on_device = batch_augment_on_device(cfg, hardware)
         return PretrainDataModule(
             subset,
             BatchAugment(specs, mean, std),
@@ -196,7 +193,7 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
     return PretrainDataModule(
         subset,
         view_cls(specs, mean, std),
-        in_memory=cfg.data.get("in_memory", "auto"),
+        in_memory=cfg.data.in_memory,
         **common,  # type: ignore[arg-type]
     )
 
@@ -204,17 +201,17 @@ def build_datamodule(cfg: DictConfig, subset: Any, val_subset: Any) -> PretrainD
 BATCH_AUGMENT_PLACES = ("auto", "workers", "device")
 
 
-def batch_augment_on_device(cfg: DictConfig) -> bool:
+def batch_augment_on_device(cfg: DictConfig, hardware: Hardware) -> bool:
     """``data.batch_augment_on``: ``auto`` augments on the GPU when the run trains on one (after
     the transfer), else in the DataLoader workers; ``workers`` or ``device`` force one place.
     """
-    place = str(cfg.data.get("batch_augment_on", "auto"))
+    place = str(cfg.data.batch_augment_on)
     if place not in BATCH_AUGMENT_PLACES:
         raise UserError(
             f"unknown data.batch_augment_on {place!r}; valid: {', '.join(BATCH_AUGMENT_PLACES)}"
         )
     if place == "auto":
-        return _accelerator(cfg) in ("gpu", "cuda")
+        return hardware.on_gpu
     return place == "device"
 
 
@@ -253,45 +250,21 @@ def _run_version() -> str:
     return version
 
 
-def _baseline_run(cfg: DictConfig, model: torch.nn.Module, plan: BudgetPlan) -> PretrainResult:
+def _baseline_run(run: RunConfig, model: torch.nn.Module) -> PretrainResult:
     """Write the ``baseline`` run (the method as seeded, or raw pixels) instead of training."""
+    cfg = run.cfg
     kind = check_baseline(str(cfg.baseline))
     crop = int(OmegaConf.select(cfg, "augmentations.0.crop_size", default=None) or 224)
     backbone, entry = baseline_backbone(kind, model, crop)
-    folder = Path(cfg.checkpoint.dir) / str(cfg.method) / _run_version()
+    folder = run.checkpoint.logdir(run.method) / _run_version()
     path = write_baseline(cfg, backbone, entry, folder)
     console.print(f"Baseline {kind}: nothing trained; wrote {path}")
-    return PretrainResult(checkpoint=path, ledger={}, plan=plan, cfg=cfg)
+    return PretrainResult(checkpoint=path, ledger={}, plan=run.plan, cfg=cfg)
 
 
-def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> PretrainResult:
-    """Run one budgeted pretraining and return its checkpoint, ledger and plan.
-
-    Args:
-        raw_cfg: the composed hydra config.
-        callbacks: extra Lightning callbacks (after the checkpointer, ledger and bad-image guard).
-    """
-    extra_callbacks = list(callbacks or [])
-    cfg = resolve_pretrain_cfg(raw_cfg)
-    pl.seed_everything(int(cfg.seed), workers=True)
-    index = _open_split(cfg, str(cfg.data.train_path), "train")
-    subset = select_subset(index, float(cfg.data.fraction), stratified=bool(cfg.data.stratified))
-    num_classes = 0 if cfg.data.no_labels else index.num_classes
-    accelerator = _accelerator(cfg)
-    world = resolve_world(
-        accelerator, trainer_devices(cfg, accelerator), int(cfg.num_nodes), cfg.get("strategy")
-    )
-    cfg, plan = attach_plan(
-        cfg,
-        dataset_size=len(index),
-        subset_size=len(subset),
-        num_classes=num_classes,
-        world_size=world.size,
-    )
-    complete = preflight(cfg, index, subset, plan, open_split=_open_split)
-    if complete is not None:  # resume_from_checkpoint of a finished run: nothing to train
-        return PretrainResult(complete.checkpoint, complete.ledger, plan, cfg)
-    method_cls = get_method(str(cfg.method))
+def _show_plan(run: RunConfig, method_cls: Any) -> None:
+    """The plan table, with the budget's notes and the schedule switches' warnings under it."""
+    cfg, plan = run.cfg, run.plan
     schedules = method_cls.converted_schedules(cfg, plan)
     warnings = check_switches(
         schedules, plan.steps, allow_late=bool(cfg.budget.allow_late_switches)
@@ -304,70 +277,106 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
         )
     )
 
-    model = method_cls(cfg)
-    if cfg.get("baseline"):  # an untrained run to probe, not a training (run/baselines.py)
-        return _baseline_run(cfg, model, plan)
-    if model.settings.channels_last:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
+def _datamodule(run: RunConfig, subset: Any) -> PretrainDataModule:
+    """The training data, and the held-out split when the run validates."""
+    data = run.data
     val_subset = None
-    if cfg.data.val_path and not cfg.data.no_labels:
-        val_subset = select_subset(_open_split(cfg, str(cfg.data.val_path), "test"), -1)
-    datamodule = build_datamodule(cfg, subset, val_subset)
-    if cfg.debug_augmentations:  # solo-learn prints the transforms
-        console.print("Transforms:", getattr(datamodule, "transform", None) or cfg.augmentations)
+    if data.val_path and not data.no_labels:
+        val_subset = select_subset(open_split(data, data.val_path, "test"), -1)
+    datamodule = build_datamodule(run.cfg, run.hardware, subset, val_subset)
+    if run.cfg.debug_augmentations:  # solo-learn prints the transforms
+        console.print(
+            "Transforms:", getattr(datamodule, "transform", None) or run.cfg.augmentations
+        )
+    return datamodule
 
-    logdir = Path(cfg.checkpoint.dir) / str(cfg.method)
-    resume = cfg.get("resume_from_checkpoint")
-    found = AutoResume()
-    if resume is None and cfg.auto_resume.enabled:
-        hours = float(cfg.auto_resume.max_hours)
-        found = auto_resume(logdir, cfg, hours, run_identity(subset, cfg))
+
+def _resume(
+    run: RunConfig, logdir: Path, identity: dict[str, Any]
+) -> tuple[str | None, AutoResume]:
+    """The checkpoint to continue: the explicit one, else an unfinished run's (auto-resume)."""
+    resume, found = run.resume.checkpoint, AutoResume()
+    if resume is None and run.resume.auto:
+        found = auto_resume(logdir, run.cfg, run.resume.max_hours, identity)
         resume = str(found.checkpoint) if found.checkpoint else None
         if resume:
             console.print(f"Resuming from {resume}")
-    version = Path(resume).parent.name if resume else _run_version()
+    return resume, found
+
+
+def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> PretrainResult:
+    """Run one budgeted pretraining and return its checkpoint, ledger and plan.
+
+    Args:
+        raw_cfg: the composed hydra config.
+        callbacks: extra Lightning callbacks (after the checkpointer, ledger and bad-image guard).
+    """
+    cfg = resolve_pretrain_cfg(raw_cfg)
+    pl.seed_everything(int(cfg.seed), workers=True)
+    data = data_settings(cfg)
+    index = open_split(data, data.train_path, "train")
+    subset = select_subset(index, data.fraction, stratified=data.stratified)
+    classes = 0 if data.no_labels else index.num_classes
+    run = resolve_run(cfg, TrainSizes(len(index), len(subset), classes))
+    complete = preflight(run, index, subset, open_split=open_split)
+    if complete is not None:  # resume_from_checkpoint of a finished run: nothing to train
+        return PretrainResult(complete.checkpoint, complete.ledger, run.plan, run.cfg)
+    method_cls = get_method(run.method)
+    _show_plan(run, method_cls)
+    model = method_cls(run.cfg)
+    if run.cfg.get("baseline"):  # an untrained run to probe, not a training (run/baselines.py)
+        return _baseline_run(run, model)
+    if model.settings.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return _train(run, model, subset, _datamodule(run, subset), list(callbacks or []))
+
+
+def _train(
+    run: RunConfig,
+    model: pl.LightningModule,
+    subset: Any,
+    datamodule: PretrainDataModule,
+    extra: list[pl.Callback],
+) -> PretrainResult:
+    """Fit ``model`` under the harness, watched by the run's callbacks; print the ledger."""
+    logdir = run.checkpoint.logdir(run.method)
+    identity = run_identity(subset, run.plan, run.hardware.world_size)
+    resume, found = _resume(run, logdir, identity)
+    version = run_version(resume, _run_version)
     found.announce(version)  # a new run instead of a resume says why
-    writer = cfg.checkpoint.enabled and writes_run(os.environ)  # one run, one writer
-    lock = lock_run(logdir / version, resume) if writer else None
-    callbacks = []
-    checkpointer = None
-    if cfg.checkpoint.enabled:
-        frequency = plan.epochs_to_steps(float(cfg.checkpoint.frequency))
-        checkpointer = SoloCheckpointer(
-            cfg, logdir, version, frequency, bool(cfg.checkpoint.keep_prev)
-        )
-        callbacks.append(checkpointer)
-    ledger = BudgetLedger(
-        plan, logdir / version / "ledger.json" if cfg.checkpoint.enabled else None
+    saving = run.checkpoint.enabled
+    lock = lock_run(logdir / version, resume) if saving and writes_run(os.environ) else None
+    saver = checkpointer(
+        run.cfg,
+        run.checkpoint,
+        logdir,
+        version,
+        lambda: run.plan.epochs_to_steps(run.checkpoint.frequency),
     )
-    loggers = build_loggers(cfg, version, resume_from=resume)
-    callbacks += [
-        RunIdentity.of(subset, cfg),
-        GlobalBatchCheck(plan, int(cfg.optimizer.batch_size)),
+    ledger = BudgetLedger(run.plan, logdir / version / "ledger.json" if saving else None)
+    loggers = build_loggers(run.loggers, version, resume_from=resume)
+    own = [
+        *([saver] if saver else []),
+        RunIdentity(identity),
+        GlobalBatchCheck(run.plan, int(run.cfg.optimizer.batch_size)),
         ledger,
-        VisitLedger(logdir / version / "visits.npz" if cfg.checkpoint.enabled else None),
+        VisitLedger(logdir / version / "visits.npz" if saving else None),
         BadImageGuard(datamodule),
-        *logger_callbacks(loggers),
-        *extra_callbacks,
     ]
     # Last: a stop on a signal saves once every other callback has finished the step.
-    stopper = GracefulStop(checkpointer, auto_resume=bool(cfg.auto_resume.enabled))
-    callbacks.append(stopper)
-
-    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, callbacks, loggers))
-    log_run_config(loggers, cfg, model)
+    stopper = GracefulStop(saver, auto_resume=run.resume.auto)
+    watchers = ordered_callbacks(own, loggers, extra, last=[stopper])
+    trainer = pl.Trainer(**fit_arguments(run.hardware, run.trainer, run.plan, watchers, loggers))
     try:
-        with stopper.catching_signals(trainer):
+        with logging_run(trainer, loggers, run.cfg, model), stopper.catching_signals(trainer):
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     finally:
-        if trainer.is_global_zero:
-            finish_loggers(loggers)
         if lock is not None:
             lock.release()
-    path = checkpointer.last_path if checkpointer else None
+    path = saver.last_path if saver else None
     if trainer.is_global_zero:
         console.print(ledger_table(ledger.summary))
         if path:
             console.print(f"Checkpoint: {path}")
-    return PretrainResult(checkpoint=path, ledger=ledger.summary, plan=plan, cfg=cfg)
+    return PretrainResult(checkpoint=path, ledger=ledger.summary, plan=run.plan, cfg=run.cfg)

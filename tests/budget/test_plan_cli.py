@@ -30,8 +30,17 @@ def test_a_fraction_above_one_is_one_line(capsys) -> None:
 
 
 def test_a_warmup_past_the_run_is_refused_unless_allowed(capsys) -> None:
-    argv = ["plan", "--C", "98e6", "--dataset", "yfcc100m", "--fractions", "1", "--batch-size",
-            "4096"]
+    argv = [
+        "plan",
+        "--C",
+        "98e6",
+        "--dataset",
+        "yfcc100m",
+        "--fractions",
+        "1",
+        "--batch-size",
+        "4096",
+    ]
     _fails(argv)
     assert "warmup_steps lands at or past the last of the run's 23,925 steps" in (
         capsys.readouterr().err

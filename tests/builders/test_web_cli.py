@@ -74,7 +74,10 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize(("engine", "tries"), [("ddg", 1), ("bing", 2)])
 def test_an_engine_that_cannot_be_reached_is_one_line(
-    engine: str, tries: int, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    engine: str,
+    tries: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Offline (here: a refused connection) is one line naming the engine, not ddgs' traceback."""

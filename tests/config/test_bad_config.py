@@ -15,15 +15,69 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.config.keys import PRETRAIN_NUMBERS
+from solo_diversity.config.keys import PRETRAIN_NUMBERS, check_numbers
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.evaluation.settings import LINEAR_NUMBERS
+from solo_diversity.methods import BUILTIN_METHODS
 from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import REPO
 
 SMALL = ["optimizer.batch_size=32", "budget.C=64", "+backbone.kwargs.width=8", "data.val_path=null"]
+
+# What each method's own numeric keys accept (its CONFIG_RANGES), specified by values just outside
+# the range, refused with the line, and values inside it, accepted: key -> (outside, inside, line).
+COUNT = ((0, -1, 1.5), (1, 2, 10**9), "an integer >= 1")
+POSITIVE = ((0, 0.0, -1e-6), (1e-6, 1, 1e9), "a number > 0")
+NON_NEGATIVE = ((-1e-6, -1), (0, 0.0, 1e-6, 1e9), "a number >= 0")
+SHARE = ((-1e-6, 1.000001), (0, 0.5, 1), "a number in [0, 1]")
+PROJECTOR = {"method_kwargs.proj_hidden_dim": COUNT, "method_kwargs.proj_output_dim": COUNT}
+MOMENTUM = {"momentum.base_tau": SHARE, "momentum.final_tau": SHARE}
+METHOD_RANGES = {
+    "simclr": {**PROJECTOR, "method_kwargs.temperature": POSITIVE},
+    "mocov3": {
+        **MOMENTUM,
+        **PROJECTOR,
+        "method_kwargs.pred_hidden_dim": COUNT,
+        "method_kwargs.temperature": POSITIVE,
+    },
+    "vicreg": {
+        **PROJECTOR,
+        "method_kwargs.sim_loss_weight": NON_NEGATIVE,
+        "method_kwargs.var_loss_weight": NON_NEGATIVE,
+        "method_kwargs.cov_loss_weight": NON_NEGATIVE,
+    },
+    "dino": {
+        **MOMENTUM,
+        **PROJECTOR,
+        "method_kwargs.num_prototypes": COUNT,
+        "method_kwargs.clip_grad": NON_NEGATIVE,
+        "method_kwargs.freeze_last_layer": NON_NEGATIVE,
+        "method_kwargs.student_temperature": POSITIVE,
+        "method_kwargs.teacher_temperature": POSITIVE,
+        "method_kwargs.warmup_teacher_temperature": NON_NEGATIVE,
+        "method_kwargs.warmup_teacher_temperature_epochs": NON_NEGATIVE,
+    },
+    "byol": {**MOMENTUM, **PROJECTOR, "method_kwargs.pred_hidden_dim": COUNT},
+    "barlow_twins": {
+        **PROJECTOR,
+        "method_kwargs.lamb": NON_NEGATIVE,
+        "method_kwargs.scale_loss": NON_NEGATIVE,
+    },
+    "swav": {
+        **PROJECTOR,
+        "method_kwargs.temperature": POSITIVE,
+        "method_kwargs.num_prototypes": COUNT,
+        "method_kwargs.sk_iters": COUNT,
+        "method_kwargs.sk_epsilon": POSITIVE,
+        "method_kwargs.queue_size": COUNT,
+        "method_kwargs.epoch_queue_starts": NON_NEGATIVE,
+        "method_kwargs.freeze_prototypes_epochs": NON_NEGATIVE,
+    },
+}
+METHOD_KEYS = [(method, key) for method, ranges in METHOD_RANGES.items() for key in ranges]
 
 # What each numeric key accepts, as its one-line message says it.
 NUMBER_LINES = {
@@ -55,39 +109,7 @@ NUMBER_LINES = {
     "budget.epochs": "a number > 0 or null",
     "knn_eval.k": "an integer >= 1",
     "knn_eval.max_train_features": "an integer >= 1 or null",
-    "momentum.base_tau": "a number in [0, 1]",
-    "momentum.final_tau": "a number in [0, 1]",
-    **{
-        f"method_kwargs.{key}": "an integer >= 1"
-        for key in (
-            "proj_hidden_dim",
-            "proj_output_dim",
-            "pred_hidden_dim",
-            "num_prototypes",
-            "queue_size",
-            "sk_iters",
-        )
-    },
-    **{
-        f"method_kwargs.{key}": "a number > 0"
-        for key in ("temperature", "student_temperature", "teacher_temperature", "sk_epsilon")
-    },
-    **{
-        f"method_kwargs.{key}": "a number >= 0"
-        for key in (
-            "warmup_teacher_temperature",
-            "warmup_teacher_temperature_epochs",
-            "freeze_last_layer",
-            "epoch_queue_starts",
-            "freeze_prototypes_epochs",
-            "clip_grad",
-            "lamb",
-            "scale_loss",
-            "sim_loss_weight",
-            "var_loss_weight",
-            "cov_loss_weight",
-        )
-    },
+    **{key: line for ranges in METHOD_RANGES.values() for key, (_, _, line) in ranges.items()},
 }
 
 
@@ -127,6 +149,36 @@ def fails_cleanly(compose_cfg, tmp_path):
 
 def test_every_numeric_key_has_its_line():
     assert set(NUMBER_LINES) == set(PRETRAIN_NUMBERS)
+
+
+def test_every_method_declares_its_specified_ranges():
+    assert set(BUILTIN_METHODS) == set(METHOD_RANGES)
+    for method, cls in BUILTIN_METHODS.items():
+        assert set(cls.CONFIG_RANGES) == set(METHOD_RANGES[method]), method
+
+
+def cfg_with(key: str, value: object) -> DictConfig:
+    cfg = OmegaConf.create()
+    OmegaConf.update(cfg, key, value, force_add=True)
+    return cfg
+
+
+@pytest.mark.parametrize(("method", "key"), METHOD_KEYS)
+def test_a_method_key_just_outside_its_range_is_refused(method, key):
+    outside, _, line = METHOD_RANGES[method][key]
+    for rules in (PRETRAIN_NUMBERS, BUILTIN_METHODS[method].CONFIG_RANGES):
+        for value in outside:
+            with pytest.raises(UserError) as err:
+                check_numbers(cfg_with(key, value), rules)
+            assert str(err.value) == f"{key}={value!r} must be {line}"
+
+
+@pytest.mark.parametrize(("method", "key"), METHOD_KEYS)
+def test_a_method_key_inside_its_range_is_accepted(method, key):
+    _, inside, _ = METHOD_RANGES[method][key]
+    for rules in (PRETRAIN_NUMBERS, BUILTIN_METHODS[method].CONFIG_RANGES):
+        for value in inside:
+            check_numbers(cfg_with(key, value), rules)
 
 
 def test_unknown_key(fails_cleanly):

@@ -14,7 +14,7 @@ from solo_diversity.budget.world import resolve_world
 from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.errors import UserError
 from solo_diversity.methods.settings import count_devices, global_batch, method_settings
-from solo_diversity.run.global_batch import GlobalBatchCheck, WorldSizeMismatch
+from solo_diversity.run.callbacks import GlobalBatchCheck, WorldSizeMismatch
 
 
 @pytest.mark.parametrize(

@@ -17,31 +17,14 @@ from solo_diversity.cli import main
 from solo_diversity.data.datamodule import bad_share_lower_bound
 from solo_diversity.data.decode import UnreadableImage, decode_image
 from solo_diversity.errors import UserError
-from solo_diversity.index import build_index, open_index
+from solo_diversity.index import open_index
 from solo_diversity.run.pretrain import run_pretrain
+from tests.data.png_indexes import digits_png_index
 
 TOO_MANY = re.compile(
     r"(\d+) of (\d+) image reads failed \(\d+\.\d\d%\), more than max_bad_fraction=0\.01; "
     r"the log names each unreadable image"
 )
-
-
-def digits_png_index(digits_train: Path, folder: Path, bad_share: float) -> Path:
-    """A ``paths`` index of the digits as PNG files, ``bad_share`` of them garbage bytes."""
-    index = open_index(digits_train)
-    labels = index.labels()
-    bad = set(
-        np.random.default_rng(0).choice(len(index), round(bad_share * len(index)), replace=False)
-    )
-    root = folder / "png"
-    for position in range(len(index)):
-        file = root / f"class_{labels[position]}" / f"{position}.png"
-        file.parent.mkdir(parents=True, exist_ok=True)
-        if position in bad:
-            file.write_bytes(b"not an image")
-        else:
-            decode_image(index.read_bytes(position)).save(file)
-    return build_index("folder", folder / "paths.h5", root=root, dataset="digits")
 
 
 class StepOfFailure(pl.Callback):

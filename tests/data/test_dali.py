@@ -23,7 +23,7 @@ from solo_diversity.data import (
 )
 from solo_diversity.data.dali.feed import BAD, NATIVE, TRANSCODE
 from solo_diversity.errors import UserError
-from tests.data.test_fast_cpu import _box_stats, _draw, _gradient, _paths
+from tests.data.view_paths import box_stats, draw, gradient, paths
 
 MEAN, STD = (0.25, 0.5, 0.75), (0.5, 0.25, 0.125)
 PLAIN = {"crop_size": 8, "num_crops": 2, "rrc": {"crop_min_scale": 0.3}}
@@ -246,7 +246,7 @@ def test_unknown_dali_device_is_a_user_error(build_subset, images, tmp_path):
 
 def dali_views(build_subset, images, tmp_path, epochs, **entry):
     """First views of ``epochs`` x 32 draws of the gradient image through a DALI pipeline."""
-    png = images.encode(_gradient(), "PNG")
+    png = images.encode(gradient(), "PNG")
     subset = build_subset({"a": {f"g{i:02d}.png": png for i in range(32)}})
     spec = {"crop_size": 16, "num_crops": 1, "rrc": {"crop_min_scale": 0.2}, **entry}
     dm = DaliPretrainDataModule(
@@ -264,9 +264,9 @@ def dali_views(build_subset, images, tmp_path, epochs, **entry):
 
 def test_dali_draws_the_reference_crop_scale_and_flip_rate(build_subset, images, tmp_path):
     views = dali_views(build_subset, images, tmp_path, 24, horizontal_flip={"prob": 0.5})
-    area, flipped = _box_stats(views)
-    reference, _ = _paths(rrc={"crop_min_scale": 0.2})
-    area_ref, _ = _box_stats(_draw(reference, _gradient(), 1500, 0))
+    area, flipped = box_stats(views)
+    reference, _ = paths(rrc={"crop_min_scale": 0.2})
+    area_ref, _ = box_stats(draw(reference, gradient(), 1500, 0))
     for q in (0.1, 0.25, 0.5, 0.75, 0.9):
         assert abs(np.quantile(area, q) - np.quantile(area_ref, q)) < 0.06, q
     assert abs(flipped.mean() - 0.5) < 0.06

@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from solo_diversity.data import (
-    BadImageGuard,
     MultiViewTransform,
     PretrainDataModule,
     eval_transform,
     parse_augmentations,
 )
 from solo_diversity.errors import UserError
+from solo_diversity.run.callbacks import BadImageGuard
+from tests.data.tiny_module import TinyModule
 
 ZERO, ONE = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
 
@@ -111,29 +112,6 @@ def test_workers_report_bad_images_to_parent(build_subset, images, noise_layout)
     assert dm.loaded_images == 24 and dm.bad_images >= in_epoch_one
 
 
-class _TinyModule(pl.LightningModule):
-    def __init__(self):
-        super().__init__()
-        self.layer = torch.nn.Linear(3 * 8 * 8, 2)
-        self.epochs_seen = []
-        self.val_batches = 0
-
-    def training_step(self, batch, batch_idx):
-        indexes, crops, targets = batch
-        return self.layer(crops[0].flatten(1)).pow(2).mean()
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.val_batches += 1
-        return self.layer(x.flatten(1)).pow(2).mean()
-
-    def on_train_epoch_start(self):
-        self.epochs_seen.append(self.trainer.datamodule.sampler.epoch)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
 def _trainer(callbacks=()):
     return pl.Trainer(
         accelerator="cpu",
@@ -151,7 +129,7 @@ def _trainer(callbacks=()):
 def test_lightning_fit_sets_epochs_and_guard_passes(build_subset, noise_layout):
     subset = build_subset(noise_layout(2, 5))
     dm = PretrainDataModule(subset, _views(), batch_size=4, num_workers=0, seed=0)
-    model = _TinyModule()
+    model = TinyModule()
     trainer = _trainer([BadImageGuard(dm)])
     trainer.fit(model, datamodule=dm)
     assert model.epochs_seen == [0, 1]
@@ -171,7 +149,7 @@ def test_lightning_fit_with_validation(build_subset, noise_layout):
         val_subset=subset,
         val_transform=eval_transform(8, ZERO, ONE),
     )
-    model = _TinyModule()
+    model = TinyModule()
     trainer = _trainer()
     trainer.num_sanity_val_steps = 0
     trainer.fit(model, datamodule=dm)
@@ -182,7 +160,7 @@ def test_guard_stops_training(build_subset, images, noise_layout):
     subset = _bad_subset(build_subset, images, noise_layout)
     dm = PretrainDataModule(subset, _views(), batch_size=4, num_workers=0, seed=0)
     with pytest.raises(UserError, match="image reads failed"):
-        _trainer([BadImageGuard(dm)]).fit(_TinyModule(), datamodule=dm)
+        _trainer([BadImageGuard(dm)]).fit(TinyModule(), datamodule=dm)
 
 
 def _epoch_with(dataset, *, workers, context=None):

@@ -17,42 +17,14 @@ from solo_diversity.data import (
 )
 from solo_diversity.data.batch.color import rgb_hue_shift
 from solo_diversity.errors import UserError
-
-MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # outputs stay in [0, 1] units
-W, H = 64, 48
-
-
-def _paths(**entry: object) -> tuple[MultiViewTransform, FastMultiView]:
-    specs = parse_augmentations([{"crop_size": 16, "num_crops": 1, **entry}])
-    return MultiViewTransform(specs, MEAN, STD), FastMultiView(specs, MEAN, STD)
-
-
-def _gradient() -> Image.Image:
-    """R = x position, G = y position (0..255): a crop's box can be read back from its pixels."""
-    xs = np.linspace(0, 255, W)[None, :].repeat(H, 0)
-    ys = np.linspace(0, 255, H)[:, None].repeat(W, 1)
-    rgb = np.stack([xs, ys, np.full_like(xs, 128)], axis=-1).round().astype(np.uint8)
-    return Image.fromarray(rgb, "RGB")
-
-
-def _draw(transform: object, img: Image.Image, n: int, seed: int) -> torch.Tensor:
-    torch.manual_seed(seed)
-    return torch.stack([transform(img)[0] for _ in range(n)])  # type: ignore[operator]
-
-
-def _box_stats(views: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(area fraction, flipped) per view from the R/G gradients at the view's borders."""
-    r, g = views[:, 0], views[:, 1]
-    width = (r[:, :, -1].mean(1) - r[:, :, 0].mean(1)).numpy()
-    height = (g[:, -1, :].mean(1) - g[:, 0, :].mean(1)).numpy()
-    return np.abs(width) * np.abs(height), width < 0
+from tests.data.view_paths import MEAN, STD, H, W, box_stats, draw, gradient, paths
 
 
 def test_crop_scale_and_flip_rate_match_the_reference() -> None:
-    ref, fast = _paths(rrc={"crop_min_scale": 0.2}, horizontal_flip={"prob": 0.5})
-    img = _gradient()
-    area_ref, flip_ref = _box_stats(_draw(ref, img, 1500, 0))
-    area_fast, flip_fast = _box_stats(_draw(fast, img, 1500, 1))
+    ref, fast = paths(rrc={"crop_min_scale": 0.2}, horizontal_flip={"prob": 0.5})
+    img = gradient()
+    area_ref, flip_ref = box_stats(draw(ref, img, 1500, 0))
+    area_fast, flip_fast = box_stats(draw(fast, img, 1500, 1))
     # Area fraction ~ U[0.2, 1] before the fit test: the same quantiles on both paths.
     for q in (0.1, 0.25, 0.5, 0.75, 0.9):
         assert abs(np.quantile(area_ref, q) - np.quantile(area_fast, q)) < 0.04, q
@@ -66,8 +38,11 @@ def test_rrc_box_follows_torchvisions_law() -> None:
     torch.manual_seed(0)
     ours = np.array([rrc_box(H, W, (0.08, 1.0)) for _ in range(4000)], dtype=float)
     theirs = np.array(
-        [v2.RandomResizedCrop.get_params(torch.zeros(1, H, W), [0.08, 1.0], [3 / 4, 4 / 3])
-         for _ in range(4000)], dtype=float,
+        [
+            v2.RandomResizedCrop.get_params(torch.zeros(1, H, W), [0.08, 1.0], [3 / 4, 4 / 3])
+            for _ in range(4000)
+        ],
+        dtype=float,
     )
     for stats in (ours, theirs):  # every box fits inside the image
         assert (stats[:, 0] + stats[:, 2] <= H).all() and (stats[:, 1] + stats[:, 3] <= W).all()
@@ -85,13 +60,13 @@ def _changed(views: torch.Tensor, plain: torch.Tensor) -> np.ndarray:
 @pytest.mark.parametrize("block", ["brightness", "contrast", "saturation", "hue"])
 def test_colour_jitter_application_rate_matches(block: str) -> None:
     jitter = {"prob": 0.6, block: 0.4 if block != "hue" else 0.2}
-    ref, fast = _paths(rrc={"crop_min_scale": 1.0}, color_jitter=jitter)
+    ref, fast = paths(rrc={"crop_min_scale": 1.0}, color_jitter=jitter)
     # A smooth colour ramp: every jitter op changes it unless its factor is ~1.
     rgb = np.stack(np.meshgrid(np.linspace(40, 220, 16), np.linspace(60, 200, 16)), -1)
     img = Image.fromarray(np.dstack([rgb, np.full((16, 16), 90)]).astype(np.uint8), "RGB")
-    plain = _paths(rrc={"crop_min_scale": 1.0})[0](img)[0]
-    rate_ref = _changed(_draw(ref, img, 800, 0), plain).mean()
-    rate_fast = _changed(_draw(fast, img, 800, 1), plain).mean()
+    plain = paths(rrc={"crop_min_scale": 1.0})[0](img)[0]
+    rate_ref = _changed(draw(ref, img, 800, 0), plain).mean()
+    rate_fast = _changed(draw(fast, img, 800, 1), plain).mean()
     assert abs(rate_ref - rate_fast) < 0.06
     assert 0.5 < rate_fast <= 0.63  # prob 0.6, less the draws whose factor is ~1
 
@@ -102,21 +77,21 @@ def test_grayscale_and_solarization_rates_match() -> None:
         ({"grayscale": {"prob": 0.3}}, lambda v: (v[:, 0] == v[:, 1]).flatten(1).all(1)),
         ({"solarization": {"prob": 0.3}}, lambda v: v[:, 0, 0, 0] < 0.5),  # 200 -> 55
     ):
-        ref, fast = _paths(rrc={"crop_min_scale": 1.0}, **entry)
-        rate_ref = detect(_draw(ref, img, 800, 0)).float().mean().item()
-        rate_fast = detect(_draw(fast, img, 800, 1)).float().mean().item()
+        ref, fast = paths(rrc={"crop_min_scale": 1.0}, **entry)
+        rate_ref = detect(draw(ref, img, 800, 0)).float().mean().item()
+        rate_fast = detect(draw(fast, img, 800, 1)).float().mean().item()
         assert abs(rate_ref - 0.3) < 0.05 and abs(rate_fast - 0.3) < 0.05, entry
 
 
 def test_hue_shift_distribution_matches() -> None:
     img = Image.new("RGB", (16, 16), (200, 60, 30))
-    ref, fast = _paths(rrc={"crop_min_scale": 1.0}, color_jitter={"prob": 1.0, "hue": 0.2})
+    ref, fast = paths(rrc={"crop_min_scale": 1.0}, color_jitter={"prob": 1.0, "hue": 0.2})
 
     def hues(views: torch.Tensor) -> np.ndarray:
         pixels = (views[:, :, 8, 8].numpy() * 255).round().astype(np.uint8)[None]
         return np.asarray(Image.fromarray(pixels, "RGB").convert("HSV"))[0, :, 0].astype(float)
 
-    h_ref, h_fast = hues(_draw(ref, img, 600, 0)), hues(_draw(fast, img, 600, 1))
+    h_ref, h_fast = hues(draw(ref, img, 600, 0)), hues(draw(fast, img, 600, 1))
     for q in (0.1, 0.5, 0.9):
         assert abs(np.quantile(h_ref, q) - np.quantile(h_fast, q)) < 6, q  # 255 = one turn
 
@@ -128,8 +103,9 @@ def test_deterministic_view_equals_reference_and_normalises() -> None:
     ref = MultiViewTransform(specs, mean, std)(img)
     fast = FastMultiView(specs, mean, std)(img)
     assert len(fast) == 2 and fast[0].shape == (3, 16, 16) and fast[0].dtype == torch.float32
-    expected = (torch.from_numpy(np.array(img)).permute(2, 0, 1) / 255 - torch.tensor(mean).view(
-        3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    expected = (
+        torch.from_numpy(np.array(img)).permute(2, 0, 1) / 255 - torch.tensor(mean).view(3, 1, 1)
+    ) / torch.tensor(std).view(3, 1, 1)
     torch.testing.assert_close(fast[1], expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(fast[0], ref[0], atol=1e-5, rtol=0)
 
@@ -184,8 +160,9 @@ def test_solarize_equalize_flip_and_grey_equal_the_reference() -> None:
         {"equalization": {"prob": 1.0}, "horizontal_flip": {"prob": 1.0}},
         {"grayscale": {"prob": 1.0}, "horizontal_flip": {"prob": 1.0}},
     ):
-        specs = parse_augmentations([{"crop_size": 37, "num_crops": 1, "rrc": {"enabled": False},
-                                      **entry}])
+        specs = parse_augmentations(
+            [{"crop_size": 37, "num_crops": 1, "rrc": {"enabled": False}, **entry}]
+        )
         ref = MultiViewTransform(specs, MEAN, STD)(img)[0]
         fast = FastMultiView(specs, MEAN, STD)(img)[0]
         assert fast.is_contiguous() and fast.shape == ref.shape == (3, 37, 53)
@@ -199,15 +176,28 @@ def test_float_fallback_without_opencv_follows_the_same_draws(
 ) -> None:
     from solo_diversity.data import fast_cpu
 
-    specs = parse_augmentations([{
-        "crop_size": 24, "num_crops": 2, "color_jitter": {
-            "prob": 0.8, "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
-        "grayscale": {"prob": 0.2}, "gaussian_blur": {"prob": 0.5},
-        "solarization": {"prob": 0.2}, "horizontal_flip": {"prob": 0.5},
-    }])
+    specs = parse_augmentations(
+        [
+            {
+                "crop_size": 24,
+                "num_crops": 2,
+                "color_jitter": {
+                    "prob": 0.8,
+                    "brightness": 0.4,
+                    "contrast": 0.4,
+                    "saturation": 0.4,
+                    "hue": 0.1,
+                },
+                "grayscale": {"prob": 0.2},
+                "gaussian_blur": {"prob": 0.5},
+                "solarization": {"prob": 0.2},
+                "horizontal_flip": {"prob": 0.5},
+            }
+        ]
+    )
     img = _photo()
-    with_cv2 = _draw(FastMultiView(specs, MEAN, STD), img, 40, 3)
+    with_cv2 = draw(FastMultiView(specs, MEAN, STD), img, 40, 3)
     monkeypatch.setattr(fast_cpu, "_cv2", lambda: None)
-    without = _draw(FastMultiView(specs, MEAN, STD), img, 40, 3)
+    without = draw(FastMultiView(specs, MEAN, STD), img, 40, 3)
     # Same draws, so the same crops and ops; only 8-bit vs float arithmetic differs.
     assert (with_cv2 - without).abs().mean() < 2 / 255

@@ -19,12 +19,12 @@ from solo_diversity.data.batch.pixels import (
     memory_pixels,
 )
 from solo_diversity.errors import UserError
-from tests.data.test_getitems import TRANSFORMS, _subset_with_unreadable
+from tests.data.batch_inputs import TRANSFORMS, subset_with_unreadable
 
 
 @pytest.mark.parametrize("backend", sorted(TRANSFORMS))
 def test_memory_gives_the_streaming_views(build_subset, images, noise_layout, backend):
-    subset, unreadable = _subset_with_unreadable(build_subset, images, noise_layout)
+    subset, unreadable = subset_with_unreadable(build_subset, images, noise_layout)
     n = len(subset)
     keys = [((5 * i + 1) % n, 77 + 31 * i) for i in range(n)] + [(3, 5), (3, 6)]
     streaming = PretrainDataset(subset, TRANSFORMS[backend](), ReadCounter())

@@ -12,6 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from solo_diversity.config.pretrain import resolve_pretrain_cfg
+from solo_diversity.config.run_config import every_minutes, every_n_steps
 from solo_diversity.data import (
     FastMultiView,
     MultiViewTransform,
@@ -22,14 +23,10 @@ from solo_diversity.data import (
 from solo_diversity.data.sampler import EpochSampler, LoaderPosition, StepBatches, sample_seeds
 from solo_diversity.errors import UserError
 from solo_diversity.run import checkpoint_files as files
-from solo_diversity.run.checkpoint import (
-    SoloCheckpointer,
-    every_minutes,
-    every_n_steps,
-)
+from solo_diversity.run.callbacks import SoloCheckpointer, VisitLedger
 from solo_diversity.run.resume import find_resumable
-from solo_diversity.run.visits import VisitLedger, count_dtype, entry_of, visit_summary
-from tests.data.test_datamodule import _TinyModule
+from solo_diversity.run.visits import count_dtype, entry_of, visit_summary
+from tests.data.tiny_module import TinyModule
 
 SPECS = [
     {
@@ -326,7 +323,7 @@ def _fit(dm, tmp_path, callbacks, ckpt_path=None, every=3, minutes=0, keep_prev=
     cfg = OmegaConf.create({"name": "tiny", "checkpoint": saving})
     saver = SoloCheckpointer(cfg, tmp_path / "tm", "v1", frequency_steps=0, keep_prev=keep_prev)
     torch.manual_seed(0)
-    model = _TinyModule()
+    model = TinyModule()
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,

@@ -19,14 +19,7 @@ import subprocess
 import numpy as np
 
 from solo_diversity.run.checkpoint_files import verify
-from tests.e2e.test_exact_resume import (
-    _command,
-    final_state,
-    kill_at,
-    max_abs_diff,
-    reference,  # noqa: F401 - the shared fixture, requested lazily
-    run_to_end,
-)
+from tests.e2e.resume_runs import child_command, final_state, kill_at, max_abs_diff, run_to_end
 from tests.tmpfs import mount_tmpfs, needs_namespace, rerun_in_namespace
 
 DISK_MB = 40  # about 8 checkpoints of the test's model
@@ -42,7 +35,7 @@ def test_a_full_disk_fails_in_one_line_and_auto_resume_continues_exactly(
     disk = tmp_path / "disk"
     mount_tmpfs(disk, DISK_MB)
     try:
-        cmd = _command(digits_indexes, disk, workers=0)
+        cmd = child_command(digits_indexes, disk, workers=0)
         filler = disk / "another-job.bin"
 
         def fill_the_disk() -> None:  # paused after step 5: the step-4 checkpoint exists

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Exact resume on ``data.format=dali`` (``dali.device=cpu``): kill, resume, compare bit for bit.
 
-The children, kill points and comparisons are :mod:`tests.e2e.test_exact_resume`'s; only the data
+The children, kill points and comparisons are :mod:`tests.e2e.resume_runs`'s; only the data
 path differs. DALI's views are drawn by the feed from each sample's (seed, pass, position), so a
 resumed epoch gets the uninterrupted run's crops and the final backbone must be identical to an
 uninterrupted DALI run's (which differs from the torchvision path's: other pixel kernels).
@@ -18,16 +18,18 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e.test_exact_resume import (
+from tests.e2e.resume_runs import (
     STEPS,
-    _command,
+    check_saved,
+    child_command,
     final_state,
     kill_at,
     kill_points,
     max_abs_diff,
+    one_line,
     run_to_end,
+    signal_points,
 )
-from tests.e2e.test_signals import _check_saved, _one_line, signal_points
 
 TAG = "SOLO_DIV_TEST_RUN"  # an environment variable that a run and all its children carry
 
@@ -41,7 +43,8 @@ def dali_command(
 
     ``workers`` feed processes run DALI's per-sample source (0: in the training process).
     """
-    return [*_command(digits_indexes, out, workers=workers), *DALI, f"++data.index_cache={cache}"]
+    cmd = child_command(digits_indexes, out, workers=workers)
+    return [*cmd, *DALI, f"++data.index_cache={cache}"]
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +91,10 @@ def test_dali_ctrl_c_between_checkpoints_and_sigterm_mid_step_then_resume_is_bit
     between, mid = signal_points(seed=21)  # mid is in epoch 1: DALI restarts part-way through it
     stopped = kill_at(cmd, out, f"end:{between}", sig=signal.SIGINT)
     assert stopped.returncode == 128 + signal.SIGINT
-    _check_saved(_one_line(stopped), between, "SIGINT (Ctrl-C)")
+    check_saved(one_line(stopped), between, "SIGINT (Ctrl-C)")
     stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM)
     assert stopped.returncode == 128 + signal.SIGTERM
-    _check_saved(_one_line(stopped), mid + 1, "SIGTERM")  # the batch in flight is trained on
+    check_saved(one_line(stopped), mid + 1, "SIGTERM")  # the batch in flight is trained on
     run_to_end(cmd, out)
     state, ledger, visits = final_state(out)
     assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)
@@ -128,7 +131,7 @@ def test_dali_feed_processes_die_with_a_sigkilled_run_and_ignore_a_group_sigterm
 
     def kill_the_run_alone() -> None:
         seen.update(_tagged(tag))
-        (run,) = [pid for pid, line in seen.items() if "tests.e2e.test_exact_resume" in line]
+        (run,) = [pid for pid, line in seen.items() if "tests.e2e.resume_runs" in line]
         os.kill(run, signal.SIGKILL)
         deadline = time.monotonic() + 5
         while (left := _tagged(tag)) and time.monotonic() < deadline:
@@ -144,7 +147,7 @@ def test_dali_feed_processes_die_with_a_sigkilled_run_and_ignore_a_group_sigterm
     mid = signal_points(seed=22)[1]  # resumed from step 4's checkpoint
     stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM, group=True)
     assert stopped.returncode == 128 + signal.SIGTERM
-    _check_saved(_one_line(stopped), mid + 1, "SIGTERM")
+    check_saved(one_line(stopped), mid + 1, "SIGTERM")
     run_to_end(cmd, out)
     state, ledger, visits = final_state(out)
     assert max_abs_diff(state, ref_state) == 0.0 and np.array_equal(visits, ref_visits)

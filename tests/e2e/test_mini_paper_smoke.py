@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.index.test_builtin import write_idx
+from tests.index.idx_files import write_idx
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,9 +46,21 @@ def test_the_smoke_runs_the_mini_papers_path_to_its_table_and_figure(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     run = subprocess.run(
-        ["bash", str(REPO / "scripts" / "mini_paper_fashion_mnist.sh"), "--smoke",
-         "--fashion-mnist-root", str(idx), "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+        [
+            "bash",
+            str(REPO / "scripts" / "mini_paper_fashion_mnist.sh"),
+            "--smoke",
+            "--fashion-mnist-root",
+            str(idx),
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "mini paper: " in run.stdout and " s for 3 cells x 1 seeds" in run.stdout
@@ -62,8 +74,11 @@ def test_the_smoke_runs_the_mini_papers_path_to_its_table_and_figure(tmp_path):
 
     report = out / "report"
     rows = _rows(report / "mini_paper_fashion_mnist.csv")
-    for row, cell in (("256 1,000 0.001", "simclr-n256"), ("60,000 4.3 0.23", "simclr-n60000"),
-                      ("raw pixels - -", "simclr-raw_pixels")):
+    for row, cell in (
+        ("256 1,000 0.001", "simclr-n256"),
+        ("60,000 4.3 0.23", "simclr-n60000"),
+        ("raw pixels - -", "simclr-raw_pixels"),
+    ):
         assert rows[row]["n"] == "1" and float(rows[row]["mean"]) == by_cell[cell]["acc1"]
     for ext in ("pdf", "svg", "png"):
         assert (report / f"mini_paper_fashion_mnist_acc_vs_D.{ext}").stat().st_size > 1000

@@ -12,7 +12,7 @@ from solo_diversity.errors import UserError
 from solo_diversity.index import open_index
 from solo_diversity.run.preflight import check_index_files, checkpoint_bytes
 from solo_diversity.run.pretrain import run_pretrain
-from tests.data.test_bad_image_guard import digits_png_index
+from tests.data.png_indexes import digits_png_index
 
 SMALL = ["data.val_path=null", "optimizer.batch_size=32", "+backbone.kwargs.width=8"]
 

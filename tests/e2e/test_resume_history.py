@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """A run killed twice and resumed keeps its whole history: CSV rows, TensorBoard, ledger counters.
 
-The children are :mod:`tests.e2e.test_exact_resume`'s, logging every step to CSV and TensorBoard
+The children are :mod:`tests.e2e.resume_runs`'s, logging every step to CSV and TensorBoard
 and validating 4 times. Both kills land after a checkpoint, with steps already logged past it
 (which the resumed process logs again): the resumed run's ``metrics.csv`` must hold exactly the
 rows of an uninterrupted run, and ``ledger.json`` must count every step of the three processes.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.e2e.test_exact_resume import STEPS, _command, kill_at, run_to_end
+from tests.e2e.resume_runs import STEPS, child_command, kill_at, run_to_end
 
 # A kill with batch 7 in flight (checkpoint at 4, steps 5 and 6 logged), then one after step 18
 # (checkpoint at 16; steps 17 and 18 logged, and the validation at step 14 between).
@@ -27,7 +27,7 @@ DIFFERS = {"ledger/resumes"}
 
 def _logged(digits_indexes: dict[str, Path], out: Path) -> list[str]:
     return [
-        *_command(digits_indexes, out, workers=0),
+        *child_command(digits_indexes, out, workers=0),
         f"data.val_path={digits_indexes['test']}",  # validation at steps 7, 14, 21 and 28
         "++loggers=[csv,tensorboard]",
         "+log_every_n_steps=1",

@@ -4,46 +4,69 @@
 from __future__ import annotations
 
 import logging
+import shutil
 
-import lightning.pytorch as pl
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
 from solo_diversity.errors import UserError
 from solo_diversity.index import build_index, open_index
 from solo_diversity.run import checkpoint_files as files
 from solo_diversity.run.identity import subset_digest
 from solo_diversity.run.pretrain import run_pretrain
+from tests.conftest import CONFIG_DIR, TINY_RUN
+from tests.e2e.in_process import StopAt, snapshot
 
 TAIL = "resume with the checkpoint's index, data.fraction, budget and devices, or start a new run"
 
 
-def snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+BASE = [
+    "data.val_path=null",
+    "optimizer.batch_size=32",
+    "budget.C=384",
+    "+backbone.kwargs.width=8",
+    "checkpoint.every_n_steps=4",
+    "checkpoint.keep_prev=true",
+]
+
+
+@pytest.fixture(scope="module")
+def finished_template(tmp_path_factory):
+    """The 12-step run of :func:`finished_run`, trained once for the module.
+
+    Returns its folder: ``own/train.h5`` (its own digits index) and ``trained_models/``.
+    """
+    root = tmp_path_factory.mktemp("finished")
+    train = build_index("digits", root / "own" / "train.h5", split="train", seed=0)
+    overrides = [
+        f"data.train_path={train}",
+        f"checkpoint.dir={root / 'trained_models'}",
+        "data.num_workers=0",
+        *TINY_RUN,
+        *BASE,
+    ]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.2"):
+        run_pretrain(compose(config_name="simclr_div", overrides=overrides))
+    return root
 
 
 @pytest.fixture
-def finished_run(compose_cfg, tmp_path):
+def finished_run(finished_template, compose_cfg, tmp_path):
     """A 12-step run on its own digits index with step checkpoints at 4 and 8 kept.
 
+    A copy of the module's run (index and checkpoints) under ``tmp_path``, so that each test may
+    rebuild the index or write beside the checkpoints: the paths it reads and writes are its own.
     Returns ``(make_cfg, index path, step-4 checkpoint)``.
     """
-    train = build_index("digits", tmp_path / "own" / "train.h5", split="train", seed=0)
-    base = [
-        f"data.train_path={train}",
-        "data.val_path=null",
-        "optimizer.batch_size=32",
-        "budget.C=384",
-        "+backbone.kwargs.width=8",
-        "checkpoint.every_n_steps=4",
-        "checkpoint.keep_prev=true",
-    ]
+    for part in ("own", "trained_models"):
+        shutil.copytree(finished_template / part, tmp_path / part)
+    train = tmp_path / "own" / "train.h5"
 
     def make(*extra: str):
-        return compose_cfg(overrides=[*base, *extra])
+        return compose_cfg(overrides=[f"data.train_path={train}", *BASE, *extra])
 
-    result = run_pretrain(make())
-    (step4,) = result.checkpoint.parent.glob("*-step=4.ckpt")
+    (step4,) = (tmp_path / "trained_models").glob("simclr/*/*-step=4.ckpt")
     return make, train, step4
 
 
@@ -101,17 +124,6 @@ def test_a_checkpoint_without_an_identity_still_resumes(finished_run, caplog):
         f"{old} stores no run identity (written before identities were kept); resuming without "
         "checking its index, subset, plan and world size"
     ]
-
-
-class StopAt(pl.Callback):
-    """Interrupt training as Ctrl-C would, after a given optimizer step."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.global_step == self.step:
-            raise KeyboardInterrupt
 
 
 def test_auto_resume_after_the_index_was_rebuilt_starts_a_new_run(compose_cfg, tmp_path, capsys):

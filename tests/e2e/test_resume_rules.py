@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -27,8 +28,8 @@ from solo_diversity.run.identity import setting_changes
 from solo_diversity.run.pretrain import run_pretrain
 from solo_diversity.run.resume import AutoResume, auto_resume
 from tests.conftest import CONFIG_DIR, REPO, TINY_RUN
+from tests.e2e.in_process import StopAt, snapshot
 from tests.e2e.solo_yamls import write_suite
-from tests.e2e.test_resume_identity import StopAt, snapshot
 
 SMALL = [
     "data.val_path=null",
@@ -112,15 +113,34 @@ def test_auto_resume_declines_a_run_with_another_lr_and_says_why(tmp_path, capsy
     ]
 
 
+@pytest.fixture(scope="module")
+def interrupted_template(digits_indexes, tmp_path_factory):
+    """The run of :func:`interrupted`, stopped once for the module; returns its checkpoint.dir."""
+    models = tmp_path_factory.mktemp("interrupted") / "trained_models"
+    overrides = [
+        f"data.train_path={digits_indexes['train']}",
+        f"checkpoint.dir={models}",
+        "data.num_workers=0",
+        *TINY_RUN,
+        *SMALL,
+        "auto_resume.enabled=true",
+    ]
+    with pytest.raises(SystemExit):
+        run_pretrain(_compose(overrides), callbacks=[StopAt(5)])
+    return models
+
+
 @pytest.fixture
-def interrupted(compose_cfg, tmp_path):
-    """A 12-step auto-resume run stopped (Ctrl-C) after step 5; returns (make_cfg, run folder)."""
+def interrupted(interrupted_template, compose_cfg, tmp_path):
+    """A 12-step auto-resume run stopped (Ctrl-C) after step 5; returns (make_cfg, run folder).
+
+    A copy of the module's stopped run in this test's ``checkpoint.dir`` (a neutral setting).
+    """
 
     def make(*extra):
         return compose_cfg(overrides=[*SMALL, "auto_resume.enabled=true", *extra])
 
-    with pytest.raises(SystemExit):
-        run_pretrain(make(), callbacks=[StopAt(5)])
+    shutil.copytree(interrupted_template, tmp_path / "trained_models")
     (args,) = (tmp_path / "trained_models" / "simclr").glob("*/args.json")
     return make, args.parent
 

@@ -4,7 +4,7 @@
 Two auto-resumes of one interrupted run used to both resume into its folder (one crashed in the
 CSV logger, a stray checkpoint stayed behind). Now exactly one trains and the other stops with one
 line and exit code 2 before it writes anything; a lock left by a SIGKILLed run is taken over.
-The children are :mod:`tests.e2e.test_exact_resume`'s.
+The children are :mod:`tests.e2e.resume_runs`'s.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from solo_diversity.run.lock import (
     writes_run,
 )
 from tests.conftest import REPO
-from tests.e2e.test_exact_resume import STEPS, _command, _env, final_state, kill_at
+from tests.e2e.resume_runs import STEPS, child_command, child_env, final_state, kill_at
 
 # A process that takes the lock on the folder in argv[1], says so, and keeps it.
 HOLD = (
@@ -115,7 +115,7 @@ def test_two_auto_resumes_of_one_run_one_trains_and_the_other_stops_with_one_lin
     digits_indexes, tmp_path
 ):
     out = tmp_path / "twice"
-    cmd = _command(digits_indexes, out, workers=0)
+    cmd = child_command(digits_indexes, out, workers=0)
     killed = kill_at(cmd, out, "end:5")  # a SIGKILLed run: its checkpoint of step 4, its lock
     (run_dir,) = (out / "trained_models" / "simclr").glob("*")
     dead = json.loads((run_dir / LOCK_NAME).read_text())["pid"]
@@ -126,7 +126,7 @@ def test_two_auto_resumes_of_one_run_one_trains_and_the_other_stops_with_one_lin
         subprocess.Popen(
             cmd,
             cwd=REPO,
-            env=_env(out, "start:0"),
+            env=child_env(out, "start:0"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Ctrl-C, SIGTERM and SLURM's requeue signal: saved at a step boundary, one line, exact resume.
 
-The children and their pause points are those of :mod:`tests.e2e.test_exact_resume`; here the
+The children and their pause points are those of :mod:`tests.e2e.resume_runs`; here the
 parent sends SIGINT, SIGTERM or SIGUSR1 at the pause instead of SIGKILL. A stopped run must exit
 with 128 + the signal number and exactly one line on stderr naming the checkpoint, which holds
 exactly the trained steps (ledger and visit counts included); the resumed run must end
@@ -11,8 +11,6 @@ bit-identical to the uninterrupted reference with equal per-image visit counts.
 from __future__ import annotations
 
 import os
-import random
-import re
 import shlex
 import shutil
 import signal
@@ -22,57 +20,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from solo_diversity.run.checkpoint_files import verify
 from solo_diversity.run.interrupt import hydra_quoted, requeue_slurm_job, resume_hint
 from tests.conftest import REPO
-from tests.e2e.test_exact_resume import (
-    EVERY,
+from tests.e2e.resume_runs import (
     STEPS,
-    Stopped,
-    _command,
-    _env,
+    check_saved,
+    child_command,
+    child_env,
     final_state,
     kill_at,
     max_abs_diff,
-    reference,  # noqa: F401 - the shared fixture
+    one_line,
     run_to_end,
+    signal_points,
 )
-
-LINE = re.compile(
-    r"interrupted by (?P<label>.+?) at step (?P<step>\d+): saved (?P<path>.+?\.ckpt); (?P<rest>.*)"
-)
-
-
-def _one_line(stopped: Stopped) -> re.Match:
-    """The single ``interrupted ...`` line on stderr, and no traceback."""
-    lines = [line for line in stopped.stderr.splitlines() if line.startswith("interrupted")]
-    assert len(lines) == 1, stopped.stdout[-2000:] + stopped.stderr[-3000:]
-    assert "Traceback" not in stopped.stderr + stopped.stdout
-    match = LINE.fullmatch(lines[0])
-    assert match, lines[0]
-    return match
-
-
-def _check_saved(match: re.Match, step: int, label: str, global_batch: int = 32) -> Path:
-    """The line names ``step`` and ``label``, and its checkpoint holds exactly ``step`` steps."""
-    path = Path(match["path"])
-    assert (match["label"], int(match["step"])) == (label, step)
-    assert path.name.endswith(f"-step={step}.ckpt") and verify(path) is None
-    stored = torch.load(path, map_location="cpu", weights_only=False)
-    assert stored["global_step"] == step
-    assert stored["budget_ledger"]["steps"] == step
-    assert stored["budget_ledger"]["images_seen"] == global_batch * step
-    assert int(stored["callbacks"]["VisitLedger"]["counts"].sum()) == global_batch * step
-    return path
-
-
-def signal_points(seed: int) -> tuple[int, int]:
-    """A step between two checkpoints in epoch 0, and a step of epoch 1 to signal inside."""
-    rng = random.Random(seed)
-    between = rng.choice([s for s in range(EVERY + 1, 12) if s % EVERY])
-    return between, rng.randrange(13, 22)
 
 
 @pytest.mark.parametrize(
@@ -83,25 +46,25 @@ def signal_points(seed: int) -> tuple[int, int]:
 def test_signal_between_checkpoints_and_mid_step_then_resume_is_bit_identical(
     digits_indexes,
     tmp_path,
-    reference,  # noqa: F811 - the imported fixture
+    reference,
     first,
     second,
 ):
     ref_state, ref_ledger, ref_visits = reference
     out = tmp_path / "signalled"
-    cmd = _command(digits_indexes, out, workers=0)
+    cmd = child_command(digits_indexes, out, workers=0)
     between, mid = signal_points(seed=first)
     labels = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
 
     stopped = kill_at(cmd, out, f"end:{between}", sig=first)  # after step `between`
     assert stopped.returncode == 128 + first
-    match = _one_line(stopped)
-    path = _check_saved(match, between, labels[first])
+    match = one_line(stopped)
+    path = check_saved(match, between, labels[first])
     assert match["rest"] == f"resume with {resume_hint(path)}"
 
     stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=second)  # batch mid + 1 in flight
     assert stopped.returncode == 128 + second
-    _check_saved(_one_line(stopped), mid + 1, labels[second])
+    check_saved(one_line(stopped), mid + 1, labels[second])
 
     run_to_end(cmd, out)
     state, ledger, visits = final_state(out)
@@ -122,19 +85,19 @@ def _quoted_dir(cmd: list[str]) -> list[str]:
 def test_sigterm_to_the_process_group_saves_and_the_pasted_hint_resumes_exactly(
     digits_indexes,
     tmp_path,
-    reference,  # noqa: F811
+    reference,
 ):
     """What ``timeout``, ``kill -TERM -PGID`` and SLURM send: the run and its two loader workers
     at once. The printed hint then goes through a shell, under a folder named with ``=`` and a
     space."""
     ref_state, _, ref_visits = reference
     out = tmp_path / "pre=empted run"
-    cmd = _quoted_dir(_command(digits_indexes, out, workers=2))
+    cmd = _quoted_dir(child_command(digits_indexes, out, workers=2))
     mid = signal_points(seed=23)[1]
     stopped = kill_at(cmd, out, f"mid-step:{mid}", sig=signal.SIGTERM, group=True)
     assert stopped.returncode == 128 + signal.SIGTERM
-    match = _one_line(stopped)
-    path = _check_saved(match, mid + 1, "SIGTERM")
+    match = one_line(stopped)
+    path = check_saved(match, mid + 1, "SIGTERM")
     assert match["rest"] == f"resume with {resume_hint(path)}" and "=empted run/" in str(path)
 
     pasted = match["rest"].removeprefix("resume with auto_resume.enabled=true or ")
@@ -142,7 +105,7 @@ def test_sigterm_to_the_process_group_saves_and_the_pasted_hint_resumes_exactly(
     resumed = subprocess.run(
         ["bash", "-c", f"{without_auto} {pasted}"],
         cwd=REPO,
-        env=_env(out, None),
+        env=child_env(out, None),
         capture_output=True,
         text=True,
         timeout=900,
@@ -182,16 +145,16 @@ def test_requeue_without_scontrol_names_the_job():
 def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_exactly(
     digits_indexes,
     tmp_path,
-    reference,  # noqa: F811
+    reference,
 ):
     ref_state, _, ref_visits = reference
     out = tmp_path / "slurm"
-    cmd = _command(digits_indexes, out, workers=0)
+    cmd = child_command(digits_indexes, out, workers=0)
     env = _slurm_env()
     stopped = kill_at(cmd, out, "end:3", sig=signal.SIGUSR1, env=env)
     assert stopped.returncode == 128 + signal.SIGUSR1
-    match = _one_line(stopped)
-    path = _check_saved(match, 3, "SLURM's requeue signal SIGUSR1")
+    match = one_line(stopped)
+    path = check_saved(match, 3, "SLURM's requeue signal SIGUSR1")
     assert match["rest"] == (
         f"could not requeue SLURM job 4242 (scontrol not found); resubmit with {resume_hint(path)}"
     )
@@ -204,7 +167,7 @@ def test_slurm_requeue_signal_saves_and_the_requeued_job_resumes_exactly(
 
 def test_a_second_ctrl_c_inside_a_step_stops_at_once_without_saving(digits_indexes, tmp_path):
     out = tmp_path / "twice"
-    cmd = _command(digits_indexes, out, workers=0)
+    cmd = child_command(digits_indexes, out, workers=0)
     stopped = kill_at(cmd, out, "mid-step:5:hold", sig=signal.SIGINT, then=signal.SIGINT)
     assert stopped.returncode == 1  # Lightning's exit status after a KeyboardInterrupt
     (run_dir,) = (out / "trained_models" / "simclr").glob("*")
@@ -222,14 +185,14 @@ def test_a_second_ctrl_c_inside_a_step_stops_at_once_without_saving(digits_index
 def test_ddp_ranks_stop_at_the_same_step_when_only_rank_zero_is_signalled(digits_indexes, tmp_path):
     out = tmp_path / "ddp"
     cmd = [
-        *_command(digits_indexes, out, workers=0),
+        *child_command(digits_indexes, out, workers=0),
         "accelerator=cpu",
         "devices=2",
         "strategy=ddp",
     ]
     stopped = kill_at(cmd, out, "end:3", sig=signal.SIGTERM)  # rank 1 gets no signal
     assert stopped.returncode == 128 + signal.SIGTERM
-    _check_saved(_one_line(stopped), 3, "SIGTERM", global_batch=64)  # both ranks' counts
+    check_saved(one_line(stopped), 3, "SIGTERM", global_batch=64)  # both ranks' counts
     run_to_end(cmd, out)
     _, ledger, visits = final_state(out)
     assert ledger["world_size"] == 2 and ledger["optimizer_steps"] == 32 * STEPS // 64

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
-from tests.data.test_bad_image_guard import digits_png_index
+from tests.data.png_indexes import digits_png_index
 
 
 def pretrain(tmp_path, *overrides):

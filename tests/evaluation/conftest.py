@@ -19,8 +19,12 @@ from tests.conftest import CONFIG_DIR
 QUIET = ["+enable_progress_bar=false", "+enable_model_summary=false"]
 
 
-def write_checkpoint(folder: Path, state: dict[str, torch.Tensor], args: dict[str, Any] | None,
-                     name: str = "run-abc-ep=1.ckpt") -> Path:
+def write_checkpoint(
+    folder: Path,
+    state: dict[str, torch.Tensor],
+    args: dict[str, Any] | None,
+    name: str = "run-abc-ep=1.ckpt",
+) -> Path:
     """``{folder}/{name}`` holding ``{"state_dict": state}``, with ``args.json`` beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -33,12 +37,14 @@ def write_checkpoint(folder: Path, state: dict[str, torch.Tensor], args: dict[st
 def solo_state(backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A solo-learn method's state dict: ``backbone.*`` plus projector/classifier extras."""
     state = {f"backbone.{k}": v.clone() for k, v in backbone.state_dict().items()}
-    state.update({
-        "projector.0.weight": torch.randn(16, 8),
-        "classifier.weight": torch.randn(10, 8),
-        "classifier.bias": torch.zeros(10),
-        "momentum_backbone.conv1.weight": torch.randn(1),
-    })
+    state.update(
+        {
+            "projector.0.weight": torch.randn(16, 8),
+            "classifier.weight": torch.randn(10, 8),
+            "classifier.bias": torch.zeros(10),
+            "momentum_backbone.conv1.weight": torch.randn(1),
+        }
+    )
     return state
 
 
@@ -47,11 +53,19 @@ def tiny_checkpoint(tmp_path: Path, digits_indexes: dict[str, Path]) -> Path:
     """A small_cnn (width 4) digits checkpoint whose args.json says ``dali.device: gpu``."""
     torch.manual_seed(0)
     args = {
-        "name": "simclr-digits", "method": "simclr", "seed": 5,
+        "name": "simclr-digits",
+        "method": "simclr",
+        "seed": 5,
         "backbone": {"name": "small_cnn", "kwargs": {"width": 4}},
-        "data": {"dataset": "digits", "train_path": str(digits_indexes["train"]),
-                 "val_path": str(digits_indexes["test"]), "format": "h5", "crop_size": 8,
-                 "fraction": -1, "num_workers": 0},
+        "data": {
+            "dataset": "digits",
+            "train_path": str(digits_indexes["train"]),
+            "val_path": str(digits_indexes["test"]),
+            "format": "h5",
+            "crop_size": 8,
+            "fraction": -1,
+            "num_workers": 0,
+        },
         "dali": {"device": "gpu"},  # solo-learn writes this even for image-folder runs
         "budget_plan": {"C": 1000, "C_eff": 992, "N": 1438},
     }

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from tests.evaluation.test_checkpoints import torchvision_resnet18
+from tests.evaluation.probe_inputs import torchvision_resnet18
 
 RUN_ID = "3kq9x2ab"  # wandb's run id, also the folder name
 NAME = "simclr-imagenet100"
@@ -28,8 +28,13 @@ def _augmentation(crop_size: int) -> dict[str, Any]:
     """solo-learn's ``augmentations/symmetric.yaml`` as args.json stores it (one entry)."""
     return {
         "rrc": {"enabled": True, "crop_min_scale": 0.08, "crop_max_scale": 1.0},
-        "color_jitter": {"prob": 0.8, "brightness": 0.8, "contrast": 0.8, "saturation": 0.8,
-                         "hue": 0.2},
+        "color_jitter": {
+            "prob": 0.8,
+            "brightness": 0.8,
+            "contrast": 0.8,
+            "saturation": 0.8,
+            "hue": 0.2,
+        },
         "grayscale": {"prob": 0.2},
         "gaussian_blur": {"prob": 0.5},
         "solarization": {"prob": 0.0},
@@ -47,18 +52,41 @@ def solo_learn_args(train: Path, val: Path, crop_size: int) -> dict[str, Any]:
         "method": "simclr",
         "backbone": {"name": "resnet18", "kwargs": {}},
         "method_kwargs": {"proj_hidden_dim": 64, "proj_output_dim": 32, "temperature": 0.2},
-        "data": {"dataset": "imagenet100", "train_path": str(train), "val_path": str(val),
-                 "format": "image_folder", "num_workers": 4, "no_labels": False, "fraction": -1,
-                 "num_classes": 100, "num_large_crops": 2, "num_small_crops": 0},
-        "optimizer": {"name": "lars", "batch_size": 128, "lr": 0.3, "classifier_lr": 0.1,
-                      "weight_decay": 0.0001,
-                      "kwargs": {"clip_lr": True, "eta": 0.02, "exclude_bias_n_norm": True,
-                                 "momentum": 0.9},
-                      "exclude_bias_n_norm_wd": False},
-        "scheduler": {"name": "warmup_cosine", "lr_decay_steps": None, "min_lr": 0.0,
-                      "warmup_start_lr": 3e-05, "warmup_epochs": 10, "interval": "step"},
-        "checkpoint": {"enabled": True, "dir": "trained_models", "frequency": 1,
-                       "keep_prev": False},
+        "data": {
+            "dataset": "imagenet100",
+            "train_path": str(train),
+            "val_path": str(val),
+            "format": "image_folder",
+            "num_workers": 4,
+            "no_labels": False,
+            "fraction": -1,
+            "num_classes": 100,
+            "num_large_crops": 2,
+            "num_small_crops": 0,
+        },
+        "optimizer": {
+            "name": "lars",
+            "batch_size": 128,
+            "lr": 0.3,
+            "classifier_lr": 0.1,
+            "weight_decay": 0.0001,
+            "kwargs": {"clip_lr": True, "eta": 0.02, "exclude_bias_n_norm": True, "momentum": 0.9},
+            "exclude_bias_n_norm_wd": False,
+        },
+        "scheduler": {
+            "name": "warmup_cosine",
+            "lr_decay_steps": None,
+            "min_lr": 0.0,
+            "warmup_start_lr": 3e-05,
+            "warmup_epochs": 10,
+            "interval": "step",
+        },
+        "checkpoint": {
+            "enabled": True,
+            "dir": "trained_models",
+            "frequency": 1,
+            "keep_prev": False,
+        },
         "auto_resume": {"enabled": True, "max_hours": 36},
         "max_epochs": 400,
         "devices": [0, 1],
@@ -101,7 +129,17 @@ def write_run(root: Path, train: Path, val: Path, crop_size: int = 32) -> Path:
     folder.mkdir(parents=True)
     (folder / "args.json").write_text(json.dumps(solo_learn_args(train, val, crop_size)))
     checkpoint = folder / f"{NAME}-{RUN_ID}-ep=399.ckpt"
-    torch.save({"epoch": 399, "global_step": 39_600, "pytorch-lightning_version": "2.1.0",
-                "state_dict": solo_learn_state(), "loops": {}, "callbacks": {},
-                "optimizer_states": [], "lr_schedulers": []}, checkpoint)
+    torch.save(
+        {
+            "epoch": 399,
+            "global_step": 39_600,
+            "pytorch-lightning_version": "2.1.0",
+            "state_dict": solo_learn_state(),
+            "loops": {},
+            "callbacks": {},
+            "optimizer_states": [],
+            "lr_schedulers": [],
+        },
+        checkpoint,
+    )
     return checkpoint

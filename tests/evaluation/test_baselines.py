@@ -42,8 +42,9 @@ def test_random_init_is_the_backbone_a_run_with_that_seed_starts_from(compose_cf
     assert ours.keys() == fresh.keys()
     assert all(torch.equal(ours[k], fresh[k]) for k in ours)
     # another seed is another initialisation
-    other = load_backbone(_baseline(compose_cfg, "random_init", seed=4), "small_cnn",
-                          kwargs={"width": 4}).state_dict()
+    other = load_backbone(
+        _baseline(compose_cfg, "random_init", seed=4), "small_cnn", kwargs={"width": 4}
+    ).state_dict()
     assert not torch.equal(other["features.0.weight"], ours["features.0.weight"])
 
 
@@ -51,7 +52,9 @@ def test_a_baseline_run_is_finished_without_a_ledger_and_says_what_it_is(compose
     ckpt = _baseline(compose_cfg, "raw_pixels")
     folder = ckpt.parent
     assert json.loads((folder / "baseline.json").read_text()) == {
-        "baseline": "raw_pixels", "steps": 0}
+        "baseline": "raw_pixels",
+        "steps": 0,
+    }
     assert not (folder / "ledger.json").exists()
     assert (folder / f"{ckpt.name}.sha256").read_text().split()[0]
     args = json.loads((folder / "args.json").read_text())
@@ -70,8 +73,10 @@ def test_raw_pixels_are_the_flattened_normalised_crop():
 
 def test_the_probe_reads_a_raw_pixel_baseline_and_files_it_as_untrained(compose_cfg, linear_cfg):
     ckpt = _baseline(compose_cfg, "raw_pixels")
-    cfg = linear_cfg(["probe.mode=features", "max_epochs=3", "optimizer.lr=0.1",
-                      "optimizer.weight_decay=0"], checkpoint=ckpt)
+    cfg = linear_cfg(
+        ["probe.mode=features", "max_epochs=3", "optimizer.lr=0.1", "optimizer.weight_decay=0"],
+        checkpoint=ckpt,
+    )
     record = run_linear(cfg).record
     assert record["baseline"] == "raw_pixels" and record["backbone"] == "raw_pixels"
     assert record["N"] is None and record["C"] is None and record["D"] is None  # it saw nothing
@@ -80,7 +85,10 @@ def test_the_probe_reads_a_raw_pixel_baseline_and_files_it_as_untrained(compose_
 
 def test_an_unknown_baseline_is_one_line(compose_cfg):
     cfg = compose_cfg("simclr_div", [*TINY, "++baseline=pixels"])
-    with pytest.raises(UserError, match=r"^baseline='pixels' is not one of random_init, "
-                                        r"raw_pixels \(or null\)$"):
+    with pytest.raises(
+        UserError,
+        match=r"^baseline='pixels' is not one of random_init, "
+        r"raw_pixels \(or null\)$",
+    ):
         run_pretrain(cfg)
     assert OmegaConf.select(cfg, "baseline") == "pixels"

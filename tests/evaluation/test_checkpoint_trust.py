@@ -15,11 +15,13 @@ from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.models.backbones import build_backbone
 from solo_diversity.run import checkpoint_files as files
 from tests.evaluation.conftest import solo_state, write_checkpoint
-from tests.evaluation.test_knn_main import knn_cfg
+from tests.evaluation.probe_inputs import knn_cfg
 
-MISMATCH = (r"^checkpoint {path} does not match its checksum: its sha256 [0-9a-f]{{12}} differs "
-            r"from {name}\.sha256 \([0-9a-f]{{12}}\): the file is truncated or corrupt; copy it "
-            r"again from the run$")
+MISMATCH = (
+    r"^checkpoint {path} does not match its checksum: its sha256 [0-9a-f]{{12}} differs "
+    r"from {name}\.sha256 \([0-9a-f]{{12}}\): the file is truncated or corrupt; copy it "
+    r"again from the run$"
+)
 
 
 def test_the_probe_on_a_file_that_is_no_checkpoint_is_one_line(linear_cfg, tmp_path):
@@ -37,16 +39,22 @@ def test_the_probe_on_a_file_that_is_no_checkpoint_is_one_line(linear_cfg, tmp_p
 def test_main_knn_on_a_file_that_is_no_checkpoint_is_one_line(tmp_path):
     junk = tmp_path / "notes.ckpt"
     junk.write_bytes(b"PK\x03\x04 truncated zip")
-    with pytest.raises(UserError, match=rf"^checkpoint {junk} cannot be read \(\w+: .*\); give a "
-                                        r"\.ckpt saved by main_pretrain\.py or solo-learn$"):
+    with pytest.raises(
+        UserError,
+        match=rf"^checkpoint {junk} cannot be read \(\w+: .*\); give a "
+        r"\.ckpt saved by main_pretrain\.py or solo-learn$",
+    ):
         run_knn(knn_cfg([f"pretrained_checkpoint_dir='{junk}'"]))
 
 
 def test_pretrain_method_must_agree_with_the_checkpoints_own(linear_cfg, tiny_checkpoint):
     # tiny_checkpoint's args.json says simclr: the record would file it under byol
-    with pytest.raises(UserError, match=rf"^pretrain_method=byol but checkpoint {tiny_checkpoint} "
-                                        r"was pretrained with simclr; set pretrain_method=simclr "
-                                        r"or leave it unset$"):
+    with pytest.raises(
+        UserError,
+        match=rf"^pretrain_method=byol but checkpoint {tiny_checkpoint} "
+        r"was pretrained with simclr; set pretrain_method=simclr "
+        r"or leave it unset$",
+    ):
         run_linear(linear_cfg(["pretrain_method=byol"]))
 
 
@@ -55,8 +63,9 @@ def test_pretrain_method_is_checked_against_the_config_stored_in_the_checkpoint(
     torch.save({"state_dict": {}, "solo_diversity": {"cfg": {"method": "dino"}}}, path)
     run = read_run_args(path)
     assert probe_method("dino", run, path) == "dino"
-    with pytest.raises(UserError, match="^pretrain_method=swav but checkpoint .* was pretrained "
-                                        "with dino;"):
+    with pytest.raises(
+        UserError, match="^pretrain_method=swav but checkpoint .* was pretrained with dino;"
+    ):
         probe_method("swav", run, path)
 
 
@@ -71,8 +80,11 @@ def test_solo_learns_two_names_of_barlow_twins_agree(tmp_path):
 def test_an_args_json_that_is_not_json_is_one_line(linear_cfg, tiny_checkpoint):
     args = tiny_checkpoint.parent / "args.json"
     args.write_text('{"method": "simclr", ')  # cut off mid-write
-    with pytest.raises(UserError, match=rf"^{args} \(beside checkpoint {tiny_checkpoint.name}\) "
-                                        r"is not a JSON object; restore it from the run$"):
+    with pytest.raises(
+        UserError,
+        match=rf"^{args} \(beside checkpoint {tiny_checkpoint.name}\) "
+        r"is not a JSON object; restore it from the run$",
+    ):
         run_linear(linear_cfg())
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torchvision import models
 
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import load_backbone, stem_of
@@ -14,16 +13,7 @@ from solo_diversity.evaluation.linear import run_linear
 from solo_diversity.models import backbones
 from solo_diversity.models.backbones import build_backbone
 from tests.evaluation.conftest import solo_state, write_checkpoint
-
-
-def torchvision_resnet18(small_stem: bool) -> nn.Module:
-    """solo-learn's ResNet-18: torchvision's with fc removed, and the CIFAR stem when asked."""
-    net = models.resnet18(weights=None)
-    net.fc = nn.Identity()
-    if small_stem:
-        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=2, bias=False)
-        net.maxpool = nn.Identity()
-    return net
+from tests.evaluation.probe_inputs import torchvision_resnet18
 
 
 @pytest.mark.parametrize("small_stem", [False, True])
@@ -52,16 +42,23 @@ def test_without_conv1_the_fallback_rule_decides(tmp_path):
 def test_a_checkpoint_without_any_backbone_weight_is_refused(tmp_path):
     net = build_backbone("small_cnn", width=4)
     path = write_checkpoint(tmp_path, solo_state(net), {"backbone": {"name": "small_cnn"}})
-    with pytest.raises(UserError, match=r"no weights for backbone 'resnet18' \(0 of \d+ "
-                                        r"parameters and buffers\); its backbone is 'small_cnn'"):
+    with pytest.raises(
+        UserError,
+        match=r"no weights for backbone 'resnet18' \(0 of \d+ "
+        r"parameters and buffers\); its backbone is 'small_cnn'",
+    ):
         load_backbone(path, "resnet18", small_input_stem=True)
 
 
 def test_a_shape_mismatch_is_one_line_not_a_traceback(tmp_path):
-    path = write_checkpoint(tmp_path, solo_state(torchvision_resnet18(False)),
-                            {"backbone": {"name": "resnet18"}})
-    with pytest.raises(UserError, match=r"backbone 'resnet18'\) does not fit backbone "
-                                        r"'resnet50': layer1.0.conv1.weight is"):
+    path = write_checkpoint(
+        tmp_path, solo_state(torchvision_resnet18(False)), {"backbone": {"name": "resnet18"}}
+    )
+    with pytest.raises(
+        UserError,
+        match=r"backbone 'resnet18'\) does not fit backbone "
+        r"'resnet50': layer1.0.conv1.weight is",
+    ):
         load_backbone(path, "resnet50")
 
 
@@ -73,8 +70,9 @@ def test_the_checkpoints_method_reaches_build_backbone(tmp_path, monkeypatch):
         return build_backbone("small_cnn", width=4)
 
     monkeypatch.setitem(backbones.BACKBONES, "per_method_cnn", per_method)
-    monkeypatch.setattr(backbones, "METHOD_AWARE_BACKBONES",
-                        {*backbones.METHOD_AWARE_BACKBONES, "per_method_cnn"})
+    monkeypatch.setattr(
+        backbones, "METHOD_AWARE_BACKBONES", {*backbones.METHOD_AWARE_BACKBONES, "per_method_cnn"}
+    )
     state = solo_state(build_backbone("small_cnn", width=4))
     path = write_checkpoint(tmp_path / "a", state, {"method": "mocov3"})
     load_backbone(path, "per_method_cnn")
@@ -101,8 +99,12 @@ def test_the_probe_checkpoint_has_solo_learns_keys(linear_cfg, tmp_path):
 
 
 def test_auto_resume_continues_an_unfinished_probe_only(linear_cfg):
-    keys = ["max_epochs=1", "data.label_fraction=0.05", "checkpoint.enabled=true",
-            "auto_resume.enabled=true"]
+    keys = [
+        "max_epochs=1",
+        "data.label_fraction=0.05",
+        "checkpoint.enabled=true",
+        "auto_resume.enabled=true",
+    ]
     first = run_linear(linear_cfg(keys))
     assert first.checkpoint is not None
     (first.checkpoint.parent / "result.json").unlink()  # as if it had been interrupted
@@ -114,6 +116,9 @@ def test_auto_resume_continues_an_unfinished_probe_only(linear_cfg):
 
 def test_another_probe_set_without_its_paths_is_one_line(linear_cfg):
     # the run's paths hold the digits: a "cifar100" probe on them would be silently wrong
-    with pytest.raises(UserError, match=r"the probe set data.dataset=cifar100 is not the "
-                       r"pretraining set \(digits\); give its data.train_path and data.val_path"):
+    with pytest.raises(
+        UserError,
+        match=r"the probe set data.dataset=cifar100 is not the "
+        r"pretraining set \(digits\); give its data.train_path and data.val_path",
+    ):
         run_linear(linear_cfg(["data.dataset=cifar100"]))

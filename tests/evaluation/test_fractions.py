@@ -30,8 +30,9 @@ def test_label_subsets_are_stratified_and_nested(digits_indexes):
 def test_both_modes_probe_the_same_labelled_subsets(linear_cfg, tmp_path, digits_indexes, mode):
     per_class = np.bincount(open_index(digits_indexes["train"]).labels())
     for fraction in (0.05, 0.1):
-        run_linear(linear_cfg([f"probe.mode={mode}", f"data.label_fraction={fraction}",
-                               "max_epochs=1"]))
+        run_linear(
+            linear_cfg([f"probe.mode={mode}", f"data.label_fraction={fraction}", "max_epochs=1"])
+        )
     lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert [line["n_labelled"] for line in lines] == [
         sum(int(f * n + 0.5) for n in per_class) for f in (0.05, 0.1)

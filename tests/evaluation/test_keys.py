@@ -13,8 +13,14 @@ from solo_diversity.evaluation.settings import (
     resolve_linear_cfg,
 )
 
-ON_VALUES = {"mixup": 0.8, "cutmix": 1.0, "auto_augment": True, "finetune": True,
-             "optimizer.layer_decay": 0.65, "data.fraction": 0.1}
+ON_VALUES = {
+    "mixup": 0.8,
+    "cutmix": 1.0,
+    "auto_augment": True,
+    "finetune": True,
+    "optimizer.layer_decay": 0.65,
+    "data.fraction": 0.1,
+}
 
 
 def test_the_table_covers_every_case_here():
@@ -37,21 +43,28 @@ def test_an_unsupported_key_at_its_off_value_is_accepted(linear_cfg, key):
     resolve_linear_cfg(linear_cfg([f"++{key}={off}"]))
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("scheduler.name=reduce", "scheduler.name='reduce' is not supported (ReduceLROnPlateau"),
-    ("scheduler.name=exponential", "scheduler.name='exponential' is not supported (solo-learn"),
-    ("scheduler.name=cosine", "scheduler.name='cosine' is not supported (unknown); choose step,"),
-    ("scheduler.lr_decay_steps=null", "scheduler.name=step needs scheduler.lr_decay_steps"),
-    ("+scheduler.interval=batch", "scheduler.interval='batch' must be step or epoch"),
-    ("probe.mode=cached", "probe.mode='cached' is unknown; choose protocol or features"),
-    ("data.label_fraction=0", "data.label_fraction=0.0 must be in (0, 1]"),
-    ("data.train_views=2", "data.train_views=2 applies to probe.mode=features"),
-    ("max_epochs=0", "max_epochs=0 must be >= 1"),
-    ("+label_smoothing=1.0", "label_smoothing=1.0 must be in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("scheduler.name=reduce", "scheduler.name='reduce' is not supported (ReduceLROnPlateau"),
+        ("scheduler.name=exponential", "scheduler.name='exponential' is not supported (solo-learn"),
+        (
+            "scheduler.name=cosine",
+            "scheduler.name='cosine' is not supported (unknown); choose step,",
+        ),
+        ("scheduler.lr_decay_steps=null", "scheduler.name=step needs scheduler.lr_decay_steps"),
+        ("+scheduler.interval=batch", "scheduler.interval='batch' must be step or epoch"),
+        ("probe.mode=cached", "probe.mode='cached' is unknown; choose protocol or features"),
+        ("data.label_fraction=0", "data.label_fraction=0.0 must be in (0, 1]"),
+        ("data.train_views=2", "data.train_views=2 applies to probe.mode=features"),
+        ("max_epochs=0", "max_epochs=0 must be >= 1"),
+        ("+label_smoothing=1.0", "label_smoothing=1.0 must be in [0, 1)"),
+    ],
+)
 def test_bad_values_are_one_line(linear_cfg, override, message):
-    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[")):
+    with pytest.raises(
+        UserError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+    ):
         probe_settings(resolve_linear_cfg(linear_cfg([override])))
 
 

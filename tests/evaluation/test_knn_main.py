@@ -19,6 +19,7 @@ from solo_diversity.index import open_index, select_subset
 from solo_diversity.methods.knn import knn_accuracy
 from solo_diversity.run.pretrain import run_pretrain
 from tests.conftest import CONFIG_DIR, REPO, TINY_RUN
+from tests.evaluation.probe_inputs import knn_cfg
 
 SMALL = [
     "optimizer.batch_size=32",
@@ -45,11 +46,6 @@ def checkpoint(digits_indexes, tmp_path_factory) -> Path:
     ckpt = run_pretrain(cfg).checkpoint
     assert ckpt is not None
     return ckpt
-
-
-def knn_cfg(overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.2"):
-        return compose(config_name="knn_div", overrides=["num_workers=0", *overrides])
 
 
 def main_knn(cwd: Path, *overrides: str) -> subprocess.CompletedProcess[str]:

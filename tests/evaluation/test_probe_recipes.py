@@ -55,8 +55,7 @@ def test_unknown_method_or_scale_is_one_line() -> None:
         probe_recipe("simclr", "cifar10")
 
 
-def test_an_unset_lr_is_the_checkpoints_method_rate(linear_cfg, tiny_checkpoint,
-                                                     tmp_path) -> None:
+def test_an_unset_lr_is_the_checkpoints_method_rate(linear_cfg, tiny_checkpoint, tmp_path) -> None:
     run_linear(linear_cfg(["probe.mode=features", "max_epochs=1"]))
     lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert lines[-1]["lr"] == 1.0  # the tiny checkpoint is SimCLR: imagenet-100/simclr.yaml
@@ -66,8 +65,11 @@ def test_an_unset_lr_is_the_checkpoints_method_rate(linear_cfg, tiny_checkpoint,
     del args["method"]
     state = torch.load(tiny_checkpoint, weights_only=False)["state_dict"]
     unnamed = write_checkpoint(tmp_path / "unnamed", state, args)
-    run_linear(linear_cfg(["probe.mode=features", "max_epochs=1", "pretrain_method=swav"],
-                          checkpoint=unnamed))
+    run_linear(
+        linear_cfg(
+            ["probe.mode=features", "max_epochs=1", "pretrain_method=swav"], checkpoint=unnamed
+        )
+    )
     run_linear(linear_cfg(["probe.mode=features", "max_epochs=1", "optimizer.lr=0.05"]))
     lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert [line["lr"] for line in lines[-2:]] == [0.15, 0.05]

@@ -24,8 +24,9 @@ from solo_diversity.methods.optim import LARS
 
 def distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(n, m) exact Euclidean distances between the rows of a and b (flattened)."""
-    return torch.cdist(a.flatten(1).double(), b.flatten(1).double(),
-                       compute_mode="donot_use_mm_for_euclid_dist")
+    return torch.cdist(
+        a.flatten(1).double(), b.flatten(1).double(), compute_mode="donot_use_mm_for_euclid_dist"
+    )
 
 
 class Recorder(pl.Callback):
@@ -48,18 +49,20 @@ class Recorder(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.batches.setdefault(trainer.current_epoch, []).append(
-            (batch[0].clone(), batch[1].clone()))
+            (batch[0].clone(), batch[1].clone())
+        )
         self.backbone_training.add(pl_module.backbone.training)
 
 
 def test_each_epoch_draws_new_augmented_views_of_the_same_images(linear_cfg):
     rec = Recorder()
     # 50% of the digits (721 images, stratified) in one batch: each epoch is the whole set.
-    result = run_linear(linear_cfg(["data.label_fraction=0.5", "optimizer.batch_size=1000"]),
-                        callbacks=[rec])
+    result = run_linear(
+        linear_cfg(["data.label_fraction=0.5", "optimizer.batch_size=1000"]), callbacks=[rec]
+    )
     assert result.record["probe_mode"] == "protocol" and result.record["n_labelled"] == 721
-    (x0, y0), = rec.batches[0]
-    (x1, y1), = rec.batches[1]
+    ((x0, y0),) = rec.batches[0]
+    ((x1, y1),) = rec.batches[1]
     assert x0.shape == x1.shape == (721, 3, 8, 8)
     assert torch.equal(y0.sort().values, y1.sort().values)  # the same images, reshuffled
     assert not torch.equal(y0, y1)
@@ -71,10 +74,12 @@ def test_each_epoch_draws_new_augmented_views_of_the_same_images(linear_cfg):
 
 def test_features_mode_trains_on_the_same_cached_features_every_epoch(linear_cfg):
     rec = Recorder()
-    run_linear(linear_cfg(["probe.mode=features", "data.label_fraction=0.5",
-                           "optimizer.batch_size=1000"]), callbacks=[rec])
-    (f0, _), = rec.batches[0]
-    (f1, _), = rec.batches[1]
+    run_linear(
+        linear_cfg(["probe.mode=features", "data.label_fraction=0.5", "optimizer.batch_size=1000"]),
+        callbacks=[rec],
+    )
+    ((f0, _),) = rec.batches[0]
+    ((f1, _),) = rec.batches[1]
     assert f0.shape == (721, 16)  # small_cnn width 4: 16-d features, not images
     assert not torch.equal(f0, f1)  # reshuffled ...
     assert bool((distances(f1, f0).min(dim=1).values < 1e-5).all())  # ... but the same vectors
@@ -82,10 +87,19 @@ def test_features_mode_trains_on_the_same_cached_features_every_epoch(linear_cfg
 
 def test_the_configured_optimizer_scheduler_and_scaled_lr_run(linear_cfg):
     rec = Recorder()
-    result = run_linear(linear_cfg([
-        "optimizer.batch_size=64", "optimizer.lr=0.4", "optimizer.weight_decay=1e-4",
-        "max_epochs=3", "scheduler.lr_decay_steps=[1,2]", "data.label_fraction=0.1",
-    ]), callbacks=[rec])
+    result = run_linear(
+        linear_cfg(
+            [
+                "optimizer.batch_size=64",
+                "optimizer.lr=0.4",
+                "optimizer.weight_decay=1e-4",
+                "max_epochs=3",
+                "scheduler.lr_decay_steps=[1,2]",
+                "data.label_fraction=0.1",
+            ]
+        ),
+        callbacks=[rec],
+    )
     lr = 0.4 * 64 / 256
     assert rec.lrs == pytest.approx([lr, lr * 0.1, lr * 0.01])  # MultiStepLR per epoch, x0.1
     assert result.record["lr_scaled"] == pytest.approx(lr) and result.record["optimizer"] == "sgd"
@@ -98,24 +112,40 @@ def test_the_configured_optimizer_scheduler_and_scaled_lr_run(linear_cfg):
 
 
 def test_lr_is_scaled_by_batch_devices_and_nodes_over_256(linear_cfg):
-    cfg = resolve_linear_cfg(linear_cfg(["optimizer.batch_size=64", "devices=[0,1]",
-                                         "+num_nodes=2", "optimizer.lr=0.3",
-                                         "optimizer.weight_decay=0"]))
+    cfg = resolve_linear_cfg(
+        linear_cfg(
+            [
+                "optimizer.batch_size=64",
+                "devices=[0,1]",
+                "+num_nodes=2",
+                "optimizer.lr=0.3",
+                "optimizer.weight_decay=0",
+            ]
+        )
+    )
     settings = probe_settings(cfg)
     assert settings.optimizer.lr == pytest.approx(0.3 * 64 * 2 * 2 / 256)
     assert scaled_lr(1.0, 256, 1, 1) == 1.0
     # no accumulate_grad_batches factor in solo-learn's linear scaling
-    cfg = resolve_linear_cfg(linear_cfg(["+accumulate_grad_batches=4", "optimizer.lr=0.1",
-                                         "optimizer.weight_decay=0"]))
+    cfg = resolve_linear_cfg(
+        linear_cfg(["+accumulate_grad_batches=4", "optimizer.lr=0.1", "optimizer.weight_decay=0"])
+    )
     assert probe_settings(cfg).optimizer.lr == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize(("name", "cls", "expected"), [
-    ("sgd", torch.optim.SGD, {"momentum": 0.9}),
-    ("lars", LARS, {"momentum": 0.9, "eta": 1e-3, "clip_lr": False, "exclude_bias_n_norm": False}),
-    ("adamw", torch.optim.AdamW, {"betas": (0.9, 0.999)}),
-    ("adam", torch.optim.Adam, {}),
-])
+@pytest.mark.parametrize(
+    ("name", "cls", "expected"),
+    [
+        ("sgd", torch.optim.SGD, {"momentum": 0.9}),
+        (
+            "lars",
+            LARS,
+            {"momentum": 0.9, "eta": 1e-3, "clip_lr": False, "exclude_bias_n_norm": False},
+        ),
+        ("adamw", torch.optim.AdamW, {"betas": (0.9, 0.999)}),
+        ("adam", torch.optim.Adam, {}),
+    ],
+)
 def test_each_optimizer_gets_solo_learns_default_kwargs(linear_cfg, name, cls, expected):
     overrides = [f"optimizer.name={name}", "optimizer.lr=0.1", "optimizer.weight_decay=0"]
     settings = probe_settings(resolve_linear_cfg(linear_cfg(overrides)))
@@ -129,7 +159,8 @@ def test_each_optimizer_gets_solo_learns_default_kwargs(linear_cfg, name, cls, e
 
 def test_step_and_warmup_cosine_schedules_follow_upstreams_formulas():
     assert [step_decay(e, (60, 80)) for e in (0, 59, 60, 79, 80, 99)] == pytest.approx(
-        [1, 1, 0.1, 0.1, 0.01, 0.01])
+        [1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
     sch = ProbeScheduler("warmup_cosine", warmup_epochs=2, warmup_start_lr=0.01, min_lr=0.0)
     total, warmup, base = 100, 20, 0.5
     factors = [sch.factor(i, base_lr=base, total=total, warmup=warmup) * base for i in range(100)]
@@ -158,8 +189,15 @@ def test_the_dali_path_draws_new_views_each_epoch_too(digits_indexes, tmp_path):
     from solo_diversity.index import open_index, select_subset
 
     subset = select_subset(open_index(digits_indexes["train"]), 40 / 1438)
-    probe = ProbeData(8, (0.3,) * 3, (0.4,) * 3, data_format="dali", dali_device="cpu",
-                      num_workers=1, screen_cache=str(tmp_path))
+    probe = ProbeData(
+        8,
+        (0.3,) * 3,
+        (0.4,) * 3,
+        data_format="dali",
+        dali_device="cpu",
+        num_workers=1,
+        screen_cache=str(tmp_path),
+    )
     views = DaliTrainViews(probe, subset, batch_size=16, seed=5, drop_last=True)
     epochs = [list(views) for _ in range(2)]
     assert len(views) == 2 and [len(e) for e in epochs] == [2, 2]  # 40 // 16, last one dropped

@@ -9,11 +9,9 @@ import sys
 
 import torch
 
-from solo_diversity.data import decode_image
-from solo_diversity.index import open_index
 from tests.conftest import REPO
 from tests.evaluation.conftest import solo_state, write_checkpoint
-from tests.evaluation.test_checkpoints import torchvision_resnet18
+from tests.evaluation.probe_inputs import image_folder, torchvision_resnet18
 
 # scripts/linear/imagenet-100/barlow.yaml of solo-learn, with only the data paths changed.
 UPSTREAM_LINEAR_YAML = """\
@@ -67,24 +65,17 @@ precision: 16
 PRIVATE_WANDB = 'enabled: False\nentity: None\nproject: "solo-learn"\n'
 
 
-def image_folder(index_path, root, per_class):
-    """A class-folder tree of the first ``per_class`` PNG digits of each class."""
-    index = open_index(index_path)
-    labels = index.labels()
-    for label in range(10):
-        folder = root / f"class_{label}"
-        folder.mkdir(parents=True)
-        for position in [int(p) for p in (labels == label).nonzero()[0][:per_class]]:
-            decode_image(index.read_bytes(position)).save(folder / f"{position}.png")
-    return root
-
-
 def test_a_solo_learn_linear_yaml_runs_unchanged(tmp_path, digits_indexes):
     # A solo-learn Barlow Twins ResNet-18 checkpoint (CIFAR stem) of 8-px digits.
-    args = {"method": "barlow_twins", "backbone": {"name": "resnet18"},
-            "data": {"dataset": "digits", "crop_size": 8}, "dali": {"device": "gpu"}}
-    checkpoint = write_checkpoint(tmp_path / "pretrain", solo_state(torchvision_resnet18(True)),
-                                  args)
+    args = {
+        "method": "barlow_twins",
+        "backbone": {"name": "resnet18"},
+        "data": {"dataset": "digits", "crop_size": 8},
+        "dali": {"device": "gpu"},
+    }
+    checkpoint = write_checkpoint(
+        tmp_path / "pretrain", solo_state(torchvision_resnet18(True)), args
+    )
     train = image_folder(digits_indexes["train"], tmp_path / "imagenet-100" / "train", 12)
     val = image_folder(digits_indexes["test"], tmp_path / "imagenet-100" / "val", 6)
     config_dir = tmp_path / "linear"
@@ -95,10 +86,22 @@ def test_a_solo_learn_linear_yaml_runs_unchanged(tmp_path, digits_indexes):
     # sync_batchnorm: True and strategy: ddp stay, and results= needs no "+" although the YAML
     # has no such key.
     proc = subprocess.run(
-        [sys.executable, str(REPO / "main_linear.py"), "--config-path", str(config_dir),
-         "--config-name", "barlow.yaml", f"pretrained_feature_extractor='{checkpoint}'",
-         "accelerator=cpu", "max_epochs=3", "results=probes/linear.jsonl"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(REPO / "main_linear.py"),
+            "--config-path",
+            str(config_dir),
+            "--config-name",
+            "barlow.yaml",
+            f"pretrained_feature_extractor='{checkpoint}'",
+            "accelerator=cpu",
+            "max_epochs=3",
+            "results=probes/linear.jsonl",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "precision=16 is GPU-only" in proc.stdout

@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _settings(tmp: Path) -> RunSettings:
-    return RunSettings(results=tmp / "r.jsonl", runs=tmp / "runs", workdir=tmp,
-                       entry_dir=REPO, python="python")
+    return RunSettings(
+        results=tmp / "r.jsonl", runs=tmp / "runs", workdir=tmp, entry_dir=REPO, python="python"
+    )
 
 
 def _task(table: str, cell: str, tmp: Path):
@@ -79,18 +80,41 @@ def test_a_same_set_probe_keeps_the_runs_paths_and_adds_a_val_split_it_lacked(tm
 def test_the_slurm_sweep_asks_for_the_cells_resources(tmp_path):
     from solo_diversity.experiments.launch import ClusterOptions, sweep_command
 
-    settings = RunSettings(results=tmp_path / "r.jsonl", runs=tmp_path / "runs", workdir=tmp_path,
-                           entry_dir=REPO, python="python", devices=4, nodes=2)
+    settings = RunSettings(
+        results=tmp_path / "r.jsonl",
+        runs=tmp_path / "runs",
+        workdir=tmp_path,
+        entry_dir=REPO,
+        python="python",
+        devices=4,
+        nodes=2,
+    )
     tasks = plan_tasks("table1_cifar100", settings, [0, 1], ["simclr-f0.1", "dino-f1.0"])
-    cmd = sweep_command("table1_cifar100", tasks, settings, "slurm",
-                        ClusterOptions(partition="gpu", timeout_min=600, max_requeues=5))
-    assert cmd[:5] == ["python", "-m", "solo_diversity.experiments.sweep", "--multirun",
-                       "hydra/launcher=submitit_slurm"]
+    cmd = sweep_command(
+        "table1_cifar100",
+        tasks,
+        settings,
+        "slurm",
+        ClusterOptions(partition="gpu", timeout_min=600, max_requeues=5),
+    )
+    assert cmd[:5] == [
+        "python",
+        "-m",
+        "solo_diversity.experiments.sweep",
+        "--multirun",
+        "hydra/launcher=submitit_slurm",
+    ]
     assert ("task='simclr-f0.1:0','simclr-f0.1:1','dino-f1.0:0','dino-f1.0:1'") in cmd
-    for part in ("hydra.launcher.partition=gpu", "hydra.launcher.nodes=2",
-                 "hydra.launcher.gpus_per_node=4", "hydra.launcher.tasks_per_node=4",
-                 "hydra.launcher.timeout_min=600", "hydra.launcher.max_num_timeout=5",
-                 "devices=4", "nodes=2"):
+    for part in (
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.nodes=2",
+        "hydra.launcher.gpus_per_node=4",
+        "hydra.launcher.tasks_per_node=4",
+        "hydra.launcher.timeout_min=600",
+        "hydra.launcher.max_num_timeout=5",
+        "devices=4",
+        "nodes=2",
+    ):
         assert part in cmd
     # the recipe's global batch is kept on 8 processes (32 images each), so LR and steps are too
     assert tasks[0].cell.plan.global_batch == 256

@@ -9,10 +9,18 @@ from solo_diversity.cli import main
 from solo_diversity.experiments.progress import clock, eta_seconds, progress_line
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (0, "0:00"), (59.4, "0:59"), (61, "1:01"), (3599, "59:59"), (3725, "1:02:05"),
-    (90061, "25:01:01"), (-3, "0:00"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "0:00"),
+        (59.4, "0:59"),
+        (61, "1:01"),
+        (3599, "59:59"),
+        (3725, "1:02:05"),
+        (90061, "25:01:01"),
+        (-3, "0:00"),
+    ],
+)
 def test_clock(seconds, text):
     assert clock(seconds) == text
 
@@ -25,9 +33,11 @@ def test_eta_is_the_mean_task_time_times_the_tasks_left():
 
 def test_progress_line():
     assert progress_line(1, 8, 0.4, "t1/simclr-f0.1/seed0") == (
-        "[1/8] t1/simclr-f0.1/seed0 (elapsed 0:00, ETA unknown)")
+        "[1/8] t1/simclr-f0.1/seed0 (elapsed 0:00, ETA unknown)"
+    )
     assert progress_line(3, 8, 250.0, "t1/simclr-f0.5/seed0") == (
-        "[3/8] t1/simclr-f0.5/seed0 (elapsed 4:10, ETA 12:30)")
+        "[3/8] t1/simclr-f0.5/seed0 (elapsed 4:10, ETA 12:30)"
+    )
 
 
 def test_status_without_results_says_where_it_looked(tmp_path, monkeypatch, capsys):
@@ -51,6 +61,18 @@ def test_status_with_its_files_says_nothing_more(tmp_path, monkeypatch, capsys):
     results.write_text("")
     monkeypatch.delenv("SOLO_DIV_RUNS", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert main(["experiment", "status", "table1_cifar100", "--results", str(results),
-                 "--format", "tsv"]) == 0
+    assert (
+        main(
+            [
+                "experiment",
+                "status",
+                "table1_cifar100",
+                "--results",
+                str(results),
+                "--format",
+                "tsv",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().err == ""

@@ -27,38 +27,66 @@ REPO = Path(__file__).resolve().parents[2]
 IMAGENET100 = {
     "simclr": ({"proj_hidden_dim": 4096, "proj_output_dim": 512, "temperature": 0.2}, 0.3, 1e-4),
     "barlow_twins": (
-        {"proj_hidden_dim": 2048, "proj_output_dim": 2048, "scale_loss": 0.1}, 0.3, 1e-4
+        {"proj_hidden_dim": 2048, "proj_output_dim": 2048, "scale_loss": 0.1},
+        0.3,
+        1e-4,
     ),
     "byol": ({"proj_hidden_dim": 4096, "proj_output_dim": 256, "pred_hidden_dim": 8192}, 0.5, 1e-6),
     "swav": (
-        {"proj_hidden_dim": 2048, "queue_size": 3840, "proj_output_dim": 128,
-         "num_prototypes": 3000, "epoch_queue_starts": 50, "freeze_prototypes_epochs": 2,
-         "temperature": 0.1},
+        {
+            "proj_hidden_dim": 2048,
+            "queue_size": 3840,
+            "proj_output_dim": 128,
+            "num_prototypes": 3000,
+            "epoch_queue_starts": 50,
+            "freeze_prototypes_epochs": 2,
+            "temperature": 0.1,
+        },
         0.6,
         1e-6,
     ),
     "vicreg": (
-        {"proj_hidden_dim": 2048, "proj_output_dim": 2048, "sim_loss_weight": 25.0,
-         "var_loss_weight": 25.0, "cov_loss_weight": 1.0},
+        {
+            "proj_hidden_dim": 2048,
+            "proj_output_dim": 2048,
+            "sim_loss_weight": 25.0,
+            "var_loss_weight": 25.0,
+            "cov_loss_weight": 1.0,
+        },
         0.3,
         1e-4,
     ),
     "mocov3": (
-        {"proj_hidden_dim": 4096, "proj_output_dim": 256, "pred_hidden_dim": 4096,
-         "temperature": 0.2},
+        {
+            "proj_hidden_dim": 4096,
+            "proj_output_dim": 256,
+            "pred_hidden_dim": 4096,
+            "temperature": 0.2,
+        },
         0.3,
         1e-6,
     ),
     "dino": (
-        {"proj_hidden_dim": 2048, "proj_output_dim": 256, "num_prototypes": 4096,
-         "warmup_teacher_temperature_epochs": 50},
+        {
+            "proj_hidden_dim": 2048,
+            "proj_output_dim": 256,
+            "num_prototypes": 4096,
+            "warmup_teacher_temperature_epochs": 50,
+        },
         0.3,
         1e-6,
     ),
 }
 # solo-learn scripts/linear/imagenet-100/<method>.yaml: SGD lr at batch 256, weight decay 0.
-PROBE_LR = {"simclr": 1.0, "byol": 0.3, "dino": 0.3, "mocov3": 0.3, "vicreg": 0.3, "swav": 0.15,
-            "barlow_twins": 0.1}
+PROBE_LR = {
+    "simclr": 1.0,
+    "byol": 0.3,
+    "dino": 0.3,
+    "mocov3": 0.3,
+    "vicreg": 0.3,
+    "swav": 0.15,
+    "barlow_twins": 0.1,
+}
 
 
 def _cell(table: str, cell_id: str, **kw):
@@ -102,19 +130,29 @@ def test_table2_vit_cells_compose_the_vit_recipes():
 
 
 def test_more_devices_keep_the_global_batch_lr_and_steps():
-    for table, cell_id in [("table2_imagenet_yfcc", "mocov3-resnet50-in0.1"),
-                           ("fig3_imagenet100", "swav-in_source"),
-                           ("table1_cifar100", "dino-f0.5")]:
+    for table, cell_id in [
+        ("table2_imagenet_yfcc", "mocov3-resnet50-in0.1"),
+        ("fig3_imagenet100", "swav-in_source"),
+        ("table1_cifar100", "dino-f0.5"),
+    ]:
         one, four = _cell(table, cell_id), _cell(table, cell_id, devices=4, nodes=2)
         assert (four.plan.global_batch, four.lr, four.plan.steps, four.warmup_steps) == (
-            one.plan.global_batch, one.lr, one.plan.steps, one.warmup_steps
+            one.plan.global_batch,
+            one.lr,
+            one.plan.steps,
+            one.warmup_steps,
         )
         assert four.cfg.devices == 4 and four.run_key == one.run_key
 
 
 def test_fig3_probes_carry_solo_learns_per_method_lr(tmp_path):
-    settings = RunSettings(results=tmp_path / "r.jsonl", runs=tmp_path / "runs",
-                           workdir=tmp_path, entry_dir=REPO, python="python")
+    settings = RunSettings(
+        results=tmp_path / "r.jsonl",
+        runs=tmp_path / "runs",
+        workdir=tmp_path,
+        entry_dir=REPO,
+        python="python",
+    )
     seen = {}
     for task in plan_tasks("fig3_imagenet100", settings, [0]):
         cmd = probe_command(task, task.probes[0], tmp_path / "last.ckpt", settings)
@@ -133,8 +171,11 @@ def _all_cells():
 def test_every_cell_of_every_list_warms_up_for_under_a_quarter_of_its_run():
     cells = list(_all_cells())
     assert len(cells) >= 300
-    late = [(c.spec.table, c.spec.id, c.warmup_steps, c.plan.steps) for c in cells
-            if not c.warmup_steps < c.plan.steps / 4]
+    late = [
+        (c.spec.table, c.spec.id, c.warmup_steps, c.plan.steps)
+        for c in cells
+        if not c.warmup_steps < c.plan.steps / 4
+    ]
     assert late == []
 
 
@@ -179,9 +220,24 @@ def test_dry_run_line_shows_warmup_and_recipe(tmp_path):
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["experiment", "run", "fig3_imagenet100", "--dry-run", "--only", "simclr-B",
-                     "simclr-in_source", "--runs", str(tmp_path / "runs"),
-                     "--results", str(tmp_path / "r.jsonl")]) == 0
+        assert (
+            main(
+                [
+                    "experiment",
+                    "run",
+                    "fig3_imagenet100",
+                    "--dry-run",
+                    "--only",
+                    "simclr-B",
+                    "simclr-in_source",
+                    "--runs",
+                    str(tmp_path / "runs"),
+                    "--results",
+                    str(tmp_path / "r.jsonl"),
+                ]
+            )
+            == 0
+        )
     lines = out.getvalue().splitlines()
     head = next(x for x in lines if x.startswith("# fig3_imagenet100/simclr-B/seed0"))
     # subset reading: 10 warmup epochs of B's 63,345 images at 256 a step

@@ -24,10 +24,21 @@ HEAD = re.compile(
 
 
 def _script(name: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SOLO_DIV_RUNS": str(tmp / "runs"),
-           "SOLO_DIV_RESULTS": str(tmp / "results.jsonl"), "OUT": str(tmp / "out")}
-    return subprocess.run(["bash", str(SCRIPTS / f"{name}.sh"), *args], cwd=tmp, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "SOLO_DIV_RUNS": str(tmp / "runs"),
+        "SOLO_DIV_RESULTS": str(tmp / "results.jsonl"),
+        "OUT": str(tmp / "out"),
+    }
+    return subprocess.run(
+        ["bash", str(SCRIPTS / f"{name}.sh"), *args],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _heads(stdout: str) -> list[dict[str, str]]:
@@ -84,8 +95,11 @@ def test_mini_paper_dry_run_is_simclr_and_both_floors_over_three_seeds(tmp_path)
         f"simclr-{k}": f"write the {k} baseline (no training), then 1 probe(s)"
         for k in ("raw_pixels", "random_init")
     }
-    every = _heads(_script("mini_paper_fashion_mnist", "--dry-run", "--all-methods",
-                           "--seeds", "0", tmp=tmp_path).stdout)
+    every = _heads(
+        _script(
+            "mini_paper_fashion_mnist", "--dry-run", "--all-methods", "--seeds", "0", tmp=tmp_path
+        ).stdout
+    )
     assert len(every) == 7 * (4 + 2)  # each method's probe recipe has its own floors
 
 
@@ -101,9 +115,21 @@ def test_fig3_says_which_sets_are_missing(tmp_path):
     env_free = _script("fig3_imagenet100", "--dry-run", tmp=tmp_path)
     assert env_free.returncode == 0
     out = subprocess.run(
-        ["bash", str(SCRIPTS / "fig3_imagenet100.sh"), "--only", "simclr-in_web",
-         "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "r.jsonl")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        [
+            "bash",
+            str(SCRIPTS / "fig3_imagenet100.sh"),
+            "--only",
+            "simclr-in_web",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--results",
+            str(tmp_path / "r.jsonl"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={k: v for k, v in os.environ.items() if k != "FIG3_SETS"},
     )
     assert out.returncode == 1
@@ -112,17 +138,28 @@ def test_fig3_says_which_sets_are_missing(tmp_path):
 
 
 def test_fig3_dry_run_without_its_sets_names_them_and_runs_none(tmp_path):
-    out = _script("fig3_imagenet100", "--dry-run", "--only", "simclr-B", "simclr-in_source",
-                  "simclr-in_web", "--seeds", "0", tmp=tmp_path)
+    out = _script(
+        "fig3_imagenet100",
+        "--dry-run",
+        "--only",
+        "simclr-B",
+        "simclr-in_source",
+        "simclr-in_web",
+        "--seeds",
+        "0",
+        tmp=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == (
         "fig3_imagenet100: 3 cell x seed, 0 done; to run: 1 pretraining(s), 1 probe(s); 2 skipped, "
         "their data is missing: FIG3_SETS (unset)"
     )
     what = {h["cell"]: h["what"] for h in _heads(out.stdout)}
-    assert what == {"simclr-B": "skipped, it needs FIG3_SETS (unset)",
-                    "simclr-in_source": "pretrain, then 1 probe(s)",
-                    "simclr-in_web": "skipped, it needs FIG3_SETS (unset)"}
+    assert what == {
+        "simclr-B": "skipped, it needs FIG3_SETS (unset)",
+        "simclr-in_source": "pretrain, then 1 probe(s)",
+        "simclr-in_web": "skipped, it needs FIG3_SETS (unset)",
+    }
     assert "{FIG3_SETS}" not in out.stdout
     assert sum("main_pretrain.py" in line for line in out.stdout.splitlines()) == 1
 
@@ -142,8 +179,16 @@ def test_fig3_plans_n_from_a_built_set(tmp_path, monkeypatch):
 
 
 def test_mini_paper_only_counts_the_cells_it_runs(tmp_path):
-    out = _script("mini_paper_fashion_mnist", "--only", "simclr-n256", "dino-n2560", "--seeds",
-                  "0", "--dry-run", tmp=tmp_path)
+    out = _script(
+        "mini_paper_fashion_mnist",
+        "--only",
+        "simclr-n256",
+        "dino-n2560",
+        "--seeds",
+        "0",
+        "--dry-run",
+        tmp=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert sorted(h["cell"] for h in _heads(out.stdout)) == ["dino-n2560", "simclr-n256"]
     assert out.stdout.splitlines()[-1] == (

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import time
 
@@ -20,6 +19,7 @@ from solo_diversity.index.builtin import (
     online,
     read_idx,
 )
+from tests.index.idx_files import write_idx
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +71,6 @@ def test_digits_images_are_8x8_png_scaled_to_255(digits_indexes):
 def test_val_is_an_alias_of_test(tmp_path):
     index = open_index(build_index("digits", tmp_path / "v.h5", split="val"))
     assert len(index) == 359 and index.split == "val"
-
-
-def write_idx(path, array):
-    """Write ``array`` (uint8) as a gzip IDX file: magic 0x08 type, ndim, big-endian dims, data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
-    with gzip.open(path, "wb") as fh:
-        fh.write(header + array.astype(np.uint8).tobytes())
 
 
 @pytest.fixture

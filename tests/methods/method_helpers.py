@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: MIT
-"""Helpers of the method tests: shrunk shipped configs and tiny solo-learn batches."""
+"""Helpers of the method tests: shrunk shipped configs, tiny solo-learn batches, a CPU fit."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
 
 from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.methods import BUILTIN_METHODS
@@ -75,3 +77,33 @@ def two_crop_batch(
     views = [torch.randn(batch, 3, size, size, generator=g) for _ in range(crops)]
     views += [torch.randn(batch, 3, small_size, small_size, generator=g) for _ in range(small)]
     return [torch.arange(batch), views, torch.arange(batch) % 10]
+
+
+class _Repeat(Dataset):
+    """The same real tensor batch served as solo-learn training samples."""
+
+    def __init__(self, n: int = 16):
+        g = torch.Generator().manual_seed(0)
+        self.views = [torch.randn(n, 3, 8, 8, generator=g) for _ in range(2)]
+
+    def __len__(self) -> int:
+        return self.views[0].size(0)
+
+    def __getitem__(self, i: int):
+        return i, [v[i] for v in self.views], i % 10
+
+
+def fit(model, steps: int, callbacks=()) -> pl.Trainer:
+    """A real Lightning fit of ``steps`` optimizer steps on CPU."""
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+    )
+    trainer.fit(model, DataLoader(_Repeat(), batch_size=8, drop_last=True))
+    return trainer

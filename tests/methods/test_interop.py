@@ -69,7 +69,6 @@ def test_our_resnet18_checkpoint_loads_in_solo_learns_linear_eval_with_no_missin
         assert torch.equal(value, model.backbone.state_dict()[key]), key
 
 
-
 def test_doctor_reads_the_version_of_a_solo_learn_source_checkout(tmp_path, monkeypatch) -> None:
     """solo-learn is used from a source checkout on PYTHONPATH; its version is its setup.py's."""
     (tmp_path / "solo" / "methods").mkdir(parents=True)

@@ -31,6 +31,7 @@ def test_one_step_follows_the_lars_formula_and_skips_zero_norm_layers(clip):
     lr, wd, eta, eps = 0.3, 1e-4, 0.02, 1e-8
     LARS(params, lr=lr, weight_decay=wd, eta=eta, eps=eps, clip_lr=clip).step()
     for p, w, g in zip(params, weights, grads, strict=True):
-        torch.testing.assert_close(p.detach(), _expected(w, g, lr, wd, eta, eps, clip),
-                                   rtol=0, atol=1e-7)
+        torch.testing.assert_close(
+            p.detach(), _expected(w, g, lr, wd, eta, eps, clip), rtol=0, atol=1e-7
+        )
     assert not torch.equal(params[0].detach(), weights[0] - lr * grads[0])  # really rescaled

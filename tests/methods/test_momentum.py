@@ -6,11 +6,10 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from solo_diversity.budget.schedules import cosine_tau
 from solo_diversity.methods.momentum import momentum_tau
-from tests.methods.method_helpers import two_crop_batch
+from tests.methods.method_helpers import fit, two_crop_batch
 
 MOMENTUM = ["byol", "dino", "mocov3"]
 
@@ -52,36 +51,6 @@ def test_tau_schedule_is_base_at_the_first_update_and_final_at_the_end() -> None
     assert momentum_tau(1, 100, 0.99, 1.0) == 0.99
     assert momentum_tau(101, 100, 0.99, 1.0) == 1.0
     assert momentum_tau(51, 100, 0.99, 1.0) == pytest.approx(0.995)
-
-
-class _Repeat(Dataset):
-    """The same real tensor batch served as solo-learn training samples."""
-
-    def __init__(self, n: int = 16):
-        g = torch.Generator().manual_seed(0)
-        self.views = [torch.randn(n, 3, 8, 8, generator=g) for _ in range(2)]
-
-    def __len__(self) -> int:
-        return self.views[0].size(0)
-
-    def __getitem__(self, i: int):
-        return i, [v[i] for v in self.views], i % 10
-
-
-def fit(model, steps: int, callbacks=()) -> pl.Trainer:
-    """A real Lightning fit of ``steps`` optimizer steps on CPU."""
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(model, DataLoader(_Repeat(), batch_size=8, drop_last=True))
-    return trainer
 
 
 def test_trainer_updates_the_teacher_once_per_optimizer_step(build_builtin_method) -> None:

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from solo_diversity.methods import DINO, SwAV
-from tests.methods.method_helpers import method_cfg, two_crop_batch
-from tests.methods.test_momentum import fit
+from tests.methods.method_helpers import fit, method_cfg, two_crop_batch
 
 DINO_KEYS = [
     "method_kwargs.warmup_teacher_temperature_epochs=3",

@@ -43,7 +43,13 @@ def test_current_epoch_rules_switch_at_the_converted_step(reading, epochs) -> No
 @pytest.mark.parametrize(
     ("cls", "overrides"),
     [
-        (DINO, ["method_kwargs.warmup_teacher_temperature_epochs=3", "method_kwargs.freeze_last_layer=2"]),  # noqa: E501
+        (
+            DINO,
+            [
+                "method_kwargs.warmup_teacher_temperature_epochs=3",
+                "method_kwargs.freeze_last_layer=2",
+            ],
+        ),  # noqa: E501
         (SwAV, ["method_kwargs.epoch_queue_starts=3", "method_kwargs.freeze_prototypes_epochs=2"]),
     ],
 )

@@ -76,8 +76,18 @@ def test_fid_with_a_batchnorm_torchvision_extractor(make_dataset, tmp_path, caps
     torch.manual_seed(0)
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "r18.pth")
     a, b = make_dataset("a", n=4), make_dataset("b", n=4, shift=0.5)
-    args = ["distance", "fid", str(a), str(b), "--feature-extractor", "torchvision:resnet18",
-            "--weights", str(tmp_path / "r18.pth"), "--json", str(tmp_path / "fid.json")]
+    args = [
+        "distance",
+        "fid",
+        str(a),
+        str(b),
+        "--feature-extractor",
+        "torchvision:resnet18",
+        "--weights",
+        str(tmp_path / "r18.pth"),
+        "--json",
+        str(tmp_path / "fid.json"),
+    ]
     assert main(args) == 0
     record = json.loads((tmp_path / "fid.json").read_text())
     assert (record["n_a"], record["n_b"], record["extractor"]) == (4, 4, "torchvision:resnet18")

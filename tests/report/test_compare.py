@@ -13,9 +13,19 @@ from solo_diversity.cli import main
 
 
 def _line(cell: str | None, seed: int, acc1: float, **more) -> dict:
-    record = {"method": "simclr", "backbone": "resnet18", "C": 1000, "N": 100, "fraction": 0.1,
-              "dataset": "cifar100", "label_fraction": 1.0, "probe_mode": "protocol",
-              "seed": seed, "acc1": acc1, **more}
+    record = {
+        "method": "simclr",
+        "backbone": "resnet18",
+        "C": 1000,
+        "N": 100,
+        "fraction": 0.1,
+        "dataset": "cifar100",
+        "label_fraction": 1.0,
+        "probe_mode": "protocol",
+        "seed": seed,
+        "acc1": acc1,
+        **more,
+    }
     if cell is not None:
         record.update(table="t1", cell=cell)
     return record
@@ -27,23 +37,36 @@ def _write(path: Path, records: list[dict]) -> Path:
 
 
 def test_common_cells_get_the_mean_over_seeds_and_the_delta(tmp_path, capsys):
-    a = _write(tmp_path / "a.jsonl", [
-        _line("simclr-f0.1", 0, 40.0), _line("simclr-f0.1", 1, 41.0),
-        _line("simclr-f0.1", 1, 42.0),  # seed 1 re-probed: its newest line counts
-        _line("simclr-f1.0", 0, 50.0, N=1000, fraction=1.0),
-    ])
-    b = _write(tmp_path / "b.jsonl", [
-        _line("simclr-f0.1", 0, 43.5), _line("byol-f0.1", 0, 30.0, method="byol"),
-    ])
+    a = _write(
+        tmp_path / "a.jsonl",
+        [
+            _line("simclr-f0.1", 0, 40.0),
+            _line("simclr-f0.1", 1, 41.0),
+            _line("simclr-f0.1", 1, 42.0),  # seed 1 re-probed: its newest line counts
+            _line("simclr-f1.0", 0, 50.0, N=1000, fraction=1.0),
+        ],
+    )
+    b = _write(
+        tmp_path / "b.jsonl",
+        [
+            _line("simclr-f0.1", 0, 43.5),
+            _line("byol-f0.1", 0, 30.0, method="byol"),
+        ],
+    )
     assert main(["report", "compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "cells matched by table/cell id" in out
-    assert re.search(r"in both \(1\):\n.*\n  t1/simclr-f0\.1 \| cifar100@1 protocol\s+"
-                     r"41\.00 \(n=2\)\s+43\.50 \(n=1\)\s+\+2\.50\n", out)
-    assert re.search(r"only in A \(1\):\n  t1/simclr-f1\.0 \| cifar100@1 protocol\s+50\.00 \(n=1\)",
-                     out)
-    assert re.search(r"only in B \(1\):\n  t1/byol-f0\.1 \| cifar100@1 protocol\s+30\.00 \(n=1\)",
-                     out)
+    assert re.search(
+        r"in both \(1\):\n.*\n  t1/simclr-f0\.1 \| cifar100@1 protocol\s+"
+        r"41\.00 \(n=2\)\s+43\.50 \(n=1\)\s+\+2\.50\n",
+        out,
+    )
+    assert re.search(
+        r"only in A \(1\):\n  t1/simclr-f1\.0 \| cifar100@1 protocol\s+50\.00 \(n=1\)", out
+    )
+    assert re.search(
+        r"only in B \(1\):\n  t1/byol-f0\.1 \| cifar100@1 protocol\s+30\.00 \(n=1\)", out
+    )
 
 
 def test_old_lines_without_cell_ids_are_matched_by_their_run(tmp_path, capsys):
@@ -52,8 +75,11 @@ def test_old_lines_without_cell_ids_are_matched_by_their_run(tmp_path, capsys):
     assert main(["report", "compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "run attributes (method, backbone, pretrain_dataset, C, N, fraction)" in out
-    assert re.search(r"method=simclr backbone=resnet18 C=1000 N=100 fraction=0\.1 \| cifar100@1 "
-                     r"protocol\s+40\.00 \(n=1\)\s+39\.00 \(n=1\)\s+-1\.00", out)
+    assert re.search(
+        r"method=simclr backbone=resnet18 C=1000 N=100 fraction=0\.1 \| cifar100@1 "
+        r"protocol\s+40\.00 \(n=1\)\s+39\.00 \(n=1\)\s+-1\.00",
+        out,
+    )
     assert "only in A (0):" in out and "only in B (0):" in out
 
 
@@ -72,10 +98,13 @@ def test_a_missing_file_is_one_line(tmp_path, capsys):
     assert re.fullmatch(r"error: results file .*nope\.jsonl does not exist\n", err)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"acc1,seed\n1,0\n", r"b\.jsonl:1: not a JSON line"),
-    (b"\x89PNG\r\n\x1a\n\xff\xfe", r"b\.jsonl is not a text file of JSON lines"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"acc1,seed\n1,0\n", r"b\.jsonl:1: not a JSON line"),
+        (b"\x89PNG\r\n\x1a\n\xff\xfe", r"b\.jsonl is not a text file of JSON lines"),
+    ],
+)
 def test_a_file_that_is_not_jsonl_is_one_line(tmp_path, capsys, content, message):
     a = _write(tmp_path / "a.jsonl", [_line("c", 0, 1.0)])
     b = tmp_path / "b.jsonl"

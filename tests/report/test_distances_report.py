@@ -28,26 +28,49 @@ def test_table3_list_is_the_papers_36_distances():
 
 def test_table3_script_dry_run_lists_each_distance_command(tmp_path):
     env = {**os.environ, "SOLO_DIV_DISTANCES": str(tmp_path / "d"), "INDEX_DIR": "idx"}
-    out = subprocess.run(["bash", str(REPO / "scripts" / "table3_distances.sh"), "--dry-run"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-                         check=False)
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts" / "table3_distances.sh"), "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     commands = [x for x in out.stdout.splitlines() if " distance " in x]
     assert len(commands) == 36
-    assert any("distance vdna idx/imagenet_train.h5 idx/food101_train.h5 --extractor "
-               "dinov2_vit_base" in c for c in commands)
+    assert any(
+        "distance vdna idx/imagenet_train.h5 idx/food101_train.h5 --extractor dinov2_vit_base" in c
+        for c in commands
+    )
     assert all(f"--json {tmp_path}/d/" in c and "--max-samples 50000" in c for c in commands)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "fid_inception-imagenet-food101.json").write_text(json.dumps({"fid": 1.0}))
-    again = subprocess.run(["bash", str(REPO / "scripts" / "table3_distances.sh"), "--dry-run"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-                           check=False)
+    again = subprocess.run(
+        ["bash", str(REPO / "scripts" / "table3_distances.sh"), "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert "36 distance(s), 1 done; to run: 35" in again.stdout
 
 
 def test_table3_run_names_missing_indexes_in_one_line(tmp_path, capsys, monkeypatch):
-    argv = ["experiment", "run", "table3_distances", "--only", "fid_inception-imagenet-food101",
-            "--distances", str(tmp_path / "d"), "--workdir", str(tmp_path)]
+    argv = [
+        "experiment",
+        "run",
+        "table3_distances",
+        "--only",
+        "fid_inception-imagenet-food101",
+        "--distances",
+        str(tmp_path / "d"),
+        "--workdir",
+        str(tmp_path),
+    ]
     monkeypatch.setenv("INDEX_DIR", "idx")
     assert main(argv) == 1
     assert "fid_inception-imagenet-food101: skipped, it needs" in capsys.readouterr().err
@@ -60,8 +83,15 @@ def test_report_prints_table3_beside_the_papers_numbers(tmp_path, capsys):
     folder.mkdir()
     (folder / "vdna_mugs-imagenet-stanford_cars.json").write_text(json.dumps({"emd": 11.0}))
     (folder / "fid_inception-yfcc100m-places365.json").write_text(json.dumps({"fid": 40.0}))
-    argv = ["report", str(results), "--out", str(tmp_path / "out"), "--distances", str(folder),
-            "--no-figures"]
+    argv = [
+        "report",
+        str(results),
+        "--out",
+        str(tmp_path / "out"),
+        "--distances",
+        str(folder),
+        "--no-figures",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     md = (tmp_path / "out" / "table3_distances.md").read_text()

@@ -19,7 +19,7 @@ from solo_diversity.report.assign import assign
 from solo_diversity.report.cli import write_report
 from solo_diversity.report.figures import MIN_SPAN, PANEL, y_range
 from solo_diversity.report.match import pair_table
-from tests.report.test_report import CONFIGS, line, write_lines
+from tests.report.result_lines import CONFIGS, line, write_lines
 
 SEEDS = (38.0, 38.4, 39.1)
 TABLE = "table1_cifar100"

@@ -24,15 +24,23 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from solo_diversity.builders.synthetic import generate as syn
 from solo_diversity.entry import group_main
 from solo_diversity.errors import UserError
+
+if TYPE_CHECKING:
+    from solo_diversity.builders.synthetic import generate as syn
+
+# A copy of :data:`solo_diversity.builders.synthetic.generate.WEIGHTS_HINT` (a test keeps them
+# equal): that module loads numpy and h5py, which ``--help`` does not need.
+WEIGHTS_HINT = "stabilityai/stable-diffusion-2-1 saved with StableDiffusionPipeline.save_pretrained"
 
 
 def parse_shard(text: str) -> syn.Shard:
     """``"K/M"`` as a shard; a bad value raises a one-line :class:`UserError`."""
+    from solo_diversity.builders.synthetic import generate as syn  # numpy, h5py: on run
+
     k, sep, m = text.partition("/")
     if not (sep and k.strip().isdigit() and m.strip().isdigit()) or not 0 <= int(k) < int(m):
         raise UserError(f"--shard must be K/M with 0 <= K < M (e.g. 0/4), got {text!r}")
@@ -53,6 +61,8 @@ def shard_from_env(env: Mapping[str, str]) -> syn.Shard:
     ``SLURM_ARRAY_TASK_MIN``, of ``SLURM_ARRAY_TASK_COUNT``) multiplies them, so an array of
     torchrun jobs shares the classes without overlap. Nothing set: the single shard 0/1.
     """
+    from solo_diversity.builders.synthetic import generate as syn  # numpy, h5py: on run
+
     rank, world = _pair(env, "RANK", "WORLD_SIZE")
     if (rank, world) == (0, 1):
         rank, world = _pair(env, "SLURM_PROCID", "SLURM_NTASKS")
@@ -134,6 +144,8 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 def _settings(args: argparse.Namespace, weights: Path) -> syn.Settings:
+    from solo_diversity.builders.synthetic import generate as syn  # numpy, h5py: on run
+
     if args.classes is None:
         raise UserError("give --classes FILE (one class name a line, or wnid<TAB>name)")
     names, wnids = read_classes(args.classes)
@@ -157,6 +169,8 @@ def _settings(args: argparse.Namespace, weights: Path) -> syn.Settings:
 
 def run_synthetic(args: argparse.Namespace) -> int:
     """Make this process's shard of the set (or, with ``--collect``, only write the index)."""
+    from solo_diversity.builders.synthetic import generate as syn  # numpy, h5py: on run
+
     out = Path(args.out)
     if args.collect:
         path = syn.collect(out, args.index, dataset=args.dataset)
@@ -196,7 +210,7 @@ def add_synthetic_parser(build_subparsers: argparse._SubParsersAction) -> None:
     p = build_subparsers.add_parser(
         "synthetic", help='Stable Diffusion images of "A photo of a {class}", sharded, resumable'
     )
-    p.add_argument("--weights", help=f"local diffusers folder: {syn.WEIGHTS_HINT}")
+    p.add_argument("--weights", help=f"local diffusers folder: {WEIGHTS_HINT}")
     p.add_argument("--classes", help="file of class names, one a line, or wnid<TAB>name")
     p.add_argument("--out", required=True, help="folder of images, manifests and settings")
     p.add_argument("--per-class", type=int, default=650, help="images per class (default 650)")

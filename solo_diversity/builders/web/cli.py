@@ -69,8 +69,15 @@ def resolve(args: argparse.Namespace) -> WebSettings:
     from solo_diversity.builders.web.build import WebSettings
     from solo_diversity.builders.web.download import DownloadSettings
 
-    flags = ("per_class", "processes", "threads", "timeout", "shard_size", "check_threads",
-             "search_tries")
+    flags = (
+        "per_class",
+        "processes",
+        "threads",
+        "timeout",
+        "shard_size",
+        "check_threads",
+        "search_tries",
+    )
     for flag in flags:
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")

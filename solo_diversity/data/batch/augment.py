@@ -193,9 +193,7 @@ class BatchView:
         cols, col_taps = length_weights(d.out_w, width)
         vertical = pillow_vertical_first(d.boxes[:, 2], d.boxes[:, 3], d.out_h, d.out_w)
         xn = x.numpy()
-        kernels.crop_resize(
-            pixels.numpy(), d.boxes, vertical, rows, row_taps, cols, col_taps, xn
-        )
+        kernels.crop_resize(pixels.numpy(), d.boxes, vertical, rows, row_taps, cols, col_taps, xn)
         kernels.colour(xn, d.jitter, self._codes, d.order, d.factors, d.grey)
         picked = np.flatnonzero(d.blur)
         if picked.size:

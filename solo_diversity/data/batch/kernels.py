@@ -36,13 +36,13 @@ _jit = njit(cache=True, fastmath=True, boundscheck=False, nogil=True)
 
 
 @_jit
-def _level(v):  # type: ignore[no-untyped-def]
+def _level(v):
     """Round to the nearest 8-bit level (half to even, as torch.round) and clip to [0, 255]."""
     return min(max(np.rint(v), _F(0.0)), _F(255.0))
 
 
 @_jit
-def _resample_lines(src, weights, taps, dst, levels):  # type: ignore[no-untyped-def]
+def _resample_lines(src, weights, taps, dst, levels):
     """``dst[s] = sum_t weights[s, t] src[t]`` over the taps of s, lines of contiguous values.
 
     Lines hold all three channels of a row (``(rows, 3 x cols)``), so each tap is one long
@@ -62,7 +62,7 @@ def _resample_lines(src, weights, taps, dst, levels):  # type: ignore[no-untyped
 
 
 @_jit
-def _turn(src, dst):  # type: ignore[no-untyped-def]
+def _turn(src, dst):
     """(a, 3, b) -> (b, 3, a): swap the outer and inner axes, channels kept in the middle."""
     for j in range(src.shape[0]):
         for c in range(3):
@@ -71,9 +71,7 @@ def _turn(src, dst):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def crop_resize(  # type: ignore[no-untyped-def]
-    pixels, boxes, vertical_first, row_weights, row_taps, col_weights, col_taps, out
-):
+def crop_resize(pixels, boxes, vertical_first, row_weights, row_taps, col_weights, col_taps, out):
     """Crop each sample's box and resize it with Pillow's antialiased bicubic filter.
 
     Args:
@@ -98,11 +96,25 @@ def crop_resize(  # type: ignore[no-untyped-def]
         # The first pass runs along the box's rows (vertical) or its columns (horizontal).
         if vertical_first[i]:
             w1, t1, w2, t2, outer, inner, s1, s2 = (
-                row_weights[h], row_taps[h], col_weights[w], col_taps[w], h, w, out_h, out_w
+                row_weights[h],
+                row_taps[h],
+                col_weights[w],
+                col_taps[w],
+                h,
+                w,
+                out_h,
+                out_w,
             )
         else:
             w1, t1, w2, t2, outer, inner, s1, s2 = (
-                col_weights[w], col_taps[w], row_weights[h], row_taps[h], w, h, out_w, out_h
+                col_weights[w],
+                col_taps[w],
+                row_weights[h],
+                row_taps[h],
+                w,
+                h,
+                out_w,
+                out_h,
             )
         box = box_buf[: 3 * outer * inner].reshape((outer, 3, inner))
         _load_box(pixels[i], top, left, h, w, not vertical_first[i], box)
@@ -116,7 +128,7 @@ def crop_resize(  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _load_box(image, top, left, h, w, columns, box):  # type: ignore[no-untyped-def]
+def _load_box(image, top, left, h, w, columns, box):
     """The box of an (H, W, 3) uint8 image as float (h, 3, w), or (w, 3, h) when ``columns``."""
     if columns:
         for y in range(h):
@@ -131,7 +143,7 @@ def _load_box(image, top, left, h, w, columns, box):  # type: ignore[no-untyped-
 
 
 @_jit
-def _store(src, dst, turned):  # type: ignore[no-untyped-def]
+def _store(src, dst, turned):
     """Levels / 255 into dst (3, S_h, S_w) from (S_h, 3, S_w), or (S_w, 3, S_h) when turned."""
     for c in range(3):
         for r in range(dst.shape[1]):
@@ -141,12 +153,12 @@ def _store(src, dst, turned):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _clip01(v):  # type: ignore[no-untyped-def]
+def _clip01(v):
     return min(max(v, _F(0.0)), _F(1.0))
 
 
 @_jit
-def _hue_channel(hue, n, value, chroma):  # type: ignore[no-untyped-def]
+def _hue_channel(hue, n, value, chroma):
     """HSV -> RGB closed form for one channel (n = 5, 3, 1 for R, G, B); see rgb_hue_shift."""
     k = hue + n
     if k >= _F(6.0):
@@ -155,7 +167,7 @@ def _hue_channel(hue, n, value, chroma):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _hue_shift(r, g, b, shift):  # type: ignore[no-untyped-def]
+def _hue_shift(r, g, b, shift):
     """Rotate the HSV hue of every pixel of one image by ``shift`` turns (in place)."""
     sextants = _F(6.0) * shift
     for p in range(r.shape[0]):
@@ -176,7 +188,7 @@ def _hue_shift(r, g, b, shift):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _blend(r, g, b, f, per_pixel_grey, mean):  # type: ignore[no-untyped-def]
+def _blend(r, g, b, f, per_pixel_grey, mean):
     """``clip(f x + (1 - f) m)`` with m the pixel's grey (saturation) or ``mean`` (contrast)."""
     for p in range(r.shape[0]):
         m = _LR * r[p] + _LG * g[p] + _LB * b[p] if per_pixel_grey else mean
@@ -187,7 +199,7 @@ def _blend(r, g, b, f, per_pixel_grey, mean):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def colour(x, jitter, codes, order, factors, grey):  # type: ignore[no-untyped-def]
+def colour(x, jitter, codes, order, factors, grey):
     """ColorJitter then RandomGrayscale, in place on x in [0, 1].
 
     Args:
@@ -226,7 +238,7 @@ def colour(x, jitter, codes, order, factors, grey):  # type: ignore[no-untyped-d
 
 
 @_jit
-def _reflect(j, n):  # type: ignore[no-untyped-def]
+def _reflect(j, n):
     """Index j folded into [0, n) without repeating the edge (OpenCV's BORDER_REFLECT_101)."""
     if j < 0:
         j = -j
@@ -236,7 +248,7 @@ def _reflect(j, n):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def blur(x, picked, taps):  # type: ignore[no-untyped-def]
+def blur(x, picked, taps):
     """Separable Gaussian blur of the picked samples, in place (horizontal pass, then vertical).
 
     Args:
@@ -278,7 +290,7 @@ def blur(x, picked, taps):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def finish(x, solarize, flip, scale, shift, out):  # type: ignore[no-untyped-def]
+def finish(x, solarize, flip, scale, shift, out):
     """8-bit levels, solarization (levels >= 128 inverted), flip, then ``v * scale - shift``.
 
     Args:
