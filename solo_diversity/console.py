@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
+def say(line: str) -> None:
+    """One line the user must see even when hydra has silenced logging (stderr, flushed)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 # Wide enough for the plan table when output goes to a file or a pipe (rich would assume 80).
 console = Console() if sys.stdout is not None and sys.stdout.isatty() else Console(width=160)
 

@@ -40,13 +40,13 @@ class World:
         return self.devices * self.num_nodes
 
 
-def _plain(value: Any) -> Any:
+def _container(value: Any) -> Any:
     return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
 def cpu_devices(devices: Any) -> Any:
     """solo-learn writes ``devices`` as a GPU list; on the CPU a list (or "0,1") is its length."""
-    devices = _plain(devices)
+    devices = _container(devices)
     if isinstance(devices, (list, tuple)):
         return len(devices)
     if isinstance(devices, str) and "," in devices:
@@ -72,7 +72,7 @@ def resolve_world(
         UserError: when Lightning rejects the combination (one line naming the values).
     """
     strategy = "auto" if strategy in (None, "none") else strategy
-    devices = _plain(devices)
+    devices = _container(devices)
     if devices is None:
         devices = "auto"
     if accelerator == "auto":

@@ -258,7 +258,7 @@ def open_index(path: str | Path, *, expected_dataset: str | None = None) -> Imag
         raise UserError(f"index file not found: {file}")
     try:
         with _open_h5(file) as f:
-            attrs = {key: _plain(value) for key, value in f.attrs.items()}
+            attrs = {key: _python_value(value) for key, value in f.attrs.items()}
             validate_attrs(attrs, str(file))
             payload = PAYLOAD_DATASET[attrs["kind"]]
             names = [payload, "labels", "source_position", "class_names"]
@@ -271,7 +271,7 @@ def open_index(path: str | Path, *, expected_dataset: str | None = None) -> Imag
                     raise UserError(
                         f"{file} is a corrupt index: {name!r} has shape {f[name].shape}"
                     )
-            class_names = [_plain(name) for name in f["class_names"][:]]
+            class_names = [_python_value(name) for name in f["class_names"][:]]
     except OSError as err:
         raise _unreadable_file(file, err) from err
     if expected_dataset is not None and attrs["dataset"] != expected_dataset:
@@ -346,7 +346,7 @@ def _check_root(index: ImageIndex, sample: int) -> None:
         )
 
 
-def _plain(value: Any) -> Any:
+def _python_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     if isinstance(value, np.generic):

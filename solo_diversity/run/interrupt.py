@@ -35,18 +35,12 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
-
-
-def say(line: str) -> None:
-    """One line the user must see even when hydra has silenced logging."""
-    print(line, file=sys.stderr, flush=True)
 
 
 def hydra_quoted(text: str) -> str:

@@ -13,7 +13,6 @@ a run silently.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,10 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from solo_diversity.console import say
 from solo_diversity.run import checkpoint_files as files
 from solo_diversity.run.checkpoint import read_checkpoint
 from solo_diversity.run.identity import first_change, identity_changes, setting_changes
-
-
-def _say(line: str) -> None:
-    """One line the user must see even when hydra has silenced logging."""
-    print(line, file=sys.stderr, flush=True)
 
 
 def _newest_first(paths: list[Path]) -> list[Path]:
@@ -55,7 +50,7 @@ class AutoResume:
         Only the process of global rank 0 says it (DDP starts the others with the rank set).
         """
         if self.checkpoint is None and self.declined and getattr(rank_zero_only, "rank", 0) == 0:
-            _say(f"auto-resume: starting a new run {version}: {self.declined}")
+            say(f"auto-resume: starting a new run {version}: {self.declined}")
 
 
 def _unfinished_runs(
@@ -92,7 +87,7 @@ def _newest_intact(ckpts: list[Path]) -> Path | None:
         reason = files.verify(ckpt)
         if reason is None:
             return ckpt
-        _say(f"auto-resume: skipping {ckpt}: {reason}")
+        say(f"auto-resume: skipping {ckpt}: {reason}")
     return None
 
 

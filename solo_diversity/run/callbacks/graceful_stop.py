@@ -22,6 +22,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 
+from solo_diversity.console import say
 from solo_diversity.data.child_signals import STOP_SIGNALS
 from solo_diversity.run.callbacks.checkpointer import SoloCheckpointer
 from solo_diversity.run.callbacks.steps import StepBoundary
@@ -30,7 +31,6 @@ from solo_diversity.run.interrupt import (
     TrainingInterrupted,
     requeue_slurm_job,
     resume_hint,
-    say,
     signal_label,
     stop_line,
 )
