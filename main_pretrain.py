@@ -33,7 +33,7 @@ if __name__ == "__main__":
     # A closed stdout or stderr is checked before Lightning is imported: it replaces a closed
     # stderr with /dev/null, and any file opened later could take the closed descriptor.
     check_standard_streams()
-    from solo_diversity.config.pretrain import budget_overrides
+    from solo_diversity.config.overrides import budget_overrides
 
     # solo-learn's YAMLs have no budget group: a bare ``budget.C=...`` becomes hydra's
     # ``++budget.C=...`` (add or override) before hydra reads the command line. DDP children

@@ -18,6 +18,7 @@ from lightning.fabric.connector import (
 )
 from omegaconf import DictConfig, OmegaConf
 
+from solo_diversity.budget.batch import per_device_batch
 from solo_diversity.budget.plan import (
     BudgetPlan,
     check_budget_keys,
@@ -36,17 +37,12 @@ from solo_diversity.config.keys import (
     trainer_arguments,
 )
 from solo_diversity.config.loggers import check_logger_keys
-from solo_diversity.config.overrides import (  # noqa: F401 - re-exported for the entry points
-    ADDED_KEY_PREFIXES,
-    SHIPPED_KEY_PREFIXES,
-    budget_overrides,
-    configs_dir,
-)
+from solo_diversity.config.overrides import configs_dir
 from solo_diversity.data import crop_counts, parse_augmentations
 from solo_diversity.errors import UserError
 from solo_diversity.methods import get_method
 from solo_diversity.methods.base import fill_defaults
-from solo_diversity.methods.settings import global_batch, per_device_batch
+from solo_diversity.methods.settings import global_batch
 
 log = logging.getLogger(__name__)
 

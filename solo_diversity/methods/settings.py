@@ -14,7 +14,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.budget.batch import per_device_batch  # noqa: F401 - re-exported
 from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.budget.world import resolve_world, world_size_of
 from solo_diversity.errors import UserError

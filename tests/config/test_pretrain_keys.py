@@ -6,11 +6,8 @@ from __future__ import annotations
 import pytest
 
 from solo_diversity.budget.plan import plan_budget
-from solo_diversity.config.pretrain import (
-    UNSUPPORTED_PRETRAIN_KEYS,
-    budget_overrides,
-    resolve_pretrain_cfg,
-)
+from solo_diversity.config.overrides import budget_overrides
+from solo_diversity.config.pretrain import UNSUPPORTED_PRETRAIN_KEYS, resolve_pretrain_cfg
 from solo_diversity.errors import UserError
 from solo_diversity.run.pretrain import budget_notes
 

@@ -21,7 +21,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from solo_diversity.config.pretrain import PRETRAIN_DEFAULTS, budget_overrides, resolve_pretrain_cfg
+from solo_diversity.config.overrides import budget_overrides
+from solo_diversity.config.pretrain import PRETRAIN_DEFAULTS, resolve_pretrain_cfg
 from solo_diversity.errors import UserError
 from solo_diversity.run import checkpoint_files as files
 from solo_diversity.run.identity import setting_changes

@@ -18,7 +18,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from solo_diversity.budget.world import resolve_world
-from solo_diversity.config.pretrain import attach_plan, budget_overrides, resolve_pretrain_cfg
+from solo_diversity.config.overrides import budget_overrides
+from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.index import build_index
 from solo_diversity.methods import get_method
 from solo_diversity.run.pretrain import budget_notes

@@ -9,7 +9,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from solo_diversity.cli import main
-from solo_diversity.config.pretrain import attach_plan, budget_overrides, resolve_pretrain_cfg
+from solo_diversity.config.overrides import budget_overrides
+from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
 from solo_diversity.experiments.runner import RunSettings, plan_tasks, pretrain_command
 from solo_diversity.index import open_index, select_subset
 
