@@ -11,13 +11,13 @@ re-derived here: :func:`resolve_world` returns the processes per node and in tot
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.strategies import ParallelStrategy
 from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from solo_diversity.errors import UserError
 
@@ -41,7 +41,8 @@ class World:
 
 
 def _container(value: Any) -> Any:
-    return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+    """A list for any sequence of devices (hydra hands over its own list type), else ``value``."""
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
 
 
 def cpu_devices(devices: Any) -> Any:
@@ -120,21 +121,3 @@ def sync_batchnorm_for(requested: bool, accelerator: str, world_size: int) -> bo
         )
         return False
     return True
-
-
-def world_size_of(cfg: DictConfig) -> int:
-    """The run's process count: the plan's (set by ``config.attach_plan``) once there is one."""
-    plan = cfg.get("budget_plan")
-    if plan is not None:
-        if plan.get("world_size"):
-            return int(plan.world_size)
-        # A plan saved before world_size was stored: G / (batch * accumulate) is the same number.
-        per_process = int(cfg.optimizer.batch_size) * int(cfg.get("accumulate_grad_batches") or 1)
-        return max(1, int(plan.global_batch) // per_process)
-    world = resolve_world(
-        str(cfg.get("accelerator") or "auto"),
-        cfg.get("devices"),
-        int(cfg.get("num_nodes") or 1),
-        cfg.get("strategy"),
-    )
-    return world.size

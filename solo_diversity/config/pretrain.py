@@ -18,7 +18,6 @@ from lightning.fabric.connector import (
 )
 from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.budget.batch import per_device_batch
 from solo_diversity.budget.plan import (
     BudgetPlan,
     check_budget_keys,
@@ -26,7 +25,8 @@ from solo_diversity.budget.plan import (
     plan_budget,
     unused_budget_keys,
 )
-from solo_diversity.budget.world import cpu_devices, world_size_of
+from solo_diversity.budget.world import cpu_devices
+from solo_diversity.config.batch import per_device_batch
 from solo_diversity.config.keys import (
     OWN_PRETRAIN_TOP_LEVEL,
     PRETRAIN_NUMBERS,
@@ -42,7 +42,7 @@ from solo_diversity.data import crop_counts, parse_augmentations
 from solo_diversity.errors import UserError
 from solo_diversity.methods import get_method
 from solo_diversity.methods.base import fill_defaults
-from solo_diversity.methods.settings import global_batch
+from solo_diversity.methods.settings import global_batch, world_size_of
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from solo_diversity.budget.batch import per_device_batch
 from solo_diversity.budget.plan import BudgetPlan, parse_count, plan_budget
+from solo_diversity.config.batch import per_device_batch
 from solo_diversity.config.overrides import budget_overrides
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.recipes import ProbeRecipe, probe_recipe, scale_of_dataset

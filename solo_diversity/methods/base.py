@@ -21,12 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_diversity.budget.plan import BudgetPlan
-from solo_diversity.budget.world import world_size_of
 from solo_diversity.errors import UserError
 from solo_diversity.methods.knn import DISTANCES, OnlineKNN
 from solo_diversity.methods.optim import build_optimizer, build_scheduler, optimizer_kwargs_defaults
 from solo_diversity.methods.ranges import Number
-from solo_diversity.methods.settings import MethodSettings, method_settings, plain
+from solo_diversity.methods.settings import MethodSettings, method_settings, plain, world_size_of
 from solo_diversity.models.backbones import backbone_kwargs_for, build_backbone
 
 # The modules ``performance.compile`` compiles: the backbone and the projector (DINO's is ``head``).

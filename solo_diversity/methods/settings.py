@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.budget.plan import BudgetPlan
-from solo_diversity.budget.world import resolve_world, world_size_of
+from solo_diversity.budget.world import resolve_world
 from solo_diversity.errors import UserError
 from solo_diversity.methods.optim import OptimizerSettings, SchedulerSettings
 from solo_diversity.models.backbones import uses_small_stem
@@ -24,6 +24,24 @@ from solo_diversity.models.backbones import uses_small_stem
 def count_devices(devices: Any, accelerator: str = "auto") -> int:
     """Devices per node as Lightning resolves ``devices`` (an int, -1, "auto", a list or "0,1")."""
     return resolve_world(accelerator, devices).devices
+
+
+def world_size_of(cfg: DictConfig) -> int:
+    """The run's process count: the plan's (set by ``config.attach_plan``) once there is one."""
+    plan = cfg.get("budget_plan")
+    if plan is not None:
+        if plan.get("world_size"):
+            return int(plan.world_size)
+        # A plan saved before world_size was stored: G / (batch * accumulate) is the same number.
+        per_process = int(cfg.optimizer.batch_size) * int(cfg.get("accumulate_grad_batches") or 1)
+        return max(1, int(plan.global_batch) // per_process)
+    world = resolve_world(
+        str(cfg.get("accelerator") or "auto"),
+        cfg.get("devices"),
+        int(cfg.get("num_nodes") or 1),
+        cfg.get("strategy"),
+    )
+    return world.size
 
 
 def global_batch(cfg: DictConfig, world_size: int | None = None) -> int:

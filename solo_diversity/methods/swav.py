@@ -22,12 +22,12 @@ import torch.nn.functional as F  # noqa: N812
 from omegaconf import DictConfig
 
 from solo_diversity.budget.plan import BudgetPlan
-from solo_diversity.budget.world import world_size_of
 from solo_diversity.methods.base import BaseMethod, fill_defaults, require_kwargs
 from solo_diversity.methods.dino import WeightNormLinear
 from solo_diversity.methods.heads import mlp
 from solo_diversity.methods.losses import sinkhorn_codes, swav_loss
 from solo_diversity.methods.ranges import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROJECTOR_RANGES
+from solo_diversity.methods.settings import world_size_of
 
 
 class SwAV(BaseMethod):

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The per-device batch of a config: solo-learn's ``batch_size``, or a recipe's global batch split.
 
-Pure arithmetic on the config, free of torch and Lightning, so a sweep can plan its cells without
-them; :mod:`solo_diversity.methods.settings` re-exports it for the methods.
+Arithmetic on the config, free of torch and Lightning, so a sweep can plan its cells without
+them.
 """
 
 from __future__ import annotations
