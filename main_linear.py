@@ -13,10 +13,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from solo_diversity.config.probe import LINEAR_COMMAND_LINE_KEYS, added_key_overrides
 from solo_diversity.console import console
 from solo_diversity.entry import exit_on_user_error
 from solo_diversity.evaluation.linear import run_linear
-from solo_diversity.evaluation.settings import LINEAR_COMMAND_LINE_KEYS, added_key_overrides
 
 
 @hydra.main(version_base="1.2", config_path="yaml_configs", config_name=None)

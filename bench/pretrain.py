@@ -14,7 +14,7 @@ checkpoint save, which is reported as a one-off. Our rows go through
 visit ledger, epoch sampler, checkpointer, guards): ``data.augment_backend`` torchvision, fast and
 batch, and ``data.format=dali`` on the CPU (and on the GPU: row ``dali_gpu``). Row (a) trains the
 same method class with the same Trainer arguments and loggers
-(:func:`~solo_diversity.run.pretrain.trainer_kwargs`) on solo-learn's CIFAR pretraining loader as
+(:func:`~solo_diversity.run.pretrain.fit_arguments`) on solo-learn's CIFAR pretraining loader as
 the loader benchmark rebuilds it (:mod:`bench.loader_baseline`), with none of our callbacks. Row
 ``bare`` is the ceiling: the same model's forward, loss, backward and optimizer step alone on fixed
 random crops (:func:`~.bench_model.time_bare`); every row's rate is reported over it (``x bare``);
@@ -179,11 +179,16 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
         with_index,
     )
     from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
-    from solo_diversity.config.run_config import logger_settings
+    from solo_diversity.config.run_config import (
+        PRETRAIN_GPU_HINT,
+        logger_settings,
+        resolve_hardware,
+        trainer_keys,
+    )
     from solo_diversity.data import dataset_stats, parse_augmentations
     from solo_diversity.methods import get_method
     from solo_diversity.run.loggers import build_loggers
-    from solo_diversity.run.pretrain import trainer_kwargs
+    from solo_diversity.run.pretrain import fit_arguments
 
     cfg = resolve_pretrain_cfg(compose_cfg(s, index_path, "a", workdir))
     images = np.load(npy_path)
@@ -204,7 +209,8 @@ def run_baseline(s: BenchSettings, index_path: Path, npy_path: Path, workdir: Pa
     loader = solo_loader(with_index(ArrayCIFAR)(images, labels, views), s.batch_size, s.workers)
     clock = timing.StepClock(s.warmup, s.steps)
     loggers = build_loggers(logger_settings(cfg), "baseline")  # the same CSV logger as our runs
-    trainer = pl.Trainer(**trainer_kwargs(cfg, plan, [clock], loggers))
+    hardware = resolve_hardware(cfg, PRETRAIN_GPU_HINT)
+    trainer = pl.Trainer(**fit_arguments(hardware, trainer_keys(cfg), plan, [clock], loggers))
     trainer.fit(model, train_dataloaders=loader)
     return _result("a", clock, s, {})
 

@@ -5,9 +5,11 @@
 keys; :func:`resolve_run` reads that config once into frozen dataclasses: the machine
 (:class:`Hardware`, with the accelerator decided here and nowhere else), the data
 (:class:`DataSettings`), the budget plan (a :class:`~solo_diversity.budget.plan.BudgetPlan`), the
-checkpoints, the resume request and the loggers. Code below the entry points takes these values.
-The method keeps solo-learn's ``Cls(cfg)``: :attr:`RunConfig.cfg` is the config with the plan
-attached, the bridge into solo-learn's classes (and the ``args.json`` of every checkpoint).
+checkpoints, the resume request, the loggers and the loader (:mod:`~solo_diversity.config.loader`).
+Code below the entry points takes these values. The method keeps solo-learn's ``Cls(cfg)``:
+:attr:`RunConfig.method_cfg` is the config with the plan attached, the bridge into solo-learn's
+classes and nothing else; :attr:`RunConfig.record` is that config as plain containers (the
+``args.json`` of every checkpoint, the loggers' hyperparameters, what auto-resume compares).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.budget.plan import BudgetPlan
 from solo_diversity.budget.world import resolve_world
+from solo_diversity.config.loader import LoaderSettings, loader_settings
 from solo_diversity.config.loggers import logger_names, wandb_entity
 from solo_diversity.config.pretrain import attach_plan, trainer_devices
 from solo_diversity.errors import UserError
@@ -77,12 +80,24 @@ class DataSettings:
 
 @dataclass(frozen=True)
 class CheckpointSettings:
-    """The ``checkpoint`` group: whether and where a run saves, and how often (in epochs)."""
+    """The ``checkpoint`` group: whether and where a run saves, and how often.
+
+    Attributes:
+        enabled: ``checkpoint.enabled``.
+        dir: ``checkpoint.dir``.
+        frequency: epochs between saves.
+        keep_prev: keep earlier checkpoints instead of replacing them.
+        every_n_steps: optimizer steps between step checkpoints (0: off; :func:`every_n_steps`).
+        every_minutes: minutes of training between step checkpoints (0: off;
+            :func:`every_minutes`).
+    """
 
     enabled: bool
     dir: Path
     frequency: float
     keep_prev: bool
+    every_n_steps: int = 0
+    every_minutes: float = 0.0
 
     def logdir(self, method: str) -> Path:
         """``{checkpoint.dir}/{method}``: the folder of a method's runs."""
@@ -122,18 +137,47 @@ class TrainSizes:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A pretraining run, resolved once (see the module docstring)."""
+    """A pretraining run, resolved once (see the module docstring).
 
-    cfg: DictConfig
+    Attributes:
+        method_cfg: the config with the budget plan attached, for the method class only.
+        record: ``method_cfg`` as plain containers, resolved.
+        method: ``method``.
+        optimizer: ``optimizer.name``.
+        seed: ``seed``.
+        hardware: the machine.
+        data: where the images are.
+        loader: how they are loaded.
+        plan: the budget plan.
+        checkpoint: the ``checkpoint`` group.
+        resume: the resume request.
+        loggers: the loggers.
+        trainer: the config's keys that ``pl.Trainer`` takes.
+        plan_row: the plan table's row name (``{dataset} fraction={fraction}``).
+        plan_notes: the lines under the plan table (:func:`budget_notes`).
+        allow_late_switches: ``budget.allow_late_switches``.
+        baseline: ``baseline`` (None: train the run).
+        crop_size: the first crop's size (224 when unset), a ``raw_pixels`` baseline's input.
+    """
+
+    method_cfg: DictConfig
+    record: dict[str, Any]
     method: str
+    optimizer: str
     seed: int
     hardware: Hardware
     data: DataSettings
+    loader: LoaderSettings
     plan: BudgetPlan
     checkpoint: CheckpointSettings
     resume: ResumeSettings
     loggers: LoggerSettings
     trainer: dict[str, Any]
+    plan_row: str
+    plan_notes: tuple[str, ...]
+    allow_late_switches: bool
+    baseline: str | None
+    crop_size: int
 
 
 def decide_accelerator(requested: str, hint: str) -> str:
@@ -205,6 +249,8 @@ def checkpoint_settings(cfg: DictConfig) -> CheckpointSettings:
         dir=Path(str(group.dir)),
         frequency=float(group.frequency),
         keep_prev=bool(group.keep_prev),
+        every_n_steps=every_n_steps(cfg),
+        every_minutes=every_minutes(cfg),
     )
 
 
@@ -267,6 +313,40 @@ def every_minutes(cfg: DictConfig) -> float:
     return float(value)
 
 
+def config_record(cfg: DictConfig) -> dict[str, Any]:
+    """A config as plain containers, resolved: what ``args.json`` and the loggers hold."""
+    record = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(record, dict)
+    return record  # type: ignore[return-value]
+
+
+def budget_notes(cfg: DictConfig, plan: BudgetPlan) -> list[str]:
+    """Lines under the plan table: the config keys the budget replaced, and a recipe's global
+    batch that an explicit per-device ``optimizer.batch_size`` overrode.
+    """
+    notes = []
+    wanted = cfg.optimizer.get("global_batch_size")
+    if wanted is not None and int(wanted) != plan.global_batch:
+        notes.append(
+            f"optimizer.batch_size={cfg.optimizer.batch_size} per device (solo-learn's meaning): "
+            f"G = {plan.global_batch}, not the recipe's global_batch_size {wanted}"
+        )
+    max_epochs = cfg.get("max_epochs")
+    if max_epochs in (None, -1):
+        return notes
+    if cfg.budget.get("C") is None and plan.mode == "images":
+        return [
+            f"budget.C not set: C = max_epochs {max_epochs} x N_ref {plan.N_ref:,} = "
+            f"{plan.C:,} images, trained as {plan.steps:,} steps",
+            *notes,
+        ]
+    return [
+        f"max_epochs {max_epochs} in the config -> replaced by the budget: "
+        f"{plan.steps:,} steps (E = {plan.epochs:,.2f} epochs of N = {plan.N:,})",
+        *notes,
+    ]
+
+
 def resolve_run(cfg: DictConfig, sizes: TrainSizes) -> RunConfig:
     """Resolve a checked pretraining config once into a :class:`RunConfig`.
 
@@ -276,6 +356,9 @@ def resolve_run(cfg: DictConfig, sizes: TrainSizes) -> RunConfig:
 
     Returns:
         The run: its config with the budget plan attached, and every setting as a typed value.
+
+    Raises:
+        UserError: a bad loader or checkpoint key (one line, before anything runs).
     """
     hardware = resolve_hardware(cfg, PRETRAIN_GPU_HINT)
     cfg, plan = attach_plan(
@@ -285,15 +368,24 @@ def resolve_run(cfg: DictConfig, sizes: TrainSizes) -> RunConfig:
         num_classes=sizes.num_classes,
         world_size=hardware.world_size,
     )
+    baseline = cfg.get("baseline")
     return RunConfig(
-        cfg=cfg,
+        method_cfg=cfg,
+        record=config_record(cfg),
         method=str(cfg.method),
+        optimizer=str(cfg.optimizer.name),
         seed=int(cfg.seed),
         hardware=hardware,
         data=data_settings(cfg),
+        loader=loader_settings(cfg, hardware),
         plan=plan,
         checkpoint=checkpoint_settings(cfg),
         resume=resume_settings(cfg),
         loggers=logger_settings(cfg),
         trainer=trainer_keys(cfg),
+        plan_row=f"{cfg.data.dataset} fraction={cfg.data.fraction}",
+        plan_notes=tuple(budget_notes(cfg, plan)),
+        allow_late_switches=bool(cfg.budget.allow_late_switches),
+        baseline=str(baseline) if baseline else None,
+        crop_size=int(OmegaConf.select(cfg, "augmentations.0.crop_size", default=None) or 224),
     )

@@ -11,7 +11,11 @@ evaluation transform, ``backbone`` features are the backbone's output and ``proj
 are the method's ``z``. Each result is one JSON line appended to ``results``. The run's machine
 settings (its ``dali.device``, accelerator, devices) are not read: ``dali.device`` is this
 command's own (``auto``: the GPU when one is visible), and a checkpoint that no longer matches its
-``.sha256`` file is refused.
+``.sha256`` file is refused. The config is resolved once, by
+:func:`~solo_diversity.config.knn.resolve_knn`; its
+:class:`~solo_diversity.config.run_config.Hardware` decides the device the features are computed
+on through the harness (:func:`~solo_diversity.run.harness.compute_device`), as for the runs
+that train.
 """
 
 from __future__ import annotations
@@ -19,8 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from solo_diversity.config.knn import KnnConfig, Sweep, resolve_knn
 from solo_diversity.data import dataset_stats, resolve_device
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.features import (
@@ -41,48 +44,15 @@ from solo_diversity.evaluation.provenance import provenance
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.index.splits import check_validation_split
 from solo_diversity.methods import get_method
-from solo_diversity.methods.knn import FEATURE_TYPES, check_distance, knn_hits
+from solo_diversity.methods.knn import knn_hits
 from solo_diversity.models.backbones import uses_small_stem
+from solo_diversity.run.harness import compute_device
 
 log = logging.getLogger(__name__)
 
 # Keys that main_knn.py accepts with or without a ``+`` (knn_div.yaml has them, older commands
 # added ``+dali.device``).
 KNN_COMMAND_LINE_KEYS = ("dali.device", "results")
-
-
-def find_checkpoint(path: str | None) -> Path:
-    """The checkpoint named by ``pretrained_checkpoint_dir``: a ``.ckpt`` file or a run folder.
-
-    In a folder the newest ``.ckpt`` is taken (upstream takes whichever ``os.listdir`` lists first).
-
-    Raises:
-        UserError: unset, missing, or a folder without checkpoints.
-    """
-    if not path:
-        raise UserError("set pretrained_checkpoint_dir=<run folder or .ckpt file>")
-    found = Path(str(path))
-    if found.is_dir():
-        ckpts = sorted(found.glob("*.ckpt"), key=lambda p: (p.stat().st_mtime, p.name))
-        if not ckpts:
-            raise UserError(f"pretrained_checkpoint_dir={found} holds no .ckpt file")
-        return ckpts[-1]
-    if not found.is_file():
-        raise UserError(f"pretrained_checkpoint_dir={found} does not exist")
-    return found
-
-
-def as_list(value: Any, key: str, cast: Callable[[Any], Any]) -> list[Any]:
-    """A scalar or list config value as a non-empty list of ``cast`` values."""
-    if OmegaConf.is_config(value):
-        value = OmegaConf.to_container(value, resolve=True)
-    items = value if isinstance(value, list | tuple) else [value]
-    if not items or any(v is None for v in items):
-        raise UserError(f"{key} must be a value or a non-empty list, got {value!r}")
-    try:
-        return [cast(v) for v in items]
-    except (TypeError, ValueError):
-        raise UserError(f"{key}={value!r} is not a list of {cast.__name__}") from None
 
 
 class _Outputs(nn.Module):
@@ -182,54 +152,13 @@ def _features(
     return feats, labels
 
 
-@dataclass(frozen=True)
-class Sweep:
-    """The lists a kNN sweep runs over, checked."""
-
-    ks: list[int]
-    temperatures: list[float]
-    distances: list[str]
-    feature_types: list[str]
-
-    def settings(self, ftype: str) -> Iterator[tuple[int, str, float | None]]:
-        """(k, distance, temperature) for one feature type; temperatures for cosine only."""
-        for k in self.ks:
-            for distance in self.distances:
-                for temperature in self.temperatures if distance == "cosine" else [None]:
-                    yield k, distance, temperature
-
-
-def read_sweep(cfg: DictConfig) -> Sweep:
-    """``k``, ``temperature``, ``distance_function`` and ``feature_type`` as checked lists."""
-    ks = as_list(cfg.k, "k", int)
-    temperatures = as_list(cfg.temperature, "temperature", float)
-    distances = [
-        check_distance(d) for d in as_list(cfg.distance_function, "distance_function", str)
-    ]
-    feature_types = as_list(cfg.feature_type, "feature_type", str)
-    for ftype in feature_types:
-        if ftype not in FEATURE_TYPES:
-            raise UserError(
-                f"feature_type {ftype!r} is unknown; choose one of {', '.join(FEATURE_TYPES)}"
-            )
-    if any(k < 1 for k in ks) or any(t <= 0 for t in temperatures):
-        raise UserError(f"k={ks} must be >= 1 and temperature={temperatures} > 0")
-    return Sweep(ks, temperatures, distances, feature_types)
-
-
-def knn_data(cfg: DictConfig, run: dict[str, Any], ckpt: Path) -> dict[str, Any]:
+def knn_data(config: KnnConfig, run: dict[str, Any]) -> dict[str, Any]:
     """The run's ``data`` group, with this command's ``dataset`` and paths where it sets them."""
-    data = dict(run.get("data") or {})
-    for ours, theirs in (
-        ("dataset", "dataset"),
-        ("train_data_path", "train_path"),
-        ("val_data_path", "val_path"),
-        ("data_format", "format"),
-    ):
-        if cfg.get(ours) is not None:
-            data[theirs] = cfg.get(ours)
+    data = {**(run.get("data") or {}), **config.data}
     if "name" not in (run.get("backbone") or {}) or not data.get("dataset"):
-        raise UserError(f"no args.json beside {ckpt}: it names the backbone and dataset")
+        raise UserError(
+            f"no args.json beside {config.checkpoint}: it names the backbone and dataset"
+        )
     if not data.get("train_path") or not data.get("val_path"):
         raise UserError("set train_data_path and val_data_path (the run has none)")
     return data
@@ -293,24 +222,27 @@ def _sweep_records(
 
 def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
     """Sweep kNN over ``cfg``'s lists for one checkpoint; append and return one record each."""
-    ckpt = find_checkpoint(cfg.get("pretrained_checkpoint_dir"))
-    sweep = read_sweep(cfg)
+    config = resolve_knn(cfg)
+    return knn_sweep(config)
+
+
+def knn_sweep(config: KnnConfig) -> list[dict[str, Any]]:
+    """The sweep of a resolved config: features once, one record per setting, appended."""
+    ckpt = config.checkpoint
     verify_checksum(ckpt)
     run = read_run_args(ckpt)
-    data = knn_data(cfg, run, ckpt)
+    data = knn_data(config, run)
     crop = int(data.get("crop_size") or run.get("augmentations", [{}])[0].get("crop_size", 224))
-    workers = cfg.get("num_workers")
-    on_gpu = torch.cuda.is_available()  # decided once: no accelerator key, the GPU if visible
+    on_gpu = config.hardware.on_gpu
+    workers = config.num_workers
     probe = ProbeData(
         crop,
         *dataset_stats(str(data["dataset"])),
         data_format=str(data.get("format") or "h5"),
         num_workers=int(data.get("num_workers", 0) if workers is None else workers),
-        dali_device=resolve_device(
-            str(OmegaConf.select(cfg, "dali.device", default=None) or "auto"), on_gpu=on_gpu
-        ),
+        dali_device=resolve_device(config.dali_device, on_gpu=on_gpu),
         screen_cache=data.get("index_cache"),
-        batch_size=int(cfg.batch_size),
+        batch_size=config.batch_size,
     )
     subsets = {
         "train": _subset(data, str(data["train_path"]), "train"),
@@ -320,8 +252,9 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
     if subsets["train"].index.num_classes < 2:
         raise UserError(f"kNN needs labels, and index {subsets['train'].index.path} has none")
     start = time.time()
+    sweep = config.sweep
     feats, labels = _features(ckpt, run, data, sweep.feature_types, probe, subsets, on_gpu)
-    device = torch.device("cuda" if on_gpu else "cpu")
+    device = torch.device(compute_device(config.hardware))
     base = {
         **_record_base(run, data, ckpt),
         "n_train": len(labels["train"]),
@@ -331,7 +264,7 @@ def run_knn(cfg: DictConfig) -> list[dict[str, Any]]:
     }
     num_classes = int(subsets["train"].index.num_classes)
     records = [{**base, **r} for r in _sweep_records(sweep, feats, labels, device, num_classes)]
-    results = Path(str(cfg.results))
+    results = config.results
     results.parent.mkdir(parents=True, exist_ok=True)
     with results.open("a") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in records)

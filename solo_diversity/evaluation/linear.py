@@ -27,18 +27,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from solo_diversity.config.loggers import check_logger_keys
-from solo_diversity.config.pretrain import copy_cfg
-from solo_diversity.config.run_config import (
-    Hardware,
-    checkpoint_settings,
-    logger_settings,
-    resolve_hardware,
-    trainer_keys,
-)
+from solo_diversity.config.linear import LinearConfig, resolve_linear
+from solo_diversity.config.probe import ProbeSettings
+from solo_diversity.config.run_config import Hardware
 from solo_diversity.console import console
 from solo_diversity.data import resolve_device
 from solo_diversity.errors import UserError
@@ -53,15 +47,8 @@ from solo_diversity.evaluation.probe_data import feature_loaders, probe_stats, p
 from solo_diversity.evaluation.protocol import LinearProbe
 from solo_diversity.evaluation.provenance import provenance
 from solo_diversity.evaluation.recipes import probe_recipe, scale_of_dataset
-from solo_diversity.evaluation.settings import (
-    ProbeSettings,
-    check_probe_settings,
-    probe_settings,
-    resolve_linear_cfg,
-)
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.index.splits import check_validation_split
-from solo_diversity.methods.settings import plain
 from solo_diversity.models.backbones import uses_small_stem
 from solo_diversity.run.checkpoint import new_version
 from solo_diversity.run.harness import (
@@ -90,7 +77,6 @@ PROBE_IDENTITY_KEYS = (
     "seed",
     "label_smoothing",
 )
-LINEAR_GPU_HINT = "run with accelerator=cpu (and strategy=auto sync_batchnorm=False on one CPU)"
 
 
 @dataclass
@@ -136,7 +122,7 @@ def _precision_note(precision: str) -> None:
 
 
 def trainer_kwargs(
-    cfg: DictConfig,
+    trainer: dict[str, Any],
     settings: ProbeSettings,
     hardware: Hardware,
     callbacks: list[pl.Callback],
@@ -148,12 +134,19 @@ def trainer_kwargs(
     only on GPUs across processes (:func:`~solo_diversity.budget.world.sync_batchnorm_for`). The
     features mode trains on one device: its global batch is already the protocol's
     ``batch_size * devices * nodes``.
+
+    Args:
+        trainer: the config's Trainer keys (:attr:`LinearConfig.trainer`).
+        settings: the probe's settings.
+        hardware: the machine.
+        callbacks: every callback, in order.
+        loggers: the probe's loggers.
     """
     if settings.mode == "features":
         hardware = one_device(hardware)
     return trainer_arguments(
         hardware,
-        trainer_keys(cfg),
+        trainer,
         callbacks=callbacks,
         loggers=loggers,
         precision_note=_precision_note,
@@ -165,9 +158,15 @@ def _identity(args: dict[str, Any]) -> dict[str, Any]:
     return {k: args.get(k) for k in PROBE_IDENTITY_KEYS}
 
 
-def find_unfinished_probe(logdir: Path, cfg: DictConfig, max_hours: float) -> Path | None:
-    """The newest checkpoint of an unfinished probe with the same identity keys, if any."""
-    wanted = _identity(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+def find_unfinished_probe(logdir: Path, record: dict[str, Any], max_hours: float) -> Path | None:
+    """The newest checkpoint of an unfinished probe with the same identity keys, if any.
+
+    Args:
+        logdir: the folder of the probes (``{checkpoint.dir}/linear``).
+        record: the probe's resolved config (:attr:`LinearConfig.record`).
+        max_hours: how old its last checkpoint may be.
+    """
+    wanted = _identity(record)
     found = []
     for args_file in logdir.glob("*/args.json") if logdir.is_dir() else []:
         if (args_file.parent / FINISHED).exists():
@@ -182,9 +181,9 @@ def find_unfinished_probe(logdir: Path, cfg: DictConfig, max_hours: float) -> Pa
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def _merged(run: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+def _merged(run: dict[str, Any], config: LinearConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data, backbone) of the probe: the run's, overridden by the probe config's set values."""
-    given = {k: v for k, v in plain(cfg.data).items() if v is not None}
+    given = config.data
     run_data = run.get("data", {})
     other = given.get("dataset") not in (None, run_data.get("dataset"))
     if other and not (given.get("train_path") and given.get("val_path")):
@@ -196,7 +195,7 @@ def _merged(run: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, Any], dict[
         )
     data = {**run_data, **given}
     theirs = dict(run.get("backbone") or {})
-    ours = {k: v for k, v in plain(cfg.backbone).items() if v is not None}
+    ours = config.backbone
     backbone = {
         **theirs,
         **ours,
@@ -204,21 +203,22 @@ def _merged(run: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, Any], dict[
     }
     if "name" not in backbone or not data.get("dataset"):
         raise UserError(
-            f"no args.json beside {cfg.pretrained_feature_extractor}: set "
-            "backbone.name and data.dataset"
+            f"no args.json beside {config.checkpoint_file}: set backbone.name and data.dataset"
         )
     return data, backbone
 
 
-def with_probe_recipe(cfg: DictConfig, run: dict[str, Any], method: str | None) -> DictConfig:
-    """A copy of ``cfg`` whose unset ``optimizer.lr``/``weight_decay`` are the probe recipe's.
+def with_probe_recipe(
+    config: LinearConfig, run: dict[str, Any], method: str | None
+) -> LinearConfig:
+    """``config`` with its unset ``optimizer.lr``/``weight_decay`` set to the probe recipe's.
 
     The recipe (:func:`~solo_diversity.evaluation.recipes.probe_recipe`) is solo-learn's
     per-method linear rate at the pretraining run's scale: its ``recipe.scale`` and
     ``recipe.arch``, else the scale of its dataset. Values the probe config sets are kept.
     """
-    if cfg.optimizer.lr is not None and cfg.optimizer.weight_decay is not None:
-        return cfg
+    if config.rates_set:
+        return config
     if method is None:
         raise UserError("the checkpoint names no method: set optimizer.lr (or pretrain_method)")
     recipe = run.get("recipe") or {}
@@ -229,52 +229,52 @@ def with_probe_recipe(cfg: DictConfig, run: dict[str, Any], method: str | None) 
         str(recipe.get("scale") or scale_of_dataset(dataset)),
         str(recipe.get("arch") or ("vit" if backbone.startswith("vit") else "resnet")),
     )
-    out = copy_cfg(cfg)
-    if out.optimizer.lr is None:
-        out.optimizer.lr = found.lr
-    if out.optimizer.weight_decay is None:
-        out.optimizer.weight_decay = found.weight_decay
-    return out
+    return config.with_rates(found.lr, found.weight_decay)
 
 
 @dataclass(frozen=True)
 class Probe:
     """One probe, resolved: what is probed, on which labelled data, with which settings."""
 
+    config: LinearConfig  # with the recipe's rates
     ckpt: Path
     run: dict[str, Any]  # the pretraining run's args.json
     dataset: str
     backbone_name: str
     method: str | None
-    settings: ProbeSettings
-    hardware: Hardware
     model: nn.Module  # the frozen backbone
     data: ProbeData
     train: Any  # the labelled subset
     test: Any
 
     @property
+    def settings(self) -> ProbeSettings:
+        """The probe's settings, the recipe's rates filled."""
+        return self.config.settings
+
+    @property
+    def hardware(self) -> Hardware:
+        """The machine the probe trains on."""
+        return self.config.hardware
+
+    @property
     def num_classes(self) -> int:
         return int(self.train.index.num_classes)
 
 
-def resolve_probe(raw_cfg: DictConfig) -> tuple[DictConfig, Probe]:
-    """The probe's config (with the recipe's LR) and the resolved :class:`Probe`."""
-    cfg = resolve_linear_cfg(raw_cfg)
-    check_probe_settings(cfg)
-    check_logger_keys(cfg)
-    ckpt = Path(str(cfg.pretrained_feature_extractor))
+def resolve_probe(config: LinearConfig) -> Probe:
+    """The resolved :class:`Probe` of a config: its checkpoint read, its labelled data opened."""
+    ckpt = config.checkpoint_file
     if not ckpt.is_file():
         raise UserError(f"checkpoint {ckpt} does not exist")
     verify_checksum(ckpt)
     run = read_run_args(ckpt)
-    data, backbone = _merged(run, cfg)
+    data, backbone = _merged(run, config)
     dataset = str(data["dataset"])
     crop = int(data.get("crop_size") or run.get("augmentations", [{}])[0].get("crop_size", 224))
-    given = None if cfg.pretrain_method in (None, "None") else str(cfg.pretrain_method)
-    method = probe_method(given, run, ckpt)
-    cfg = with_probe_recipe(cfg, run, method)
-    settings = probe_settings(cfg)
+    method = probe_method(config.pretrain_method, run, ckpt)
+    config = with_probe_recipe(config, run, method)
+    settings = config.settings
     model = load_backbone(
         ckpt,
         str(backbone["name"]),
@@ -289,14 +289,14 @@ def resolve_probe(raw_cfg: DictConfig) -> tuple[DictConfig, Probe]:
     check_validation_split(train.index, test.index)
     if train.index.num_classes < 2:
         raise UserError(f"the probe needs labels, and index {train.index.path} has none")
-    hardware = resolve_hardware(cfg, LINEAR_GPU_HINT)
+    hardware = config.hardware
     # Only the probe's own dali.device decides (a run's args.json may say gpu on a CPU machine).
     probe_data = ProbeData(
         crop,
         *probe_stats(dataset),
         data_format=str(data.get("format") or "h5"),
         num_workers=int(data.get("num_workers") or 0),
-        dali_device=resolve_device(str(cfg.dali.device), on_gpu=hardware.on_gpu),
+        dali_device=resolve_device(config.dali_device, on_gpu=hardware.on_gpu),
         screen_cache=data.get("index_cache"),
     )
     if (
@@ -308,14 +308,13 @@ def resolve_probe(raw_cfg: DictConfig) -> tuple[DictConfig, Probe]:
             "data.format=dali probes on one device (its training views are not "
             "sharded by rank); use devices=1, or data.format=h5/image_folder"
         )
-    return cfg, Probe(
+    return Probe(
+        config,
         ckpt,
         run,
         dataset,
         str(backbone["name"]),
         method,
-        settings,
-        hardware,
         model,
         probe_data,
         train,
@@ -382,11 +381,11 @@ def probe_record(probe: Probe, metrics: dict[str, float], saved: Path | None) ->
     }
 
 
-def _probe_resume(cfg: DictConfig, logdir: Path) -> str | None:
+def _probe_resume(config: LinearConfig, logdir: Path) -> str | None:
     """The checkpoint to continue: the explicit one, else an unfinished probe's (auto-resume)."""
-    resume = cfg.resume_from_checkpoint
-    if resume is None and cfg.auto_resume.enabled:
-        found = find_unfinished_probe(logdir, cfg, float(cfg.auto_resume.max_hours))
+    resume = config.resume.checkpoint
+    if resume is None and config.resume.auto:
+        found = find_unfinished_probe(logdir, config.record, config.resume.max_hours)
         resume = str(found) if found else None
         if resume:
             console.print(f"Resuming the probe from {resume}")
@@ -394,7 +393,6 @@ def _probe_resume(cfg: DictConfig, logdir: Path) -> str | None:
 
 
 def _fit(
-    cfg: DictConfig,
     probe: Probe,
     module: LinearProbe,
     loaders: tuple[Any, Any],
@@ -405,23 +403,26 @@ def _fit(
     Returns:
         The trainer, the probe checkpoint (if saved) and where to mark the probe finished.
     """
-    logdir = Path(str(cfg.checkpoint.dir)) / "linear"
-    resume = _probe_resume(cfg, logdir)
+    config = probe.config
+    logdir = config.checkpoint.dir / "linear"
+    resume = _probe_resume(config, logdir)
     version = run_version(resume, new_version)
-    loggers = build_loggers(logger_settings(cfg), version, resume_from=resume)
+    loggers = build_loggers(config.loggers, version, resume_from=resume)
     saver = checkpointer(
-        cfg,
-        checkpoint_settings(cfg),
+        config.record,
+        config.checkpoint,
         logdir,
         version,
         lambda: (
-            int(cfg.checkpoint.frequency)
-            * max(1, len(loaders[0]) // int(cfg.accumulate_grad_batches))
+            int(config.checkpoint.frequency)
+            * max(1, len(loaders[0]) // config.accumulate_grad_batches)
         ),  # steps per epoch
     )
     watchers = ordered_callbacks([saver] if saver else [], loggers, extra)
-    trainer = pl.Trainer(**trainer_kwargs(cfg, probe.settings, probe.hardware, watchers, loggers))
-    with logging_run(trainer, loggers, cfg, module):
+    trainer = pl.Trainer(
+        **trainer_kwargs(config.trainer, probe.settings, probe.hardware, watchers, loggers)
+    )
+    with logging_run(trainer, loggers, config.record, module):
         trainer.fit(module, *loaders, ckpt_path=resume)
         if module.last_val_epoch != trainer.current_epoch - 1 or not module.last_val:
             trainer.validate(module, loaders[1], verbose=False)  # the final classifier's numbers
@@ -440,10 +441,10 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
         callbacks: extra Lightning callbacks.
     """
     wall = time.time()
-    cfg, probe = resolve_probe(raw_cfg)
+    probe = resolve_probe(resolve_linear(raw_cfg))
     start = time.time()
     module, loaders = _module_and_loaders(probe)
-    trainer, saved, marker = _fit(cfg, probe, module, loaders, list(callbacks or []))
+    trainer, saved, marker = _fit(probe, module, loaders, list(callbacks or []))
     record = {
         **probe_record(probe, module.last_val, saved),
         "probe_seconds": round(time.time() - start, 2),
@@ -451,7 +452,7 @@ def run_linear(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None) 
         **provenance(probe.hardware.accelerator),
     }
     if trainer.is_global_zero:
-        results = Path(str(cfg.results))
+        results = probe.config.results
         results.parent.mkdir(parents=True, exist_ok=True)
         with results.open("a") as fh:
             fh.write(json.dumps(record) + "\n")

@@ -20,7 +20,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from solo_diversity.evaluation.settings import ProbeSettings
+from solo_diversity.config.probe import ProbeSettings
 from solo_diversity.methods.optim import OptimizerSettings, build_optimizer
 
 

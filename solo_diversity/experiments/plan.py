@@ -4,16 +4,17 @@
 A cell is resolved by composing its pretraining config exactly as ``main_pretrain.py`` does:
 hydra's compose API over ``yaml_configs`` with the cell's overrides and the devices and nodes it
 will run on, so the recipe groups (``scale``, ``arch``, ``recipe``) and the data group are
-followed. From the composed config come the method, backbone, dataset, recipe, optimizer, the
-global batch (``optimizer.global_batch_size``, which ``--devices``/``--nodes`` leave unchanged; an
-explicit per-device ``optimizer.batch_size`` keeps solo-learn's meaning and wins), the budget keys
-and the warmup in steps. N is the cell's own ``N`` or ``round(fraction * size)`` of the catalog's
-dataset size, as the index's subset takes it, or of the built index itself when the cell names
-its own ``data.train_path`` and that file exists (Figure 3's sets); N_ref is
-``budget.reference_size`` or that size. A cell's ``run_key`` names the pretraining run alone, so
-lists that share a run (Table 2, Table 4, Supp. Table 3 ...) share its checkpoint. Extra overrides
-of a sweep (``--set``) are composed in too, so the plan is the one that trains, and every one that
-can change what trains is part of the run key.
+followed (:func:`~solo_diversity.config.cell.read_cell` composes and reads it once into a
+:class:`~solo_diversity.config.cell.CellConfig`). From the composed config come the method,
+backbone, dataset, recipe, optimizer, the global batch (``optimizer.global_batch_size``, which
+``--devices``/``--nodes`` leave unchanged; an explicit per-device ``optimizer.batch_size`` keeps
+solo-learn's meaning and wins), the budget keys and the warmup in steps. N is the cell's own
+``N`` or ``round(fraction * size)`` of the catalog's dataset size, as the index's subset takes
+it, or of the built index itself when the cell names its own ``data.train_path`` and that file
+exists (Figure 3's sets); N_ref is ``budget.reference_size`` or that size. A cell's ``run_key``
+names the pretraining run alone, so lists that share a run (Table 2, Table 4, Supp. Table 3 ...)
+share its checkpoint. Extra overrides of a sweep (``--set``) are composed in too, so the plan is
+the one that trains, and every one that can change what trains is part of the run key.
 """
 
 from __future__ import annotations
@@ -22,22 +23,15 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from solo_diversity.budget.plan import BudgetPlan, parse_count, plan_budget
-from solo_diversity.config.batch import per_device_batch
+from solo_diversity.budget.plan import BudgetPlan
+from solo_diversity.config.cell import CellConfig, Recipe, read_cell
 from solo_diversity.config.overrides import budget_overrides
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.recipes import ProbeRecipe, probe_recipe, scale_of_dataset
@@ -55,7 +49,6 @@ _RUN_KEYS = (
     "budget.epochs",
     "budget.epoch_keys",
 )
-DEFAULT_WARMUP_EPOCHS = 10  # solo-learn's default scheduler.warmup_epochs
 # Extra overrides that cannot change what trains (where the data is read from, how many loader
 # processes, what is logged and where checkpoints go): they leave the run key as it is.
 NEUTRAL_EXTRAS = (
@@ -68,16 +61,6 @@ NEUTRAL_EXTRAS = (
     "auto_resume",
 )
 _PLAIN = re.compile(r"^[\w\-+./@%~:]*$")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """The recipe a cell composed to (``recipe`` of the config): name, scale, arch, source."""
-
-    name: str
-    scale: str
-    arch: str
-    source: str
 
 
 @dataclass(frozen=True)
@@ -97,7 +80,7 @@ class ResolvedCell:
     lr: float = 0.0
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    cfg: DictConfig | None = field(default=None, compare=False, repr=False)
+    record: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     extra: tuple[str, ...] = ()
 
     @property
@@ -196,21 +179,6 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-@contextmanager
-def _hydra_at(root: Path) -> Iterator[None]:
-    """Hydra on ``root``, also inside a running hydra app (a sweep job), restored after."""
-    outer = GlobalHydra.instance()
-    app = outer.hydra if outer.is_initialized() else None
-    outer.clear()
-    try:
-        with initialize_config_dir(config_dir=str(root), version_base="1.2"):
-            yield
-    finally:
-        if app is not None:
-            GlobalHydra.instance().clear()
-            GlobalHydra.instance().initialize(app)
-
-
 def _override(key: str, value: Any) -> str:
     """One hydra override; a string value that hydra's grammar would misread is quoted."""
     text = fill(value, {})
@@ -249,60 +217,18 @@ def compose_cell(
     devices: int = 1,
     nodes: int = 1,
     extra: tuple[str, ...] = (),
-) -> DictConfig:
+) -> CellConfig:
     """The cell's pretraining config, composed by hydra as ``main_pretrain.py`` composes it."""
     root = (configs or default_configs_dir()).resolve()
-    return _compose(root, spec.config, compose_overrides(spec, devices, nodes, extra))
+    return read_cell(root, spec.config, compose_overrides(spec, devices, nodes, extra))
 
 
-@lru_cache(maxsize=1024)
-def _compose(root: Path, config: str, overrides: tuple[str, ...]) -> DictConfig:
-    if not (root / f"{config}.yaml").is_file():
-        raise UserError(f"config {root / (config + '.yaml')} does not exist")
-    try:
-        with _hydra_at(root):
-            cfg = compose(config_name=config, overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{config} {' '.join(overrides)} does not compose: {first}") from None
-    OmegaConf.set_readonly(cfg, True)
-    return cfg
-
-
-def _select(cfg: DictConfig, key: str, default: Any = None) -> Any:
-    value = OmegaConf.select(cfg, key, default=default, throw_on_missing=False)
-    return default if value is None else value
-
-
-def cell_global_batch(cfg: DictConfig) -> int:
-    """G of a composed config: the recipe's global batch, or solo-learn's per-device x world."""
-    # Counted as written ("cpu" needs no hardware): cells are planned on machines without GPUs.
-    devices = cfg.get("devices")
-    devices = OmegaConf.to_container(devices) if OmegaConf.is_config(devices) else devices
-    world = _count_devices(devices) * int(cfg.get("num_nodes") or 1)
-    accumulate = int(cfg.get("accumulate_grad_batches") or 1)
-    return per_device_batch(cfg, world) * world * accumulate
-
-
-def _count_devices(devices: Any) -> int:
-    """Devices per node as Lightning counts them on the CPU, without loading it when it can.
-
-    A positive count is what Lightning resolves it to; anything else ("auto", a list, a string)
-    is Lightning's to read, loaded only then, so planning a sweep's cells needs no torch.
-    """
-    if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
-        return devices
-    from solo_diversity.methods.settings import count_devices  # Lightning: an unusual value
-
-    return count_devices(devices, "cpu")
-
-
-def _recipe(cfg: DictConfig, config: str, dataset: str, backbone: str) -> Recipe:
-    raw = cfg.get("recipe")
-    if raw is None:  # a config without the recipe groups (a copy of an older checkout)
-        arch = "vit" if backbone.startswith("vit") else "resnet"
-        return Recipe(config, scale_of_dataset(dataset), arch, "")
-    return Recipe(str(raw.name), str(raw.scale), str(raw.arch), str(raw.get("source") or ""))
+def _recipe(cell: CellConfig, config: str) -> Recipe:
+    """The composed recipe, or one named after ``config`` for a config without recipe groups."""
+    if cell.recipe is not None:
+        return cell.recipe
+    arch = "vit" if cell.backbone.startswith("vit") else "resnet"
+    return Recipe(config, scale_of_dataset(cell.dataset), arch, "")
 
 
 def resolve_cell(
@@ -328,13 +254,10 @@ def resolve_cell(
         The :class:`ResolvedCell`.
     """
     env = dict(os.environ) if env is None else env
-    cfg = compose_cell(spec, configs, devices=devices, nodes=nodes, extra=extra)
-    method = _select(cfg, "method")
-    if not method:
+    cell = compose_cell(spec, configs, devices=devices, nodes=nodes, extra=extra)
+    if not cell.method:
         raise UserError(f"config {spec.config!r} of cell {spec.id!r} names no method")
-    dataset = str(_select(cfg, "data.dataset"))
-    fraction = float(_select(cfg, "data.fraction", -1))
-    fraction = 1.0 if fraction == -1 else fraction
+    dataset, fraction = cell.dataset, cell.fraction
     built = _built_index(spec, extra, env)
     size, unusable = _index_size(built)
     # the list's N stands for its fraction, unless the sweep sets another fraction
@@ -345,33 +268,28 @@ def resolve_cell(
         )
     n = _cell_n(listed, dataset, fraction, size)
     try:
-        plan = _plan(cfg, n, size or TRAIN_SIZES.get(dataset))
+        plan = cell.budget_plan(n, size or TRAIN_SIZES.get(dataset))
     except UserError as err:
         if size is None or (listed is None and dataset not in TRAIN_SIZES):
             raise
         unusable.append(f"data.train_path={built} ({err})")  # the run would stop the same way
-        plan = _plan(cfg, _cell_n(listed, dataset, fraction, None), TRAIN_SIZES.get(dataset))
-    warmup = (
-        plan.epochs_to_steps(float(_select(cfg, "scheduler.warmup_epochs", DEFAULT_WARMUP_EPOCHS)))
-        if str(_select(cfg, "scheduler.name", "warmup_cosine")) == "warmup_cosine"
-        else 0
-    )
-    backbone = str(_select(cfg, "backbone.name"))
+        plan = cell.budget_plan(_cell_n(listed, dataset, fraction, None), TRAIN_SIZES.get(dataset))
+    warmup = 0 if cell.warmup_epochs is None else plan.epochs_to_steps(cell.warmup_epochs)
     return ResolvedCell(
         spec=spec,
-        method=str(method),
-        backbone=backbone,
+        method=cell.method,
+        backbone=cell.backbone,
         dataset=dataset,
         pretrain_set=str(spec.pretrain_set or dataset),
         fraction=fraction,
         plan=plan,
         missing=(*_missing(spec, env, extra), *unusable),
-        recipe=_recipe(cfg, spec.config, dataset, backbone),
-        optimizer=str(_select(cfg, "optimizer.name", "")),
-        lr=float(_select(cfg, "optimizer.lr", 0.0)),
-        weight_decay=float(_select(cfg, "optimizer.weight_decay", 0.0)),
+        recipe=_recipe(cell, spec.config),
+        optimizer=cell.optimizer,
+        lr=cell.lr,
+        weight_decay=cell.weight_decay,
         warmup_steps=warmup,
-        cfg=cfg,
+        record=cell.record,
         extra=tuple(extra),
     )
 
@@ -391,22 +309,6 @@ def _cell_n(listed: int | None, dataset: str, fraction: float, size: int | None)
         return listed
     size = size if size is not None else train_size(dataset)
     return max(1, min(size, round_half_up(fraction * size)))
-
-
-def _plan(cfg: DictConfig, n: int, size: int | None) -> BudgetPlan:
-    """The budget plan of a composed cell with ``n`` images; N_ref defaults to ``size`` (or N)."""
-    reference = _select(cfg, "budget.reference_size")
-    n_ref = parse_count(reference, "budget.reference_size") if reference is not None else size
-    budget = _select(cfg, "budget.C")
-    return plan_budget(
-        None if budget is None else parse_count(budget, "budget.C"),
-        n,
-        cell_global_batch(cfg),
-        N_ref=n_ref if n_ref is not None else n,
-        mode=str(_select(cfg, "budget.mode", "images")),
-        epochs=_select(cfg, "budget.epochs"),
-        epoch_keys=str(_select(cfg, "budget.epoch_keys", "subset")),
-    )
 
 
 def _index_size(path: Path | None) -> tuple[int | None, list[str]]:

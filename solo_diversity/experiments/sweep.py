@@ -45,22 +45,6 @@ class SweepTask:
 ConfigStore.instance().store(name="solo_div_sweep", node=SweepTask)
 
 
-def settings_of(cfg: DictConfig) -> RunSettings:
-    """The :class:`RunSettings` a sweep job was given."""
-    return RunSettings(
-        results=Path(cfg.results),
-        runs=Path(cfg.runs),
-        workdir=Path(cfg.workdir),
-        entry_dir=Path(cfg.entry_dir),
-        python=str(cfg.python),
-        devices=int(cfg.devices),
-        nodes=int(cfg.nodes),
-        pretrain_set=tuple(cfg.pretrain_set),
-        probe_set=tuple(cfg.probe_set),
-        configs=Path(cfg.configs),
-    )
-
-
 def _single_process_env() -> dict[str, str]:
     """The environment without SLURM's task variables: a probe is one process, not the job's DDP."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SUBMITIT_"))}
@@ -70,7 +54,18 @@ def _single_process_env() -> dict[str, str]:
 def main(cfg: DictConfig) -> None:
     """Run one (cell, seed): pretrain or resume it, then (global rank 0) its missing probes."""
     with exit_on_user_error():
-        settings = settings_of(cfg)
+        settings = RunSettings(  # the job's config, read once
+            results=Path(cfg.results),
+            runs=Path(cfg.runs),
+            workdir=Path(cfg.workdir),
+            entry_dir=Path(cfg.entry_dir),
+            python=str(cfg.python),
+            devices=int(cfg.devices),
+            nodes=int(cfg.nodes),
+            pretrain_set=tuple(cfg.pretrain_set),
+            probe_set=tuple(cfg.probe_set),
+            configs=Path(cfg.configs),
+        )
         rank = int(os.environ.get("SLURM_PROCID", "0"))
         cell, _, seed = str(cfg.task).rpartition(":")
         for task in plan_tasks(str(cfg.table), settings, [int(seed)], [cell]):

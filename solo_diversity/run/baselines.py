@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.errors import UserError
 from solo_diversity.models.backbones import build_backbone
@@ -56,20 +55,31 @@ def baseline_backbone(
 
 
 def write_baseline(
-    cfg: DictConfig, backbone: torch.nn.Module, backbone_cfg: dict[str, Any], folder: Path
+    kind: str,
+    record: dict[str, Any],
+    backbone: torch.nn.Module,
+    backbone_cfg: dict[str, Any],
+    folder: Path,
 ) -> Path:
     """Write the baseline run into ``folder`` (``{checkpoint.dir}/{method}/{version}``).
+
+    Args:
+        kind: one of :data:`BASELINES`.
+        record: the run's resolved config as plain containers (its ``args.json``, with
+            ``backbone_cfg`` merged into its ``backbone``).
+        backbone: what the probe reads features through.
+        backbone_cfg: its ``backbone`` entry (:func:`baseline_backbone`).
+        folder: the run's folder.
 
     Returns:
         The checkpoint, named as a finished run's (``...-ep=0.ckpt``).
     """
-    kind = check_baseline(str(cfg.baseline))
-    args = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(args, dict)
+    kind = check_baseline(kind)
+    args = dict(record)
     if backbone_cfg:
         args["backbone"] = {**(args.get("backbone") or {}), **backbone_cfg}
     folder.mkdir(parents=True, exist_ok=True)
-    path = checkpoint_path(folder.parent, str(cfg.name), folder.name, 0)
+    path = checkpoint_path(folder.parent, str(args["name"]), folder.name, 0)
     state = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
     tmp = files.temporary_path(path)
     try:

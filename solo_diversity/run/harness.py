@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The training harness: resolved settings in, a Trainer with its loggers and callbacks out.
 
-``main_pretrain.py`` and ``main_linear.py`` share it (``main_knn.py`` trains nothing), so the
-machine rules are written once: precision 16 runs 32-true on the CPU (bf16 is emulated there and
+``main_pretrain.py`` and ``main_linear.py`` build their Trainer here, and ``main_knn.py`` (which
+trains nothing) takes its device from :func:`compute_device`, so the machine rules are written
+once: precision 16 runs 32-true on the CPU (bf16 is emulated there and
 about 5x slower than fp32), SyncBatchNorm only on GPUs across processes, Lightning's own
 checkpointing off (:class:`~solo_diversity.run.callbacks.SoloCheckpointer` saves), and the
 callbacks in one order: the run's own, the loggers', the caller's, then those that must see a
@@ -19,7 +20,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig
 
 from solo_diversity.budget.world import sync_batchnorm_for
 from solo_diversity.config.run_config import CheckpointSettings, Hardware
@@ -103,7 +103,7 @@ def run_version(resume: str | None, new: Callable[[], str]) -> str:
 
 
 def checkpointer(
-    cfg: DictConfig,
+    record: dict[str, Any],
     settings: CheckpointSettings,
     logdir: Path,
     version: str,
@@ -112,7 +112,8 @@ def checkpointer(
     """The run's checkpointer, or None with ``checkpoint.enabled=false``.
 
     Args:
-        cfg: the resolved config, written to ``args.json`` beside the checkpoints.
+        record: the resolved config as plain containers, written to ``args.json`` beside the
+            checkpoints (its ``name`` names them).
         settings: the ``checkpoint`` group.
         logdir: the folder of the entry point's runs.
         version: the run id.
@@ -120,17 +121,36 @@ def checkpointer(
     """
     if not settings.enabled:
         return None
-    return SoloCheckpointer(cfg, logdir, version, frequency_steps(), settings.keep_prev)
+    return SoloCheckpointer(
+        record,
+        logdir,
+        version,
+        frequency_steps(),
+        settings.keep_prev,
+        every_n_steps=settings.every_n_steps,
+        every_minutes=settings.every_minutes,
+    )
 
 
 @contextlib.contextmanager
 def logging_run(
-    trainer: pl.Trainer, loggers: list[Logger], cfg: DictConfig, model: pl.LightningModule
+    trainer: pl.Trainer, loggers: list[Logger], record: dict[str, Any], model: pl.LightningModule
 ) -> Iterator[None]:
-    """Log the resolved config before the fit; close the loggers after it, whatever happens."""
-    log_run_config(loggers, cfg, model)
+    """Log the resolved config (``record``, plain containers) before the fit; close the loggers
+    after it, whatever happens.
+    """
+    log_run_config(loggers, record, model)
     try:
         yield
     finally:
         if trainer.is_global_zero:
             finish_loggers(loggers)
+
+
+def compute_device(hardware: Hardware) -> str:
+    """The torch device of a run that builds no Trainer (``main_knn.py``): ``cuda`` or ``cpu``.
+
+    The same :class:`~solo_diversity.config.run_config.Hardware` decides it as for the runs that
+    train, so the features and the sweep run where a Trainer would have put the model.
+    """
+    return "cuda" if hardware.on_gpu else "cpu"

@@ -21,17 +21,18 @@ purged (TensorBoard, whose reader hides them), since the resumed run logs those 
 
 from __future__ import annotations
 
+import copy
 import csv
 import importlib.util
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
-from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.config.run_config import LoggerSettings
 from solo_diversity.errors import UserError
@@ -197,9 +198,13 @@ def logger_callbacks(loggers: list[Logger]) -> list[pl.Callback]:
     return [pl.callbacks.LearningRateMonitor(logging_interval="step")]
 
 
-def log_run_config(loggers: list[Logger], cfg: DictConfig, model: pl.LightningModule) -> None:
-    """Log the resolved config (budget plan included) and, for wandb, watch the gradients."""
-    params = OmegaConf.to_container(cfg, resolve=True)
+def log_run_config(
+    loggers: list[Logger], record: dict[str, Any], model: pl.LightningModule
+) -> None:
+    """Log the resolved config (plain containers, budget plan included) and, for wandb, watch the
+    gradients. The loggers get a copy: ``record`` is the run's ``args.json`` too.
+    """
+    params = copy.deepcopy(record)
     for logger in loggers:
         try:
             logger.log_hyperparams(params)  # type: ignore[arg-type]

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.config.run_config import DataSettings, RunConfig
 from solo_diversity.data.decode import UnreadableImage, decode_image
@@ -206,8 +205,7 @@ def check_resume(run: RunConfig, subset: Any) -> CompleteRun | None:
     saved = (stored.get("callbacks") or {}).get("RunIdentity")
     identity = run_identity(subset, plan, run.hardware.world_size)
     check_identity(saved, identity, str(path), warn=False)
-    current = OmegaConf.to_container(run.cfg, resolve=True)
-    check_settings(saved_config(stored, path), current, str(path))  # type: ignore[arg-type]
+    check_settings(saved_config(stored, path), run.record, str(path))
     step = int(stored.get("global_step", 0))
     if step < plan.steps:
         return None
@@ -221,7 +219,7 @@ def check_resume(run: RunConfig, subset: Any) -> CompleteRun | None:
     return done
 
 
-def checkpoint_bytes(cfg: DictConfig) -> tuple[int, int]:
+def checkpoint_bytes(run: RunConfig) -> tuple[int, int]:
     """Estimated size of one checkpoint of this run, and the model's parameter count.
 
     The model is built on the ``meta`` device (no memory, no initialisation); a checkpoint holds
@@ -230,16 +228,16 @@ def checkpoint_bytes(cfg: DictConfig) -> tuple[int, int]:
     demo's small CNN (1.03M parameters) writes 8.28 MB, estimated 10.1 MB; a CIFAR ResNet-18
     (12.7M) writes 102.1 MB, estimated 113.3 MB (both files are 2.00x the state's bytes).
     """
-    method_cls = get_method(str(cfg.method))
+    method_cls = get_method(run.method)
     try:
         with torch.device("meta"):
-            model = method_cls(cfg)
+            model = method_cls(run.method_cfg)
     except Exception:  # noqa: BLE001 - a module that cannot be built on meta: build it for real
-        model = method_cls(cfg)
+        model = method_cls(run.method_cfg)
     tensors = [*model.parameters(), *model.buffers()]
     state = sum(t.numel() * t.element_size() for t in tensors)
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-    slots = OPTIMIZER_SLOTS.get(str(cfg.optimizer.name), 2)
+    slots = OPTIMIZER_SLOTS.get(run.optimizer, 2)
     total = (state + slots * trainable) * CHECKPOINT_SLACK + CHECKPOINT_EXTRA_BYTES
     return int(total), sum(p.numel() for p in model.parameters())
 
@@ -325,6 +323,6 @@ def preflight(
     if complete is not None:
         return complete
     if run.checkpoint.enabled:
-        size, params = checkpoint_bytes(run.cfg)
+        size, params = checkpoint_bytes(run)
         check_checkpoint_dir(run.checkpoint.logdir(run.method), size, params)
     return None

@@ -15,20 +15,18 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from solo_diversity.budget.plan import BudgetPlan, check_switches
+from solo_diversity.config.loader import LoaderSettings
 from solo_diversity.config.pretrain import resolve_pretrain_cfg
 from solo_diversity.config.run_config import (
-    PRETRAIN_GPU_HINT,
     DataSettings,
     Hardware,
     RunConfig,
     TrainSizes,
     data_settings,
-    resolve_hardware,
     resolve_run,
-    trainer_keys,
 )
 from solo_diversity.console import console, ledger_table, plan_table
 from solo_diversity.data import (
@@ -38,13 +36,9 @@ from solo_diversity.data import (
     MultiViewTransform,
     PretrainDataModule,
     ScreenCache,
-    check_backend,
     dataset_stats,
     eval_transform,
-    parse_augmentations,
-    resolve_device,
 )
-from solo_diversity.errors import UserError
 from solo_diversity.index import ensure_index, open_index, select_subset
 from solo_diversity.methods import BACKEND, get_method
 from solo_diversity.run.baselines import baseline_backbone, check_baseline, write_baseline
@@ -77,12 +71,19 @@ VERSION_ENV = "SOLO_DIV_RUN_VERSION"
 
 @dataclass
 class PretrainResult:
-    """What a finished run leaves behind."""
+    """What a finished run leaves behind.
+
+    Attributes:
+        checkpoint: the last checkpoint (None: saving was off).
+        ledger: the budget ledger's summary (empty for a baseline).
+        plan: the budget plan.
+        record: the resolved config, as written to ``args.json``.
+    """
 
     checkpoint: Path | None
     ledger: dict[str, Any]
     plan: BudgetPlan
-    cfg: DictConfig
+    record: dict[str, Any]
 
 
 def open_split(data: DataSettings, path: str, split: str) -> Any:
@@ -127,25 +128,8 @@ def fit_arguments(
     )
 
 
-def trainer_kwargs(
-    cfg: DictConfig,
-    plan: BudgetPlan,
-    callbacks: list[pl.Callback],
-    loggers: list[pl.loggers.Logger] | None = None,
-) -> dict[str, Any]:
-    """:func:`fit_arguments` of a resolved config (for a Trainer built outside a run)."""
-    return fit_arguments(
-        resolve_hardware(cfg, PRETRAIN_GPU_HINT), trainer_keys(cfg), plan, callbacks, loggers
-    )
-
-
-def dali_device(cfg: DictConfig, hardware: Hardware) -> str:
-    """``dali.device``: ``auto`` decodes on the GPU when the run trains on one, else on the CPU."""
-    return resolve_device(str(cfg.dali.device), on_gpu=hardware.on_gpu)
-
-
 def build_datamodule(
-    cfg: DictConfig, hardware: Hardware, subset: Any, val_subset: Any
+    loader: LoaderSettings, data: DataSettings, subset: Any, val_subset: Any
 ) -> PretrainDataModule:
     """The training data of a run: the subset through the configured augmentations.
 
@@ -153,93 +137,54 @@ def build_datamodule(
     Otherwise ``data.augment_backend`` picks the transform: ``fast`` (default; uint8 SIMD crops and
     OpenCV colour ops per image, the same augmentation distribution), ``torchvision`` (the
     reference pipeline) or ``batch`` (small images decoded once into memory and augmented a whole
-    batch at a time, in the workers or on the GPU: see :func:`batch_augment_on_device`). The two
-    per-image backends read small subsets from memory too (``data.in_memory``, default auto).
+    batch at a time, in the workers or on the GPU: ``data.batch_augment_on``). The two per-image
+    backends read small subsets from memory too (``data.in_memory``, default auto). The keys are
+    read and checked once, in :func:`~solo_diversity.config.loader.loader_settings`.
+
+    Args:
+        loader: the run's loader settings (:func:`~solo_diversity.config.loader.loader_settings`).
+        data: the run's data settings (the dataset's statistics, the index cache).
+        subset: the pretraining subset.
+        val_subset: the held-out split (None: no validation).
     """
-    specs = parse_augmentations(OmegaConf.to_container(cfg.augmentations, resolve=True))  # type: ignore[arg-type]
-    mean, std = dataset_stats(str(cfg.data.dataset))
+    specs = list(loader.specs)
+    mean, std = dataset_stats(data.dataset)
     val_transform = None if val_subset is None else eval_transform(specs[0].crop_size, mean, std)
     common = dict(
-        batch_size=int(cfg.optimizer.batch_size),
-        num_workers=int(cfg.data.num_workers),
-        seed=int(cfg.seed),
-        accumulate=int(cfg.accumulate_grad_batches),
-        max_bad_fraction=float(cfg.data.max_bad_fraction),
+        batch_size=loader.batch_size,
+        num_workers=loader.num_workers,
+        seed=loader.seed,
+        accumulate=loader.accumulate,
+        max_bad_fraction=loader.max_bad_fraction,
         val_subset=val_subset,
         val_transform=val_transform,
-        min_steps_per_epoch=int(cfg.data.min_steps_per_epoch),
+        min_steps_per_epoch=loader.min_steps_per_epoch,
     )
-    if str(cfg.data.format) == "dali":
+    if loader.backend == "dali":
         return DaliPretrainDataModule(
             subset,
             specs,
             mean,
             std,
-            device=dali_device(cfg, hardware),
-            num_threads=int(cfg.dali.num_threads),
-            screen_cache=ScreenCache.default_path(subset.index, cfg.data.index_cache),
+            device=loader.dali_device,
+            num_threads=loader.dali_threads,
+            screen_cache=ScreenCache.default_path(subset.index, data.index_cache),
             **common,  # type: ignore[arg-type]
         )
-    backend = check_backend(str(cfg.data.augment_backend))
-    if backend == "batch":
-        on_device = batch_augment_on_device(cfg, hardware)
+    if loader.backend == "batch":
         return PretrainDataModule(
             subset,
             BatchAugment(specs, mean, std),
-            augment_on_device=on_device,
+            augment_on_device=loader.augment_on_device,
             **common,  # type: ignore[arg-type]
         )
-    view_cls = FastMultiView if backend == "fast" else MultiViewTransform
+    view_cls = FastMultiView if loader.backend == "fast" else MultiViewTransform
     return PretrainDataModule(
         subset,
         view_cls(specs, mean, std),
-        in_memory=cfg.data.in_memory,
+        in_memory=loader.in_memory,
         **common,  # type: ignore[arg-type]
     )
-
-
-BATCH_AUGMENT_PLACES = ("auto", "workers", "device")
-
-
-def batch_augment_on_device(cfg: DictConfig, hardware: Hardware) -> bool:
-    """``data.batch_augment_on``: ``auto`` augments on the GPU when the run trains on one (after
-    the transfer), else in the DataLoader workers; ``workers`` or ``device`` force one place.
-    """
-    place = str(cfg.data.batch_augment_on)
-    if place not in BATCH_AUGMENT_PLACES:
-        raise UserError(
-            f"unknown data.batch_augment_on {place!r}; valid: {', '.join(BATCH_AUGMENT_PLACES)}"
-        )
-    if place == "auto":
-        return hardware.on_gpu
-    return place == "device"
-
-
-def budget_notes(cfg: DictConfig, plan: BudgetPlan) -> list[str]:
-    """Lines under the plan table: the config keys the budget replaced, and a recipe's global
-    batch that an explicit per-device ``optimizer.batch_size`` overrode.
-    """
-    notes = []
-    wanted = cfg.optimizer.get("global_batch_size")
-    if wanted is not None and int(wanted) != plan.global_batch:
-        notes.append(
-            f"optimizer.batch_size={cfg.optimizer.batch_size} per device (solo-learn's meaning): "
-            f"G = {plan.global_batch}, not the recipe's global_batch_size {wanted}"
-        )
-    max_epochs = cfg.get("max_epochs")
-    if max_epochs in (None, -1):
-        return notes
-    if cfg.budget.get("C") is None and plan.mode == "images":
-        return [
-            f"budget.C not set: C = max_epochs {max_epochs} x N_ref {plan.N_ref:,} = "
-            f"{plan.C:,} images, trained as {plan.steps:,} steps",
-            *notes,
-        ]
-    return [
-        f"max_epochs {max_epochs} in the config -> replaced by the budget: "
-        f"{plan.steps:,} steps (E = {plan.epochs:,.2f} epochs of N = {plan.N:,})",
-        *notes,
-    ]
 
 
 def _run_version() -> str:
@@ -252,28 +197,24 @@ def _run_version() -> str:
 
 def _baseline_run(run: RunConfig, model: torch.nn.Module) -> PretrainResult:
     """Write the ``baseline`` run (the method as seeded, or raw pixels) instead of training."""
-    cfg = run.cfg
-    kind = check_baseline(str(cfg.baseline))
-    crop = int(OmegaConf.select(cfg, "augmentations.0.crop_size", default=None) or 224)
-    backbone, entry = baseline_backbone(kind, model, crop)
+    kind = check_baseline(str(run.baseline))
+    backbone, entry = baseline_backbone(kind, model, run.crop_size)
     folder = run.checkpoint.logdir(run.method) / _run_version()
-    path = write_baseline(cfg, backbone, entry, folder)
+    path = write_baseline(kind, run.record, backbone, entry, folder)
     console.print(f"Baseline {kind}: nothing trained; wrote {path}")
-    return PretrainResult(checkpoint=path, ledger={}, plan=run.plan, cfg=cfg)
+    return PretrainResult(checkpoint=path, ledger={}, plan=run.plan, record=run.record)
 
 
 def _show_plan(run: RunConfig, method_cls: Any) -> None:
     """The plan table, with the budget's notes and the schedule switches' warnings under it."""
-    cfg, plan = run.cfg, run.plan
-    schedules = method_cls.converted_schedules(cfg, plan)
-    warnings = check_switches(
-        schedules, plan.steps, allow_late=bool(cfg.budget.allow_late_switches)
-    )
+    plan = run.plan
+    schedules = method_cls.converted_schedules(run.method_cfg, plan)
+    warnings = check_switches(schedules, plan.steps, allow_late=run.allow_late_switches)
     console.print(
         plan_table(
-            [(f"{cfg.data.dataset} fraction={cfg.data.fraction}", plan, schedules)],
-            title=f"Budget plan: {cfg.method} ({BACKEND} backend)",
-            notes=[*budget_notes(cfg, plan), *(f"warning: {line}" for line in warnings)],
+            [(run.plan_row, plan, schedules)],
+            title=f"Budget plan: {run.method} ({BACKEND} backend)",
+            notes=[*run.plan_notes, *(f"warning: {line}" for line in warnings)],
         )
     )
 
@@ -284,11 +225,10 @@ def _datamodule(run: RunConfig, subset: Any) -> PretrainDataModule:
     val_subset = None
     if data.val_path and not data.no_labels:
         val_subset = select_subset(open_split(data, data.val_path, "test"), -1)
-    datamodule = build_datamodule(run.cfg, run.hardware, subset, val_subset)
-    if run.cfg.debug_augmentations:  # solo-learn prints the transforms
-        console.print(
-            "Transforms:", getattr(datamodule, "transform", None) or run.cfg.augmentations
-        )
+    datamodule = build_datamodule(run.loader, data, subset, val_subset)
+    if run.loader.debug:  # solo-learn prints the transforms (the config's list under DALI)
+        shown = getattr(datamodule, "transform", None) or run.loader.augmentations_text
+        console.print("Transforms:", shown, markup=False, emoji=False)
     return datamodule
 
 
@@ -298,7 +238,7 @@ def _resume(
     """The checkpoint to continue: the explicit one, else an unfinished run's (auto-resume)."""
     resume, found = run.resume.checkpoint, AutoResume()
     if resume is None and run.resume.auto:
-        found = auto_resume(logdir, run.cfg, run.resume.max_hours, identity)
+        found = auto_resume(logdir, run.record, run.resume.max_hours, identity)
         resume = str(found.checkpoint) if found.checkpoint else None
         if resume:
             console.print(f"Resuming from {resume}")
@@ -321,11 +261,11 @@ def run_pretrain(raw_cfg: DictConfig, callbacks: list[pl.Callback] | None = None
     run = resolve_run(cfg, TrainSizes(len(index), len(subset), classes))
     complete = preflight(run, index, subset, open_split=open_split)
     if complete is not None:  # resume_from_checkpoint of a finished run: nothing to train
-        return PretrainResult(complete.checkpoint, complete.ledger, run.plan, run.cfg)
+        return PretrainResult(complete.checkpoint, complete.ledger, run.plan, run.record)
     method_cls = get_method(run.method)
     _show_plan(run, method_cls)
-    model = method_cls(run.cfg)
-    if run.cfg.get("baseline"):  # an untrained run to probe, not a training (run/baselines.py)
+    model = method_cls(run.method_cfg)
+    if run.baseline:  # an untrained run to probe, not a training (run/baselines.py)
         return _baseline_run(run, model)
     if model.settings.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -348,7 +288,7 @@ def _train(
     saving = run.checkpoint.enabled
     lock = lock_run(logdir / version, resume) if saving and writes_run(os.environ) else None
     saver = checkpointer(
-        run.cfg,
+        run.record,
         run.checkpoint,
         logdir,
         version,
@@ -359,7 +299,7 @@ def _train(
     own = [
         *([saver] if saver else []),
         RunIdentity(identity),
-        GlobalBatchCheck(run.plan, int(run.cfg.optimizer.batch_size)),
+        GlobalBatchCheck(run.plan, run.loader.batch_size),
         ledger,
         VisitLedger(logdir / version / "visits.npz" if saving else None),
         BadImageGuard(datamodule),
@@ -369,7 +309,7 @@ def _train(
     watchers = ordered_callbacks(own, loggers, extra, last=[stopper])
     trainer = pl.Trainer(**fit_arguments(run.hardware, run.trainer, run.plan, watchers, loggers))
     try:
-        with logging_run(trainer, loggers, run.cfg, model), stopper.catching_signals(trainer):
+        with logging_run(trainer, loggers, run.record, model), stopper.catching_signals(trainer):
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     finally:
         if lock is not None:
@@ -379,4 +319,4 @@ def _train(
         console.print(ledger_table(ledger.summary))
         if path:
             console.print(f"Checkpoint: {path}")
-    return PretrainResult(checkpoint=path, ledger=ledger.summary, plan=run.plan, cfg=run.cfg)
+    return PretrainResult(checkpoint=path, ledger=ledger.summary, plan=run.plan, record=run.record)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.console import say
 from solo_diversity.run import checkpoint_files as files
@@ -105,14 +104,14 @@ def _stored_changes(ckpt: Path, identity: dict[str, Any]) -> list[str] | None:
 
 def auto_resume(
     logdir: Path,
-    cfg: DictConfig,
+    record: dict[str, Any],
     max_hours: float | None = None,
     identity: dict[str, Any] | None = None,
 ) -> AutoResume:
     """The newest intact checkpoint of an unfinished run of this experiment, or why there is none.
 
     Runs of the same ``name`` are tried newest first. One is resumed when its ``args.json`` equals
-    this config in every key that can change training (:func:`setting_changes`: worker counts,
+    this run's config in every key that can change training (:func:`setting_changes`: worker counts,
     logging or checkpoint cadence may differ) and, given ``identity``, its newest intact
     checkpoint has the same index, subset, plan and world size. Otherwise the first run tried
     tells, in :attr:`AutoResume.declined`, what differs. Checkpoints older than ``max_hours`` are
@@ -120,17 +119,16 @@ def auto_resume(
 
     Args:
         logdir: ``{checkpoint.dir}/{method}``.
-        cfg: this run's resolved config.
+        record: this run's resolved config as plain containers (as its ``args.json`` will be).
         max_hours: ``auto_resume.max_hours`` (None or 0: no limit).
         identity: this run's :func:`~solo_diversity.run.identity.run_identity` (None: settings
             only).
     """
     if not logdir.is_dir():
         return AutoResume()
-    current: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     declined = None
-    for run_dir, args, ckpts in _unfinished_runs(logdir, current.get("name"), max_hours):
-        changes: list[str] | None = setting_changes(args, current)
+    for run_dir, args, ckpts in _unfinished_runs(logdir, record.get("name"), max_hours):
+        changes: list[str] | None = setting_changes(args, record)
         ckpt = None if changes else _newest_intact(ckpts)
         if ckpt is not None and identity is not None:
             changes = _stored_changes(ckpt, identity)
@@ -145,9 +143,9 @@ def auto_resume(
 
 def find_resumable(
     logdir: Path,
-    cfg: DictConfig,
+    record: dict[str, Any],
     max_hours: float | None = None,
     identity: dict[str, Any] | None = None,
 ) -> Path | None:
     """The checkpoint :func:`auto_resume` would resume from, if any."""
-    return auto_resume(logdir, cfg, max_hours, identity).checkpoint
+    return auto_resume(logdir, record, max_hours, identity).checkpoint

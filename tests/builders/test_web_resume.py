@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from solo_diversity.index.reader import open_index
+from tests import zygote
 from tests.builders.web_server import Catalog, SearchServer, Served, jpeg, smooth_image
 
 COUNT, SHARD, BLOCKER = 30, 5, 17  # image 17 is in shard 3 (0-based)
@@ -52,7 +53,7 @@ def test_killed_build_resumes_without_duplicates_or_partial_files(tmp_path: Path
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_ALBUMENTATIONS_UPDATE": "1"}
     with SearchServer(catalog) as server:
-        first = subprocess.Popen(
+        first = zygote.popen(
             _command(server, out), cwd=REPO, env=env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -69,7 +70,7 @@ def test_killed_build_resumes_without_duplicates_or_partial_files(tmp_path: Path
         assert not (out / "index.h5").exists()
 
         images[names[BLOCKER]].delay = 0.0
-        second = subprocess.run(
+        second = zygote.run(
             _command(server, out), cwd=REPO, env=env, capture_output=True, text=True, timeout=120
         )
         assert second.returncode == 0, second.stderr[-2000:]
@@ -105,7 +106,7 @@ def test_ctrl_c_stops_with_130_and_a_rerun_finishes(tmp_path: Path) -> None:
     with SearchServer(catalog) as server:
         argv = _command(server, out)
         argv[argv.index("--per-class") + 1] = "10"
-        first = subprocess.Popen(
+        first = zygote.popen(
             argv, cwd=REPO, env=env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

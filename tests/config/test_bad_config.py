@@ -18,11 +18,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from solo_diversity.config.keys import PRETRAIN_NUMBERS, check_numbers
+from solo_diversity.config.probe import LINEAR_NUMBERS
 from solo_diversity.errors import UserError
 from solo_diversity.evaluation.linear import run_linear
-from solo_diversity.evaluation.settings import LINEAR_NUMBERS
 from solo_diversity.methods import BUILTIN_METHODS
 from solo_diversity.run.pretrain import run_pretrain
+from tests import zygote
 from tests.conftest import REPO
 
 SMALL = ["optimizer.batch_size=32", "budget.C=64", "+backbone.kwargs.width=8", "data.val_path=null"]
@@ -345,7 +346,7 @@ def test_val_path_is_a_copy_of_the_train_split(fails_cleanly, digits_indexes, tm
 
 
 def run_entry(script: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return zygote.run(
         [sys.executable, str(REPO / script), *args],
         cwd=cwd,
         capture_output=True,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
+from solo_diversity.config.run_config import budget_notes
 from solo_diversity.errors import UserError
 from solo_diversity.methods.settings import method_settings
-from solo_diversity.run.pretrain import budget_notes
 
 GLOBAL_256 = [
     "optimizer.batch_size=null",

@@ -8,8 +8,8 @@ import pytest
 from solo_diversity.budget.plan import plan_budget
 from solo_diversity.config.overrides import budget_overrides
 from solo_diversity.config.pretrain import UNSUPPORTED_PRETRAIN_KEYS, resolve_pretrain_cfg
+from solo_diversity.config.run_config import budget_notes
 from solo_diversity.errors import UserError
-from solo_diversity.run.pretrain import budget_notes
 
 WHERE = "is a solo-learn key that main_pretrain.py does not support"
 

@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from solo_diversity.config.pretrain import resolve_pretrain_cfg
-from solo_diversity.config.run_config import every_minutes, every_n_steps
+from solo_diversity.config.run_config import config_record, every_minutes, every_n_steps
 from solo_diversity.data import (
     FastMultiView,
     MultiViewTransform,
@@ -238,10 +238,10 @@ def test_find_resumable_skips_a_truncated_newest_checkpoint(tmp_path, capsys):
     cfg = OmegaConf.create({"name": "x", "method": "simclr", "seed": 1})
     older, newest = _run_dir(tmp_path, cfg, "abc", [4, 8])
     newest.write_bytes(newest.read_bytes()[:100])
-    assert find_resumable(tmp_path / "simclr", cfg) == older
+    assert find_resumable(tmp_path / "simclr", config_record(cfg)) == older
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"auto-resume: skipping {newest}: its sha256 ")
-    assert find_resumable(tmp_path / "simclr", OmegaConf.create({"seed": 2})) is None
+    assert find_resumable(tmp_path / "simclr", {"seed": 2}) is None
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, "often", True])
@@ -256,9 +256,13 @@ def test_every_n_steps_must_be_a_count(value):
 
 def test_checkpointer_reads_every_n_steps_from_the_config(tmp_path):
     cfg = OmegaConf.create({"name": "x", "checkpoint": {"every_n_steps": 5}})
-    saver = SoloCheckpointer(cfg, tmp_path, "v", frequency_steps=7)
+    saver = SoloCheckpointer(
+        config_record(cfg), tmp_path, "v", frequency_steps=7, every_n_steps=every_n_steps(cfg)
+    )
     assert [s for s in range(1, 22) if saver._due(s)] == [5, 7, 10, 14, 15, 20, 21]
-    assert SoloCheckpointer(OmegaConf.create({"name": "x"}), tmp_path, "v", 0).every_n_steps == 0
+    unset = OmegaConf.create({"name": "x"})
+    assert every_n_steps(unset) == 0
+    assert SoloCheckpointer(config_record(unset), tmp_path, "v", 0).every_n_steps == 0
 
 
 @pytest.mark.parametrize("value", [-1, float("inf"), "often", True])
@@ -321,7 +325,15 @@ class _Record(pl.Callback):
 def _fit(dm, tmp_path, callbacks, ckpt_path=None, every=3, minutes=0, keep_prev=False):
     saving = {"every_n_steps": every, "every_minutes": minutes}
     cfg = OmegaConf.create({"name": "tiny", "checkpoint": saving})
-    saver = SoloCheckpointer(cfg, tmp_path / "tm", "v1", frequency_steps=0, keep_prev=keep_prev)
+    saver = SoloCheckpointer(
+        config_record(cfg),
+        tmp_path / "tm",
+        "v1",
+        frequency_steps=0,
+        keep_prev=keep_prev,
+        every_n_steps=every_n_steps(cfg),
+        every_minutes=every_minutes(cfg),
+    )
     torch.manual_seed(0)
     model = TinyModule()
     trainer = pl.Trainer(

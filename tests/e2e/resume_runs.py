@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from solo_diversity.run.checkpoint_files import verify
+from tests import zygote
 
 REPO = Path(__file__).resolve().parents[2]  # as tests.conftest's, without importing pytest
 CONFIG_DIR = REPO / "yaml_configs"
@@ -152,7 +153,7 @@ def run_to_end(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> 
         out: the run's folder.
         env: extra environment variables for the child.
     """
-    proc = subprocess.run(
+    proc = zygote.run(
         cmd, cwd=REPO, env=child_env(out, None, env), capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -199,7 +200,7 @@ def kill_at(
     release.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen(
+        proc = zygote.popen(
             cmd,
             cwd=REPO,
             env=child_env(out, pause, env),

@@ -33,6 +33,7 @@ def probe(checkpoint, results, *overrides):
                 f"pretrained_feature_extractor='{checkpoint}'",
                 f"results={results}",
                 "max_epochs=5",
+                "data.num_workers=0",  # the feed in the probe's own process: no spawned workers
                 *overrides,
             ],
         )
@@ -102,9 +103,9 @@ def test_dali_device_gpu_without_a_gpu_is_a_clear_error(compose_cfg):
 
 
 def test_auto_dali_device_follows_the_accelerator(compose_cfg):
+    from solo_diversity.config.loader import dali_device
     from solo_diversity.config.pretrain import resolve_pretrain_cfg
     from solo_diversity.config.run_config import PRETRAIN_GPU_HINT, resolve_hardware
-    from solo_diversity.run.pretrain import dali_device
 
     cfg = resolve_pretrain_cfg(compose_cfg(overrides=["data.format=dali"]))
     assert cfg.dali.device == "auto" and cfg.accelerator == "cpu"  # the digits group trains on CPU

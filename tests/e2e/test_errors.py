@@ -15,6 +15,7 @@ import pytest
 from solo_diversity.entry import exit_on_user_error, path_error_line
 from solo_diversity.errors import UserError
 from solo_diversity.run.pretrain import run_pretrain
+from tests import zygote
 from tests.conftest import REPO
 
 
@@ -57,7 +58,7 @@ def test_corrupt_index(compose_cfg, tmp_path):
 
 
 def test_the_entry_point_prints_one_line_and_exits_2(tmp_path):
-    proc = subprocess.run(
+    proc = zygote.run(
         [
             sys.executable,
             str(REPO / "main_pretrain.py"),
@@ -88,7 +89,7 @@ TINY = [
 
 def _pretrain(cwd: Path, *args: str, **streams) -> subprocess.CompletedProcess[str]:
     """main_pretrain.py on the tiny config in ``cwd``; ``streams`` redirect stdout/stderr."""
-    return subprocess.run(
+    return zygote.run(
         [sys.executable, str(REPO / "main_pretrain.py"), *TINY, *args],
         cwd=cwd, text=True, timeout=300, check=False,
         **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **streams},

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests import zygote
 from tests.e2e.resume_runs import (
     STEPS,
     check_saved,
@@ -138,7 +139,9 @@ def test_dali_feed_processes_die_with_a_sigkilled_run_and_ignore_a_group_sigterm
             time.sleep(0.1)
         survivors.update(left)
 
-    killed = kill_at(cmd, out, "end:5", sig=None, env={TAG: tag}, on_pause=kill_the_run_alone)
+    # A fresh interpreter: the run is found by its command line and environment in /proc.
+    fresh = {TAG: tag, zygote.FRESH_ENV: "1"}
+    killed = kill_at(cmd, out, "end:5", sig=None, env=fresh, on_pause=kill_the_run_alone)
     assert killed.returncode == -signal.SIGKILL
     assert sum("multiprocessing.spawn" in line for line in seen.values()) == 1  # the feed
     assert any("resource_tracker" in line for line in seen.values())

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
+from solo_diversity.config.pretrain import resolve_pretrain_cfg
+from solo_diversity.config.run_config import TrainSizes, resolve_run
 from solo_diversity.errors import UserError
 from solo_diversity.index import open_index
 from solo_diversity.run.preflight import check_index_files, checkpoint_bytes
@@ -70,13 +71,11 @@ def _sample_warns(opened, seed, caplog) -> bool:
 
 def test_the_checkpoint_size_estimate_covers_a_real_checkpoint(compose_cfg, tmp_path):
     result = run_pretrain(compose_cfg(overrides=[*SMALL, "budget.C=64"]))
-    cfg, _ = attach_plan(
+    run = resolve_run(
         resolve_pretrain_cfg(compose_cfg(overrides=[*SMALL, "budget.C=64"])),
-        dataset_size=1438,
-        subset_size=1438,
-        num_classes=10,
-        world_size=1,
+        TrainSizes(dataset_size=1438, subset_size=1438, num_classes=10),
     )
-    estimate, params = checkpoint_bytes(cfg)
+    assert run.hardware.world_size == 1
+    estimate, params = checkpoint_bytes(run)
     real = result.checkpoint.stat().st_size
     assert params > 0 and real <= estimate <= 1.2 * real + (1 << 20)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
@@ -23,11 +22,13 @@ from omegaconf import OmegaConf
 
 from solo_diversity.config.overrides import budget_overrides
 from solo_diversity.config.pretrain import PRETRAIN_DEFAULTS, resolve_pretrain_cfg
+from solo_diversity.config.run_config import config_record
 from solo_diversity.errors import UserError
 from solo_diversity.run import checkpoint_files as files
 from solo_diversity.run.identity import setting_changes
 from solo_diversity.run.pretrain import run_pretrain
 from solo_diversity.run.resume import AutoResume, auto_resume
+from tests import zygote
 from tests.conftest import CONFIG_DIR, REPO, TINY_RUN
 from tests.e2e.in_process import StopAt, snapshot
 from tests.e2e.solo_yamls import write_suite
@@ -97,15 +98,15 @@ def _fake_run(logdir, version, args, *, finished=False):
 
 def test_auto_resume_resumes_across_worker_and_logging_changes(tmp_path):
     ckpt = _fake_run(tmp_path, "aaaa", _config())
-    cfg = OmegaConf.create(_config(**NEUTRAL))
-    assert auto_resume(tmp_path, cfg) == AutoResume(ckpt)
+    record = config_record(OmegaConf.create(_config(**NEUTRAL)))
+    assert auto_resume(tmp_path, record) == AutoResume(ckpt)
 
 
 def test_auto_resume_declines_a_run_with_another_lr_and_says_why(tmp_path, capsys):
     _fake_run(tmp_path, "aaaa", _config())
     _fake_run(tmp_path, "done", _config(optimizer={"lr": 0.1}), finished=True)
     _fake_run(tmp_path, "other", _config(name="byol-digits", optimizer={"lr": 0.1}))
-    found = auto_resume(tmp_path, OmegaConf.create(_config(optimizer={"lr": 0.1})))
+    found = auto_resume(tmp_path, config_record(OmegaConf.create(_config(optimizer={"lr": 0.1}))))
     assert found.checkpoint is None  # the finished run and another experiment are not candidates
     found.announce("bbbb")
     assert capsys.readouterr().err.splitlines() == [
@@ -214,7 +215,7 @@ def test_a_checkpoint_of_another_method_is_one_line_and_exit_2(finished, tmp_pat
     overrides, result = finished
     step4 = _step(result, 4)
     before = snapshot(step4.parent)
-    proc = subprocess.run(
+    proc = zygote.run(
         [
             sys.executable,
             str(REPO / "main_pretrain.py"),

@@ -30,6 +30,7 @@ from solo_diversity.run.lock import (
     process_start,
     writes_run,
 )
+from tests import zygote
 from tests.conftest import REPO
 from tests.e2e.resume_runs import STEPS, child_command, child_env, final_state, kill_at
 
@@ -123,7 +124,7 @@ def test_two_auto_resumes_of_one_run_one_trains_and_the_other_stops_with_one_lin
 
     # Both find the step-4 checkpoint; the winner waits at its first step, holding the folder.
     procs = [
-        subprocess.Popen(
+        zygote.popen(
             cmd,
             cwd=REPO,
             env=child_env(out, "start:0"),

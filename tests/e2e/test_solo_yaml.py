@@ -10,7 +10,6 @@ a user would.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,9 +19,10 @@ from hydra import compose, initialize_config_dir
 from solo_diversity.budget.world import resolve_world
 from solo_diversity.config.overrides import budget_overrides
 from solo_diversity.config.pretrain import attach_plan, resolve_pretrain_cfg
+from solo_diversity.config.run_config import budget_notes
 from solo_diversity.index import build_index
 from solo_diversity.methods import get_method
-from solo_diversity.run.pretrain import budget_notes
+from tests import zygote
 from tests.conftest import REPO
 from tests.e2e.solo_yamls import METHODS, SUITES, write_suite
 from tests.e2e.wandb_records import read_run
@@ -106,7 +106,7 @@ def test_cifar_simclr_yaml_trains_through_main_pretrain(solo_root, tmp_path):
         "simclr.yaml",
         *_overrides(solo_root, "cifar"),
     ]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = zygote.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "max_epochs 1000 in the config -> replaced by the budget: 1 steps" in proc.stdout
     (run_dir,) = (tmp_path / "trained_models" / "simclr").iterdir()

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
+from tests import zygote
 from tests.conftest import REPO
 from tests.data.png_indexes import digits_png_index
 
 
 def pretrain(tmp_path, *overrides):
-    return subprocess.run(
+    return zygote.run(
         [
             sys.executable,
             str(REPO / "main_pretrain.py"),

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+from tests import zygote
 from tests.conftest import REPO
 
 
@@ -48,7 +49,7 @@ def test_devices_auto_on_two_nodes_plans_a_world_of_two(tmp_path, digits_indexes
             "LOCAL_RANK": "0",
         }
         procs.append(
-            subprocess.Popen(
+            zygote.popen(
                 cmd,
                 cwd=tmp_path,
                 env=env,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from solo_diversity.errors import UserError
-from solo_diversity.evaluation.linear import run_linear
-from solo_diversity.evaluation.settings import (
+from solo_diversity.config.probe import (
     LINEAR_UNSUPPORTED,
     probe_settings,
     resolve_linear_cfg,
 )
+from solo_diversity.errors import UserError
+from solo_diversity.evaluation.linear import run_linear
 
 ON_VALUES = {
     "mixup": 0.8,

@@ -18,6 +18,7 @@ from solo_diversity.evaluation.knn_run import run_knn
 from solo_diversity.index import open_index, select_subset
 from solo_diversity.methods.knn import knn_accuracy
 from solo_diversity.run.pretrain import run_pretrain
+from tests import zygote
 from tests.conftest import CONFIG_DIR, REPO, TINY_RUN
 from tests.evaluation.probe_inputs import knn_cfg
 
@@ -50,7 +51,7 @@ def checkpoint(digits_indexes, tmp_path_factory) -> Path:
 
 def main_knn(cwd: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, str(REPO / "main_knn.py"), "--config-name", "knn_div", *overrides]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return zygote.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_the_sweep_writes_one_line_per_setting(checkpoint, digits_indexes, tmp_path):

@@ -10,15 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from solo_diversity.evaluation.linear import run_linear
-from solo_diversity.evaluation.protocol import LinearProbe, correct_at_k
-from solo_diversity.evaluation.settings import (
+from solo_diversity.config.probe import (
     ProbeScheduler,
     probe_settings,
     resolve_linear_cfg,
     scaled_lr,
     step_decay,
 )
+from solo_diversity.evaluation.linear import run_linear
+from solo_diversity.evaluation.protocol import LinearProbe, correct_at_k
 from solo_diversity.methods.optim import LARS
 
 

@@ -13,16 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from solo_diversity.config.run_config import resolve_hardware
+from solo_diversity.config.linear import resolve_linear
+from solo_diversity.config.probe import LINEAR_COMMAND_LINE_KEYS, added_key_overrides
 from solo_diversity.evaluation.features import MACHINE_KEYS, read_run_args
 from solo_diversity.evaluation.knn_run import KNN_COMMAND_LINE_KEYS
-from solo_diversity.evaluation.linear import LINEAR_GPU_HINT, trainer_kwargs
-from solo_diversity.evaluation.settings import (
-    LINEAR_COMMAND_LINE_KEYS,
-    added_key_overrides,
-    probe_settings,
-    resolve_linear_cfg,
-)
+from solo_diversity.evaluation.linear import trainer_kwargs
+from tests import zygote
 from tests.conftest import REPO
 from tests.evaluation.probe_inputs import image_folder
 from tests.evaluation.solo_learn_run import write_run
@@ -38,7 +34,7 @@ def solo_checkpoint(digits_indexes, tmp_path_factory) -> Path:
 
 
 def run_script(script: str, cwd: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return zygote.run(
         [sys.executable, str(REPO / script), *overrides],
         cwd=cwd,
         capture_output=True,
@@ -111,7 +107,7 @@ def test_the_runs_machine_settings_are_not_read(solo_checkpoint):
 
 
 def test_sync_batchnorm_over_cpu_processes_falls_back_with_a_warning(linear_cfg, caplog):
-    cfg = resolve_linear_cfg(
+    config = resolve_linear(
         linear_cfg(
             [
                 "accelerator=cpu",
@@ -124,9 +120,7 @@ def test_sync_batchnorm_over_cpu_processes_falls_back_with_a_warning(linear_cfg,
         )
     )
     with caplog.at_level(logging.WARNING, logger="solo_diversity"):
-        passed = trainer_kwargs(
-            cfg, probe_settings(cfg), resolve_hardware(cfg, LINEAR_GPU_HINT), [], []
-        )
+        passed = trainer_kwargs(config.trainer, config.settings, config.hardware, [], [])
     assert passed["sync_batchnorm"] is False and passed["devices"] == 2
     assert [r.getMessage() for r in caplog.records] == [
         "sync_batchnorm=True is GPU-only; using plain BatchNorm on the CPU"

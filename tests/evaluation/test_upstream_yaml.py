@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import torch
 
+from tests import zygote
 from tests.conftest import REPO
 from tests.evaluation.conftest import solo_state, write_checkpoint
 from tests.evaluation.probe_inputs import image_folder, torchvision_resnet18
@@ -85,7 +85,7 @@ def test_a_solo_learn_linear_yaml_runs_unchanged(tmp_path, digits_indexes):
     # accelerator=cpu only (plus 3 epochs instead of 100, to keep the test short): the YAML's
     # sync_batchnorm: True and strategy: ddp stay, and results= needs no "+" although the YAML
     # has no such key.
-    proc = subprocess.run(
+    proc = zygote.run(
         [
             sys.executable,
             str(REPO / "main_linear.py"),

@@ -9,7 +9,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from solo_diversity.experiments.plan import cell_global_batch
+from solo_diversity.config.cell import cell_global_batch
 from solo_diversity.methods.settings import count_devices
 
 PLANNING = (

@@ -14,7 +14,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from solo_diversity.experiments.cells import list_names, load_experiment
 from solo_diversity.experiments.plan import resolve_cell
@@ -94,7 +93,7 @@ def _cell(table: str, cell_id: str, **kw):
 
 
 def _kwargs(cell) -> dict:
-    return OmegaConf.to_container(cell.cfg.method_kwargs)
+    return dict(cell.record["method_kwargs"])
 
 
 @pytest.mark.parametrize("method", sorted(IMAGENET100))
@@ -142,7 +141,7 @@ def test_more_devices_keep_the_global_batch_lr_and_steps():
             one.plan.steps,
             one.warmup_steps,
         )
-        assert four.cfg.devices == 4 and four.run_key == one.run_key
+        assert four.record["devices"] == 4 and four.run_key == one.run_key
 
 
 def test_fig3_probes_carry_solo_learns_per_method_lr(tmp_path):

@@ -23,6 +23,7 @@ from solo_diversity import cli
 from solo_diversity.errors import UserError
 from solo_diversity.index import build_index, ensure_index, open_index, select_subset
 from solo_diversity.index.writer import relocate_root
+from tests import zygote
 from tests.bad_inputs import foreign_hdf5, not_hdf5, truncated_copy, with_format_version
 from tests.conftest import REPO
 
@@ -226,7 +227,7 @@ def test_main_pretrain_exits_2_with_one_line_for_every_kind(image_tree, tmp_path
             "data.val_path=null",
             f"checkpoint.dir={tmp / 'trained_models'}",
         ]
-        proc = subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        proc = zygote.popen(command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)  # fmt: skip
         runs[kind] = (proc, message)
     for kind, (proc, message) in runs.items():

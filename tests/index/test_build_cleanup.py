@@ -20,6 +20,7 @@ import pytest
 from solo_diversity import cli
 from solo_diversity.index import build_index, open_index
 from solo_diversity.index.writer import LOCK_NAME, build_dir, remove_stale_builds
+from tests import zygote
 from tests.index.conftest import encoded_image
 
 
@@ -37,7 +38,7 @@ def blocked_build(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
     out = tmp_path / "dest" / "idx.h5"
     command = [sys.executable, "-m", "solo_diversity.cli", "index", "build", "folder", str(out),
                "--root", str(root), "--embed"]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = zygote.popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     folder = build_dir(out, proc.pid)
     deadline = time.monotonic() + 120
     while not (folder / "payload.bin").exists():

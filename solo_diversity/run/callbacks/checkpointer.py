@@ -18,9 +18,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 
-from solo_diversity.config.run_config import every_minutes, every_n_steps
 from solo_diversity.errors import UserError
 from solo_diversity.run import checkpoint_files as files
 from solo_diversity.run.callbacks.steps import StepBoundary
@@ -30,34 +28,41 @@ from solo_diversity.run.checkpoint import checkpoint_path
 class SoloCheckpointer(pl.Callback):
     """Save every ``frequency_steps`` optimizer steps and at the end, in solo-learn's layout.
 
-    ``checkpoint.every_n_steps`` in ``cfg`` adds a save every that many optimizer steps, and
-    ``checkpoint.every_minutes`` one at the first step boundary that many minutes of training
-    after the previous save (in DDP at the same step on every rank). Each save is written to a
-    temporary file, published atomically with its sha256, and only then is the previous
-    checkpoint removed (unless ``keep_prev``).
+    ``every_n_steps`` (``checkpoint.every_n_steps``) adds a save every that many optimizer steps,
+    and ``every_minutes`` (``checkpoint.every_minutes``) one at the first step boundary that many
+    minutes of training after the previous save (in DDP at the same step on every rank). Each save
+    is written to a temporary file, published atomically with its sha256, and only then is the
+    previous checkpoint removed (unless ``keep_prev``).
 
     Args:
-        cfg: the resolved config, written to ``args.json``.
+        record: the resolved config as plain containers, written to ``args.json``; its ``name``
+            names the checkpoint files.
         logdir: ``{checkpoint.dir}/{method}``.
         version: the run id (the sub-folder).
         frequency_steps: steps between saves (0 saves only at the end).
         keep_prev: keep earlier checkpoints instead of replacing them.
+        every_n_steps: optimizer steps between step checkpoints (0: off).
+        every_minutes: minutes of training between step checkpoints (0: off).
     """
 
     def __init__(
         self,
-        cfg: DictConfig,
+        record: dict[str, Any],
         logdir: Path,
         version: str,
         frequency_steps: int,
         keep_prev: bool = False,
+        *,
+        every_n_steps: int = 0,
+        every_minutes: float = 0.0,
     ):
-        self.cfg = cfg
+        self.record = record
+        self.name = str(record["name"])
         self.logdir = Path(logdir)
         self.version = version
         self.frequency_steps = frequency_steps
-        self.every_n_steps = every_n_steps(cfg)
-        self.every_seconds = 60 * every_minutes(cfg)
+        self.every_n_steps = every_n_steps
+        self.every_seconds = 60 * every_minutes
         self._saved_time = time.monotonic()  # of the last save, or of the training's start
         self.keep_prev = keep_prev
         self.last_path: Path | None = None
@@ -80,10 +85,9 @@ class SoloCheckpointer(pl.Callback):
             for stale in self.version_dir.glob(f"*.ckpt*{files.TMP_SUFFIX}"):
                 if stale.is_file():
                     stale.unlink()  # a save that was killed half-way
-            args = OmegaConf.to_container(self.cfg, resolve=True)
             target = self.version_dir / "args.json"
             try:
-                target.write_text(json.dumps(args, indent=2, default=str))
+                target.write_text(json.dumps(self.record, indent=2, default=str))
             except OSError as err:
                 raise UserError(f"could not write {target} ({err.strerror or err})") from err
 
@@ -122,9 +126,7 @@ class SoloCheckpointer(pl.Callback):
 
         """
         step = None if final else trainer.global_step
-        path = checkpoint_path(
-            self.logdir, str(self.cfg.name), self.version, trainer.current_epoch, step
-        )
+        path = checkpoint_path(self.logdir, self.name, self.version, trainer.current_epoch, step)
         tmp = files.temporary_path(path)
         try:
             trainer.save_checkpoint(tmp)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The linear-evaluation config, resolved once: solo-learn's keys and defaults, our two modes.
+"""The linear probe's settings, resolved once: solo-learn's keys and defaults, our two modes.
 
 solo-learn's ``main_linear.py`` YAMLs (``scripts/linear/*/*.yaml``) run unchanged: this module
 fills the defaults of its ``solo/args/linear.py`` and ``LinearModel.add_and_assert_specific_cfg``,
@@ -328,15 +328,18 @@ def _check_scheduler(cfg: DictConfig) -> ProbeScheduler:
     )
 
 
-def check_probe_settings(cfg: DictConfig) -> None:
+def check_probe_settings(cfg: DictConfig) -> ProbeSettings:
     """Check every probe value before the checkpoint is read (its LR may still be the recipe's).
 
     The probe recipe needs the checkpoint's method, so ``optimizer.lr``/``weight_decay`` may be
     null here; every other bad value fails now, in one line, before any file is opened.
+
+    Returns:
+        The settings, with an unset rate read as 0 (the recipe's fills it later).
     """
     filled = copy_cfg(cfg)
     fill_defaults(filled, {"optimizer.lr": 0.0, "optimizer.weight_decay": 0.0})
-    probe_settings(filled)
+    return probe_settings(filled)
 
 
 def probe_settings(cfg: DictConfig) -> ProbeSettings:
